@@ -1,0 +1,24 @@
+//! Schema migrations of Companin's relational store, one change per file.
+//! Run by `companin migrate` and at the start of `companin serve`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_create_organization;
+mod m20261121_000002_create_api_key;
+mod m20261121_000003_create_assistant;
+mod m20261121_000004_create_assistant_version;
+
+/// Every migration, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261121_000001_create_organization::Migration),
+            Box::new(m20261121_000002_create_api_key::Migration),
+            Box::new(m20261121_000003_create_assistant::Migration),
+            Box::new(m20261121_000004_create_assistant_version::Migration),
+        ]
+    }
+}

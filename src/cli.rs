@@ -1,0 +1,199 @@
+//! The `companin` command line: serve, migrate, organizations, keys, schema.
+
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+use clap::{Parser, Subcommand};
+
+use crate::{
+    auth::{Scope, Scopes},
+    config::Settings,
+    db,
+    error::AppError,
+    graphql,
+    services::{self, api_keys::NewApiKey},
+    startup::Application,
+    telemetry,
+    views::api_keys::ApiKey,
+};
+
+/// Companin: customer-facing AI assistants behind one GraphQL API.
+#[derive(Debug, Parser)]
+#[command(name = "companin", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (default: ./companin.toml when present).
+    #[arg(long, global = true, env = "COMPANIN_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Migrate the database, then serve the API (GraphQL, REST, playground).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage organizations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Print the GraphQL schema (SDL) as committed in schema.graphql.
+    Schema,
+}
+
+#[derive(Debug, Subcommand)]
+enum OrgCommand {
+    /// Create an organization and print its id and first admin key.
+    Create {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// A sandbox organization: its keys start with cmp_test_.
+        #[arg(long)]
+        sandbox: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Issue an API key and print it (shown once).
+    Create {
+        /// The organization (org_…).
+        #[arg(long, value_name = "ORG_ID")]
+        org: String,
+        /// A label for the key.
+        #[arg(long)]
+        name: Option<String>,
+        /// Also issue a secret, required as X-API-Secret with the key.
+        #[arg(long)]
+        with_secret: bool,
+        /// Comma-separated scopes: read, write, admin.
+        #[arg(long, value_delimiter = ',', default_value = "read,write")]
+        scopes: Vec<String>,
+        /// Lifetime, such as 30d, 12h or 90m; the key never expires when absent.
+        #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+        expires_in: Option<Duration>,
+    },
+    /// List an organization's keys.
+    List {
+        /// The organization (org_…).
+        #[arg(long, value_name = "ORG_ID")]
+        org: String,
+    },
+    /// Revoke a key; it stops authenticating at once.
+    Revoke {
+        /// The key (key_…).
+        key_id: String,
+    },
+}
+
+/// Runs the command line; errors are printed as one line with a non-zero exit.
+pub async fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match execute(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    telemetry::init(settings.log_format);
+    match cli.command {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            let db = db::connect(&settings).await?;
+            db::migrate(&db).await?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Schema => {
+            print!("{}", graphql::sdl(&graphql::build(&settings, None)));
+            Ok(())
+        }
+        Command::Org(OrgCommand::Create { name, sandbox }) => {
+            let db = connected(&settings).await?;
+            let (org, key) = services::organizations::create(&db, &name, sandbox).await.map_err(cli_error)?;
+            println!("org_id: {}", org.id);
+            println!("name: {}", org.name);
+            println!("key_id: {}", key.record.id);
+            println!("api_key: {}", key.key);
+            eprintln!("The API key is shown only once: store it now. Send it as the X-API-Key header.");
+            Ok(())
+        }
+        Command::Key(command) => key_command(&settings, command).await,
+    }
+}
+
+async fn key_command(settings: &Settings, command: KeyCommand) -> anyhow::Result<()> {
+    let db = connected(settings).await?;
+    match command {
+        KeyCommand::Create { org, name, with_secret, scopes, expires_in } => {
+            let scopes = scopes
+                .iter()
+                .map(|s| Scope::parse(s))
+                .collect::<Result<Scopes, _>>()
+                .map_err(cli_error)?;
+            let org = crate::domain::ids::OrgId::parse(&org).map_err(cli_error)?;
+            let input = NewApiKey { name, scopes, with_secret, expires_in };
+            let key = services::api_keys::issue(&db, &org, input).await.map_err(cli_error)?;
+            println!("key_id: {}", key.record.id);
+            println!("api_key: {}", key.key);
+            if let Some(secret) = &key.secret {
+                println!("api_secret: {secret}");
+            }
+            println!("scopes: {}", key.record.scopes);
+            if let Some(at) = key.record.expires_at {
+                println!("expires_at: {}", at.to_rfc3339());
+            }
+            eprintln!("The key is shown only once: store it now.");
+        }
+        KeyCommand::List { org } => {
+            let org = crate::domain::ids::OrgId::parse(&org).map_err(cli_error)?;
+            let keys = services::api_keys::list_for(&db, &org).await.map_err(cli_error)?;
+            println!("{:<37} {:<17} {:<17} {:<8} {:<16} name", "id", "prefix", "scopes", "status", "last used");
+            for key in keys {
+                let view = ApiKey::from(key);
+                let last_used = view.last_used_at.map_or_else(|| "never".to_owned(), |t| t.format("%Y-%m-%d %H:%M").to_string());
+                let status = format!("{:?}", view.status).to_lowercase();
+                let scopes = view.scopes.iter().map(|s| format!("{s:?}").to_lowercase()).collect::<Vec<_>>().join(",");
+                println!("{:<37} {:<17} {:<17} {:<8} {:<16} {}", view.id.as_str(), view.prefix, scopes, status, last_used, view.name);
+            }
+        }
+        KeyCommand::Revoke { key_id } => {
+            let key = services::api_keys::revoke_by_id(&db, &key_id).await.map_err(cli_error)?;
+            println!("revoked: {}", key.id);
+        }
+    }
+    Ok(())
+}
+
+async fn connected(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    let db = db::connect(settings).await?;
+    db::migrate(&db).await?;
+    Ok(db)
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    tracing::info!(settings = %settings.summary(), "starting Companin");
+    let app = Application::build(settings).await?;
+    let base = format!("http://{}", app.address());
+    tracing::info!("listening on {base}");
+    tracing::info!("GraphQL: {base}/graphql · playground: {base}/playground · REST docs: {base}/api/v1/docs");
+    tracing::info!("no API key yet? run `companin org create --name \"My org\"` (or `cargo run -- org create --name \"My org\"`)");
+    app.run_until_stopped().await
+}
+
+/// Client errors print their message; internal ones their cause chain.
+fn cli_error(err: AppError) -> anyhow::Error {
+    match err {
+        AppError::Internal(e) => e,
+        AppError::BadInput { field: Some(field), message } => anyhow::anyhow!("{field}: {message}"),
+        other => anyhow::anyhow!(other.message()),
+    }
+}

@@ -1,0 +1,167 @@
+//! Typed settings, loaded once: defaults → optional `companin.toml` → environment.
+//!
+//! Environment variables are `COMPANIN_<FIELD>` (for example `COMPANIN_DATA_DIR`), plus the
+//! conventional `DATABASE_URL`. Secrets are [`SecretString`]s: their `Debug` output is
+//! redacted, and [`Settings::summary`] masks passwords inside URLs.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Toml},
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// Everything the server and the CLI can be configured with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Root of the embedded stores (SQLite file, vector store, uploads, generated keys).
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; a SQLite file in the data dir when unset.
+    pub database_url: Option<SecretString>,
+    /// Largest number of pooled database connections.
+    pub database_max_connections: u32,
+    /// Address the HTTP server listens on; port 0 picks a free port.
+    pub bind: SocketAddr,
+    /// Default per-organization request budget per hour.
+    pub rate_limit_per_hour: u32,
+    /// HMAC signing secret for JWTs; generated and stored in the data dir when unset.
+    pub jwt_secret: Option<SecretString>,
+    /// Key id (`kid`) of `jwt_secret`.
+    pub jwt_kid: String,
+    /// Deepest GraphQL selection accepted.
+    pub graphql_max_depth: usize,
+    /// Largest GraphQL query complexity accepted.
+    pub graphql_max_complexity: usize,
+    /// Whether GraphQL introspection is answered.
+    pub graphql_introspection: bool,
+    /// Whether a GraphQL HTTP request may carry a batch (a JSON array of operations).
+    pub graphql_batching: bool,
+    /// Largest JSON or GraphQL request body, in bytes.
+    pub max_request_bytes: usize,
+    /// `pretty` (default) or `json` log lines.
+    pub log_format: LogFormat,
+}
+
+/// Shape of the log output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            database_max_connections: 16,
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            rate_limit_per_hour: 1000,
+            jwt_secret: None,
+            jwt_kid: "k1".into(),
+            graphql_max_depth: 16,
+            graphql_max_complexity: 2000,
+            graphql_introspection: true,
+            graphql_batching: false,
+            max_request_bytes: 1024 * 1024,
+            log_format: LogFormat::Pretty,
+        }
+    }
+}
+
+impl Settings {
+    /// Loads the layers: defaults, then the TOML file (`path`, or `./companin.toml` when it
+    /// exists), then the environment.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let file = path.map_or_else(|| PathBuf::from("companin.toml"), Path::to_path_buf);
+        if path.is_some() && !file.exists() {
+            anyhow::bail!("configuration file {} does not exist", file.display());
+        }
+        Figment::new()
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("COMPANIN_").ignore(&["config"]))
+            .merge(Env::raw().only(&["DATABASE_URL"]))
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+    }
+
+    /// The database URL in force: the configured one, or SQLite in the data dir.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose_secret().to_owned(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("companin.db").display()
+            ),
+        }
+    }
+
+    /// One line describing what this process uses, with secrets masked.
+    pub fn summary(&self) -> String {
+        format!(
+            "data_dir={} database={} bind={} rate_limit_per_hour={} graphql(depth={} complexity={} introspection={} batching={}) max_request_bytes={} jwt_secret={}",
+            self.data_dir.display(),
+            redact_url(&self.database_url()),
+            self.bind,
+            self.rate_limit_per_hour,
+            self.graphql_max_depth,
+            self.graphql_max_complexity,
+            self.graphql_introspection,
+            self.graphql_batching,
+            self.max_request_bytes,
+            if self.jwt_secret.is_some() { "configured" } else { "data dir" },
+        )
+    }
+}
+
+/// Masks the password of a URL such as `postgres://user:pw@host/db`.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            // A URL with a password always has a host, so this cannot fail.
+            let _ = url.set_password(Some("REDACTED"));
+            url.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_password_never_reaches_the_summary() {
+        let settings = Settings {
+            database_url: Some(SecretString::from("postgres://app:hunter2@db:5432/companin")),
+            ..Settings::default()
+        };
+        let summary = settings.summary();
+        assert!(!summary.contains("hunter2"), "{summary}");
+        assert!(summary.contains("postgres://app:REDACTED@db:5432/companin"));
+    }
+
+    #[test]
+    fn the_default_database_is_a_sqlite_file_in_the_data_dir() {
+        let settings = Settings::default();
+        assert_eq!(settings.database_url(), "sqlite://./data/companin.db?mode=rwc");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let settings = Settings {
+            jwt_secret: Some(SecretString::from("topsecret")),
+            ..Settings::default()
+        };
+        assert!(!format!("{settings:?}").contains("topsecret"));
+    }
+}

@@ -1,0 +1,49 @@
+//! The GraphQL schema: one query, mutation (and later subscription) root merged from a
+//! module per capability, with the limits from configuration.
+
+mod api_keys;
+mod assistants;
+mod context;
+mod node;
+mod viewer;
+
+use async_graphql::{EmptySubscription, MergedObject, Schema, SDLExportOptions};
+
+use crate::{config::Settings, state::AppState};
+
+pub use node::Node;
+
+/// Every query field.
+#[derive(MergedObject, Default)]
+pub struct Query(viewer::ViewerQuery, node::NodeQuery, assistants::AssistantQuery, api_keys::ApiKeyQuery);
+
+/// Every mutation field.
+#[derive(MergedObject, Default)]
+pub struct Mutation(assistants::AssistantMutation, api_keys::ApiKeyMutation);
+
+/// The schema type served at `/graphql`.
+pub type CompaninSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Builds the schema with the configured limits; `state` is absent only to print the SDL.
+pub fn build(settings: &Settings, state: Option<AppState>) -> CompaninSchema {
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .limit_depth(settings.graphql_max_depth)
+        .limit_complexity(settings.graphql_max_complexity);
+    if !settings.graphql_introspection {
+        builder = builder.disable_introspection();
+    }
+    if let Some(state) = state {
+        builder = builder.data(state);
+    }
+    builder.finish()
+}
+
+/// The schema's SDL, sorted, as committed in `schema.graphql`.
+pub fn sdl(schema: &CompaninSchema) -> String {
+    schema.sdl_with_options(
+        SDLExportOptions::new()
+            .sorted_fields()
+            .sorted_arguments()
+            .sorted_enum_items(),
+    )
+}

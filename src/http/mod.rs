@@ -1,0 +1,52 @@
+//! The HTTP surface: GraphQL, the REST layer, docs, playground and probes, behind one
+//! middleware stack.
+
+mod extract;
+mod graphql;
+mod middleware;
+mod playground;
+mod probes;
+pub mod rest;
+
+use axum::{Extension, Router, extract::DefaultBodyLimit, routing::{get, post}};
+use tower::ServiceBuilder;
+use tower_http::{
+    ServiceBuilderExt,
+    catch_panic::CatchPanicLayer,
+    request_id::MakeRequestUuid,
+    trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer},
+};
+use tracing::Level;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::{error::AppError, graphql::CompaninSchema, state::AppState};
+
+pub use middleware::normalize_path;
+
+/// Every route of the server.
+pub fn router(state: AppState, schema: CompaninSchema) -> Router {
+    let (rest, openapi) = rest::router().split_for_parts();
+    let body_limit = state.settings.max_request_bytes;
+    Router::new()
+        .route("/graphql", post(graphql::execute))
+        .merge(rest)
+        .merge(SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", openapi))
+        .merge(playground::router())
+        .route("/healthz", get(probes::healthz))
+        .route("/readyz", get(probes::readyz))
+        .fallback(|| async { AppError::NotFound("route") })
+        .layer(Extension(schema))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(
+            ServiceBuilder::new()
+                .set_request_id(middleware::REQUEST_ID, MakeRequestUuid)
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                )
+                .propagate_request_id(middleware::REQUEST_ID)
+                .layer(CatchPanicLayer::custom(middleware::panic_response)),
+        )
+        .with_state(state)
+}

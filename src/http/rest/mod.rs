@@ -1,0 +1,100 @@
+//! The REST compatibility layer under `/api/v1`: the same services as GraphQL, JSON in and
+//! out, documented by the OpenAPI document it is generated with.
+
+mod api_keys;
+mod assistants;
+mod viewer;
+
+use serde::{Deserialize, Serialize};
+use utoipa::{
+    Modify, OpenApi, ToSchema,
+    openapi::security::{ApiKey, ApiKeyValue, SecurityScheme},
+};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::{domain::pagination::{Page, PageRequest}, error::AppError, state::AppState};
+
+/// The REST routes with their OpenAPI description.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(assistants::router())
+        .merge(api_keys::router())
+        .merge(viewer::router())
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Companin REST API",
+        description = "REST compatibility layer of Companin. Authenticate with `X-API-Key` (and `X-API-Secret` for keys issued with a secret). Errors are `{ \"error\": { \"code\", \"message\", \"details\" } }`; lists are `{ \"data\": [...], \"next_cursor\": ... }`."
+    ),
+    components(schemas(ErrorBody, ErrorDetail)),
+    modifiers(&ApiKeyAuth),
+    security(("api_key" = []))
+)]
+struct ApiDoc;
+
+struct ApiKeyAuth;
+
+impl Modify for ApiKeyAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+    }
+}
+
+/// The error envelope of every failed request.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// One error.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// `UNAUTHENTICATED`, `FORBIDDEN`, `NOT_FOUND`, `BAD_USER_INPUT`, `CONFLICT`,
+    /// `ASSISTANT_INACTIVE`, `PAYLOAD_TOO_LARGE`, `RATE_LIMITED`, `INTERNAL_SERVER_ERROR`…
+    pub code: String,
+    /// For a person.
+    pub message: String,
+    /// Machine-readable detail, such as the `field` at fault.
+    pub details: serde_json::Value,
+}
+
+/// A page of a list.
+#[derive(Serialize, ToSchema)]
+pub struct List<T> {
+    /// The items, oldest first.
+    pub data: Vec<T>,
+    /// Pass as `cursor` to read the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> List<T> {
+    /// A REST page from a service page, with each item's cursor.
+    pub fn from_page<R>(page: Page<R>, cursor: impl Fn(&R) -> String, item: impl Fn(R) -> T) -> Self {
+        let next_cursor = if page.has_next { page.items.last().map(&cursor) } else { None };
+        Self { data: page.items.into_iter().map(item).collect(), next_cursor }
+    }
+}
+
+/// `?limit=&cursor=`
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Page size, 1–100 (default 20).
+    pub limit: Option<u64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl ListParams {
+    /// The page requested.
+    pub fn page(self) -> Result<PageRequest, AppError> {
+        PageRequest::rest(self.limit, self.cursor)
+    }
+}

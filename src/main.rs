@@ -1,0 +1,8 @@
+//! The `companin` binary: see `companin --help`.
+
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    companin::cli::run().await
+}

@@ -1,0 +1,31 @@
+//! sea-orm queries per aggregate. Every function that reads or writes tenant data takes the
+//! organization's id and filters by it; the few unscoped lookups say why they exist.
+
+pub mod api_keys;
+pub mod assistants;
+pub mod organizations;
+
+use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use crate::domain::pagination::PageRequest;
+
+/// Restricts an id-ordered query to a page window.
+fn windowed<Q, C>(query: Q, id: C, page: &PageRequest) -> Q
+where
+    Q: QueryFilter + QueryOrder + QuerySelect,
+    C: ColumnTrait,
+{
+    let mut query = query;
+    if let Some(after) = &page.after {
+        query = query.filter(id.gt(after.as_str()));
+    }
+    if let Some(before) = &page.before {
+        query = query.filter(id.lt(before.as_str()));
+    }
+    let query = if page.from_end {
+        query.order_by_desc(id)
+    } else {
+        query.order_by_asc(id)
+    };
+    query.limit(page.fetch_limit())
+}

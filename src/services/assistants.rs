@@ -1,0 +1,170 @@
+//! Assistants with versioned configuration.
+
+use entity::assistant_version;
+use sea_orm::{DatabaseConnection, TransactionTrait};
+
+use crate::{
+    auth::{Principal, Scope},
+    domain::{
+        assistant::AssistantPatch,
+        ids::{AssistantId, VersionId},
+        pagination::{Page, PageRequest},
+    },
+    error::{AppError, AppResult},
+    repo::{self, assistants::AssistantRow},
+};
+
+/// Creates an assistant; its version 1 is live.
+pub async fn create(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    input: AssistantPatch,
+    active: bool,
+) -> AppResult<AssistantRow> {
+    let org = principal.require(Scope::Write)?;
+    let config = input.into_new_config()?;
+    let txn = db.begin().await?;
+    let row = repo::assistants::insert(&txn, org, &config, active).await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// The assistant `id` with its live version.
+pub async fn get(db: &DatabaseConnection, principal: &Principal, id: &str) -> AppResult<AssistantRow> {
+    let org = principal.require(Scope::Read)?;
+    repo::assistants::find(db, org, &AssistantId::parse(id)?)
+        .await?
+        .ok_or(AppError::NotFound("assistant"))
+}
+
+/// A page of assistants.
+pub async fn list(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    page: &PageRequest,
+) -> AppResult<Page<AssistantRow>> {
+    let org = principal.require(Scope::Read)?;
+    Ok(repo::assistants::list(db, org, page).await?)
+}
+
+/// A version with whether it is the live one.
+#[derive(Debug, Clone)]
+pub struct VersionRecord {
+    /// The version.
+    pub version: assistant_version::Model,
+    /// Whether it is the assistant's live version.
+    pub live: bool,
+}
+
+/// Writes a new immutable version: `base_version` (default: the latest) with `patch` applied,
+/// promoted to live unless `promote` is false (a draft).
+pub async fn update(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: &str,
+    patch: AssistantPatch,
+    promote: bool,
+    base_version: Option<i32>,
+) -> AppResult<VersionRecord> {
+    let org = principal.require(Scope::Write)?;
+    let id = AssistantId::parse(id)?;
+    if patch.is_empty() && base_version.is_none() {
+        return Err(AppError::bad_input("input", "give at least one setting to change"));
+    }
+    let txn = db.begin().await?;
+    let number = repo::assistants::reserve_next_version(&txn, org, &id)
+        .await?
+        .ok_or(AppError::NotFound("assistant"))?;
+    let base_number = base_version.unwrap_or(number - 1);
+    let base = repo::assistants::find_version(&txn, org, &id, base_number)
+        .await?
+        .ok_or_else(|| AppError::bad_input("base_version", format!("version {base_number} does not exist")))?;
+    let config = patch.apply_to(repo::assistants::config_of(&base))?;
+    let version = repo::assistants::insert_version(&txn, org, &id, number, &config).await?;
+    if promote {
+        repo::assistants::set_live(&txn, org, &id, &version.id).await?;
+    }
+    txn.commit().await?;
+    Ok(VersionRecord { version, live: promote })
+}
+
+/// The versions of an assistant, oldest first.
+pub async fn versions(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: &str,
+    page: &PageRequest,
+) -> AppResult<Page<VersionRecord>> {
+    let (assistant, _) = get(db, principal, id).await?;
+    let page = repo::assistants::versions(db, principal.org(), &AssistantId::from_db(assistant.id), page).await?;
+    Ok(page.map(|version| VersionRecord {
+        live: version.id == assistant.live_version_id,
+        version,
+    }))
+}
+
+/// Makes version `number` live: forwards, or back (rollback).
+pub async fn promote(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: &str,
+    number: i32,
+) -> AppResult<AssistantRow> {
+    let org = principal.require(Scope::Write)?;
+    let id = AssistantId::parse(id)?;
+    repo::assistants::find(db, org, &id)
+        .await?
+        .ok_or(AppError::NotFound("assistant"))?;
+    let version = repo::assistants::find_version(db, org, &id, number)
+        .await?
+        .ok_or(AppError::NotFound("assistant version"))?;
+    repo::assistants::set_live(db, org, &id, &version.id).await?;
+    repo::assistants::find(db, org, &id)
+        .await?
+        .ok_or(AppError::NotFound("assistant"))
+}
+
+/// Pauses (`false`) or resumes an assistant.
+pub async fn set_active(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: &str,
+    active: bool,
+) -> AppResult<AssistantRow> {
+    let org = principal.require(Scope::Write)?;
+    let id = AssistantId::parse(id)?;
+    repo::assistants::find(db, org, &id)
+        .await?
+        .ok_or(AppError::NotFound("assistant"))?;
+    repo::assistants::set_active(db, org, &id, active).await?;
+    repo::assistants::find(db, org, &id)
+        .await?
+        .ok_or(AppError::NotFound("assistant"))
+}
+
+/// Deletes an assistant. History keeps its versions.
+pub async fn delete(db: &DatabaseConnection, principal: &Principal, id: &str) -> AppResult<()> {
+    let org = principal.require(Scope::Write)?;
+    if repo::assistants::soft_delete(db, org, &AssistantId::parse(id)?).await? {
+        Ok(())
+    } else {
+        Err(AppError::NotFound("assistant"))
+    }
+}
+
+/// The version `id` (for `node(id:)`). Versions of a deleted assistant answer `NOT_FOUND`
+/// like the assistant itself.
+pub async fn version_by_id(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: &str,
+) -> AppResult<VersionRecord> {
+    let org = principal.require(Scope::Read)?;
+    let version = repo::assistants::find_version_by_id(db, org, &VersionId::parse(id)?)
+        .await?
+        .ok_or(AppError::NotFound("assistant version"))?;
+    let (assistant, _) = repo::assistants::find(db, org, &AssistantId::from_db(version.assistant_id.clone()))
+        .await?
+        .ok_or(AppError::NotFound("assistant version"))?;
+    Ok(VersionRecord { live: version.id == assistant.live_version_id, version })
+}

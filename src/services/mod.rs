@@ -1,0 +1,7 @@
+//! One module per capability. Services own validation, authorization by scope and
+//! transactions; they are reached only with a [`Principal`](crate::auth::Principal) (or, for
+//! operator commands, an explicit organization id).
+
+pub mod api_keys;
+pub mod assistants;
+pub mod organizations;

@@ -1,0 +1,60 @@
+//! Organizations: the operator creates them; callers read their own.
+
+use entity::{api_key, organization};
+use sea_orm::{DatabaseConnection, TransactionTrait};
+
+use super::api_keys::{self, CreatedApiKey, NewApiKey};
+use crate::{
+    auth::{Principal, Scope, Scopes},
+    error::{AppError, AppResult},
+    repo,
+};
+
+/// Creates an organization and its first admin key (operator command).
+pub async fn create(
+    db: &DatabaseConnection,
+    name: &str,
+    sandbox: bool,
+) -> AppResult<(organization::Model, CreatedApiKey)> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(AppError::bad_input("name", "must be 1 to 100 characters"));
+    }
+    let txn = db.begin().await?;
+    let org = repo::organizations::insert(&txn, name, sandbox).await?;
+    let first_key = NewApiKey {
+        name: Some("first admin key".into()),
+        scopes: Scopes::all(),
+        with_secret: false,
+        expires_in: None,
+    };
+    let key = api_keys::issue_in(&txn, &org, first_key).await?;
+    txn.commit().await?;
+    Ok((org, key))
+}
+
+/// The caller's own organization.
+pub async fn current(db: &DatabaseConnection, principal: &Principal) -> AppResult<organization::Model> {
+    let org = principal.require(Scope::Read)?;
+    repo::organizations::find(db, org)
+        .await?
+        .ok_or(AppError::NotFound("organization"))
+}
+
+/// The caller as stored: its organization, its key and the scopes in force.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The caller's organization.
+    pub organization: organization::Model,
+    /// The key of this request.
+    pub key: Option<api_key::Model>,
+    /// The scopes granted.
+    pub scopes: Scopes,
+}
+
+/// The caller: organization, key and scopes.
+pub async fn viewer(db: &DatabaseConnection, principal: &Principal) -> AppResult<Caller> {
+    let organization = current(db, principal).await?;
+    let key = repo::api_keys::find(db, principal.org(), principal.key()).await?;
+    Ok(Caller { organization, key, scopes: principal.scopes() })
+}

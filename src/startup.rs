@@ -1,0 +1,90 @@
+//! Building the application: database, state, schema, router and listener.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::{
+    auth::jwt::SigningKeys,
+    config::Settings,
+    db, graphql, http,
+    state::AppState,
+};
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    address: SocketAddr,
+}
+
+impl Application {
+    /// Migrates the database, builds the state and binds the listener (port 0 picks one).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = db::connect(&settings).await?;
+        db::migrate(&db).await?;
+        let signing_keys = SigningKeys::load_or_generate(&settings)?;
+        tracing::info!(
+            keys = signing_keys.len(),
+            current_kid = %signing_keys.current().kid,
+            source = signing_keys.source,
+            "JWT signing keys loaded"
+        );
+        let state = AppState {
+            db,
+            settings: Arc::new(settings),
+            signing_keys: Arc::new(signing_keys),
+        };
+        let schema = graphql::build(&state.settings, Some(state.clone()));
+        let listener = TcpListener::bind(state.settings.bind)
+            .await
+            .with_context(|| format!("binding {}", state.settings.bind))?;
+        let address = listener.local_addr()?;
+        let router = http::router(state, schema);
+        Ok(Self { listener, router, address })
+    }
+
+    /// The port actually bound.
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// The address actually bound.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let app = tower::ServiceExt::map_request(self.router, http::normalize_path);
+        axum::serve(self.listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(app))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving HTTP")
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

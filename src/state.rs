@@ -1,0 +1,18 @@
+//! The state every handler and resolver shares.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::{auth::jwt::SigningKeys, config::Settings};
+
+/// Cheap to clone: handles to the shared parts of the application.
+#[derive(Clone)]
+pub struct AppState {
+    /// The relational store.
+    pub db: DatabaseConnection,
+    /// The settings in force.
+    pub settings: Arc<Settings>,
+    /// Keys that sign and verify JWTs.
+    pub signing_keys: Arc<SigningKeys>,
+}

@@ -1,0 +1,7 @@
+//! API types shared by both transports: GraphQL objects and inputs (camelCase there) that
+//! are also the REST JSON bodies (snake_case there). Entities are never exposed directly.
+
+pub mod api_keys;
+pub mod assistants;
+pub mod common;
+pub mod organizations;
