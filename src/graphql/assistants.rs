@@ -73,10 +73,11 @@ impl AssistantMutation {
         ctx: &Context<'_>,
         id: ID,
         input: UpdateAssistantInput,
-        #[graphql(default = true)] promote: bool,
+        #[graphql(default_with = "Some(true)")] promote: Option<bool>,
     ) -> Result<AssistantVersion> {
         let (state, principal) = parts(ctx)?;
         let (patch, base) = input.into_patch();
+        let promote = promote.unwrap_or(true);
         let written = services::assistants::update(&state.db, principal, &id, patch, promote, base).await?;
         Ok(written.into())
     }

@@ -1,1 +1,11 @@
+//! Integration tests: each starts the real application on port 0 with a fresh database
+//! (a SQLite file in a temp dir, or a new PostgreSQL database when `TEST_DATABASE_URL` is
+//! set) and talks HTTP to it.
 
+mod assistants;
+mod auth;
+mod cli;
+mod graphql_conventions;
+mod helpers;
+mod rest;
+mod tenancy;

@@ -1,0 +1,169 @@
+//! Starting the application for a test and talking to it.
+
+use companin::{config::Settings, db, services, startup::Application};
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+/// A running server with its own database, data dir and first organization.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub settings: Settings,
+    /// The admin key of the first organization.
+    pub key: String,
+    pub org_id: String,
+    _dir: TempDir,
+    _postgres: Option<PostgresDb>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts the server with adjusted settings.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = Settings {
+            data_dir: dir.path().to_path_buf(),
+            bind: "127.0.0.1:0".parse().expect("address"),
+            ..Settings::default()
+        };
+        let postgres = PostgresDb::create().await;
+        if let Some(pg) = &postgres {
+            settings.database_url = Some(pg.url.clone().into());
+        }
+        adjust(&mut settings);
+        let app = Application::build(settings.clone()).await.expect("application builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        let mut test_app = Self {
+            address,
+            client: reqwest::Client::new(),
+            settings,
+            key: String::new(),
+            org_id: String::new(),
+            _dir: dir,
+            _postgres: postgres,
+        };
+        let (org_id, key) = test_app.create_org("Acme").await;
+        test_app.org_id = org_id;
+        test_app.key = key;
+        test_app
+    }
+
+    /// Creates another organization; returns its id and admin key.
+    pub async fn create_org(&self, name: &str) -> (String, String) {
+        let db = db::connect(&self.settings).await.expect("db");
+        let (org, key) = services::organizations::create(&db, name, false)
+            .await
+            .expect("organization created");
+        (org.id, key.key)
+    }
+
+    /// Issues a key in this app's first organization through GraphQL.
+    pub async fn issue_key(&self, input: Value) -> Value {
+        let data = self
+            .gql_ok(
+                &self.key,
+                "mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { key secret apiKey { id scopes hasSecret } } }",
+                json!({ "input": input }),
+            )
+            .await;
+        data["createApiKey"].clone()
+    }
+
+    /// A GraphQL request with `key`; returns the status and body.
+    pub async fn gql_raw(&self, key: &str, query: &str, variables: Value) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .header("X-API-Key", key)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status();
+        (status, response.json().await.expect("JSON body"))
+    }
+
+    /// A GraphQL request that must succeed; returns `data`.
+    pub async fn gql_ok(&self, key: &str, query: &str, variables: Value) -> Value {
+        let (status, body) = self.gql_raw(key, query, variables).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+        body["data"].clone()
+    }
+
+    /// A GraphQL request that must fail; returns the first error's code and the error.
+    pub async fn gql_err(&self, key: &str, query: &str, variables: Value) -> (String, Value) {
+        let (_, body) = self.gql_raw(key, query, variables).await;
+        let error = body["errors"][0].clone();
+        assert!(!error.is_null(), "expected an error: {body}");
+        (error["extensions"]["code"].as_str().unwrap_or_default().to_owned(), error)
+    }
+
+    /// A REST request with `key`.
+    pub fn rest(&self, method: Method, path: &str, key: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{}", self.address, path))
+            .header("X-API-Key", key)
+    }
+
+    /// Sends a REST request; returns the status and JSON body.
+    pub async fn send(request: RequestBuilder) -> (StatusCode, Value) {
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let body = response.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// The database URL the server uses, for the CLI.
+    pub fn database_url(&self) -> String {
+        self.settings.database_url()
+    }
+}
+
+/// A throwaway PostgreSQL database, dropped with the test.
+struct PostgresDb {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl PostgresDb {
+    async fn create() -> Option<Self> {
+        let admin_url = std::env::var("TEST_DATABASE_URL").ok()?;
+        let name = format!("companin_test_{}", uuid::Uuid::now_v7().simple());
+        let admin = sea_orm::Database::connect(&admin_url).await.expect("TEST_DATABASE_URL reachable");
+        sea_orm::ConnectionTrait::execute_unprepared(&admin, &format!("CREATE DATABASE \"{name}\""))
+            .await
+            .expect("test database created");
+        let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
+        url.set_path(&name);
+        Some(Self { admin_url, name, url: url.to_string() })
+    }
+}
+
+impl Drop for PostgresDb {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // The test's runtime is ending: drop the database from a runtime of our own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                let admin = sea_orm::Database::connect(&admin_url).await.ok()?;
+                sea_orm::ConnectionTrait::execute_unprepared(&admin, &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// The code of a REST error body.
+pub fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_default()
+}
