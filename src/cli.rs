@@ -118,12 +118,16 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Org(OrgCommand::Create { name, sandbox }) => {
             let db = connected(&settings).await?;
-            let (org, key) = services::organizations::create(&db, &name, sandbox).await.map_err(cli_error)?;
+            let (org, key) = services::organizations::create(&db, &name, sandbox)
+                .await
+                .map_err(cli_error)?;
             println!("org_id: {}", org.id);
             println!("name: {}", org.name);
             println!("key_id: {}", key.record.id);
             println!("api_key: {}", key.key);
-            eprintln!("The API key is shown only once: store it now. Send it as the X-API-Key header.");
+            eprintln!(
+                "The API key is shown only once: store it now. Send it as the X-API-Key header."
+            );
             Ok(())
         }
         Command::Key(command) => key_command(&settings, command).await,
@@ -133,15 +137,28 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
 async fn key_command(settings: &Settings, command: KeyCommand) -> anyhow::Result<()> {
     let db = connected(settings).await?;
     match command {
-        KeyCommand::Create { org, name, with_secret, scopes, expires_in } => {
+        KeyCommand::Create {
+            org,
+            name,
+            with_secret,
+            scopes,
+            expires_in,
+        } => {
             let scopes = scopes
                 .iter()
                 .map(|s| Scope::parse(s))
                 .collect::<Result<Scopes, _>>()
                 .map_err(cli_error)?;
             let org = crate::domain::ids::OrgId::parse(&org).map_err(cli_error)?;
-            let input = NewApiKey { name, scopes, with_secret, expires_in };
-            let key = services::api_keys::issue(&db, &org, input).await.map_err(cli_error)?;
+            let input = NewApiKey {
+                name,
+                scopes,
+                with_secret,
+                expires_in,
+            };
+            let key = services::api_keys::issue(&db, &org, input)
+                .await
+                .map_err(cli_error)?;
             println!("key_id: {}", key.record.id);
             println!("api_key: {}", key.key);
             if let Some(secret) = &key.secret {
@@ -155,18 +172,41 @@ async fn key_command(settings: &Settings, command: KeyCommand) -> anyhow::Result
         }
         KeyCommand::List { org } => {
             let org = crate::domain::ids::OrgId::parse(&org).map_err(cli_error)?;
-            let keys = services::api_keys::list_for(&db, &org).await.map_err(cli_error)?;
-            println!("{:<37} {:<17} {:<17} {:<8} {:<16} name", "id", "prefix", "scopes", "status", "last used");
+            let keys = services::api_keys::list_for(&db, &org)
+                .await
+                .map_err(cli_error)?;
+            println!(
+                "{:<37} {:<17} {:<17} {:<8} {:<16} name",
+                "id", "prefix", "scopes", "status", "last used"
+            );
             for key in keys {
                 let view = ApiKey::from(key);
-                let last_used = view.last_used_at.map_or_else(|| "never".to_owned(), |t| t.format("%Y-%m-%d %H:%M").to_string());
+                let last_used = view.last_used_at.map_or_else(
+                    || "never".to_owned(),
+                    |t| t.format("%Y-%m-%d %H:%M").to_string(),
+                );
                 let status = format!("{:?}", view.status).to_lowercase();
-                let scopes = view.scopes.iter().map(|s| format!("{s:?}").to_lowercase()).collect::<Vec<_>>().join(",");
-                println!("{:<37} {:<17} {:<17} {:<8} {:<16} {}", view.id.as_str(), view.prefix, scopes, status, last_used, view.name);
+                let scopes = view
+                    .scopes
+                    .iter()
+                    .map(|s| format!("{s:?}").to_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(",");
+                println!(
+                    "{:<37} {:<17} {:<17} {:<8} {:<16} {}",
+                    view.id.as_str(),
+                    view.prefix,
+                    scopes,
+                    status,
+                    last_used,
+                    view.name
+                );
             }
         }
         KeyCommand::Revoke { key_id } => {
-            let key = services::api_keys::revoke_by_id(&db, &key_id).await.map_err(cli_error)?;
+            let key = services::api_keys::revoke_by_id(&db, &key_id)
+                .await
+                .map_err(cli_error)?;
             println!("revoked: {}", key.id);
         }
     }
@@ -184,8 +224,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(settings).await?;
     let base = format!("http://{}", app.address());
     tracing::info!("listening on {base}");
-    tracing::info!("GraphQL: {base}/graphql · playground: {base}/playground · REST docs: {base}/api/v1/docs");
-    tracing::info!("no API key yet? run `companin org create --name \"My org\"` (or `cargo run -- org create --name \"My org\"`)");
+    tracing::info!(
+        "GraphQL: {base}/graphql · playground: {base}/playground · REST docs: {base}/api/v1/docs"
+    );
+    tracing::info!(
+        "no API key yet? run `companin org create --name \"My org\"` (or `cargo run -- org create --name \"My org\"`)"
+    );
     app.run_until_stopped().await
 }
 
@@ -193,7 +237,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 fn cli_error(err: AppError) -> anyhow::Error {
     match err {
         AppError::Internal(e) => e,
-        AppError::BadInput { field: Some(field), message } => anyhow::anyhow!("{field}: {message}"),
+        AppError::BadInput {
+            field: Some(field),
+            message,
+        } => anyhow::anyhow!("{field}: {message}"),
         other => anyhow::anyhow!(other.message()),
     }
 }

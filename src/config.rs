@@ -118,7 +118,11 @@ impl Settings {
             self.graphql_introspection,
             self.graphql_batching,
             self.max_request_bytes,
-            if self.jwt_secret.is_some() { "configured" } else { "data dir" },
+            if self.jwt_secret.is_some() {
+                "configured"
+            } else {
+                "data dir"
+            },
         )
     }
 }
@@ -142,7 +146,9 @@ mod tests {
     #[test]
     fn a_database_password_never_reaches_the_summary() {
         let settings = Settings {
-            database_url: Some(SecretString::from("postgres://app:hunter2@db:5432/companin")),
+            database_url: Some(SecretString::from(
+                "postgres://app:hunter2@db:5432/companin",
+            )),
             ..Settings::default()
         };
         let summary = settings.summary();
@@ -153,7 +159,10 @@ mod tests {
     #[test]
     fn the_default_database_is_a_sqlite_file_in_the_data_dir() {
         let settings = Settings::default();
-        assert_eq!(settings.database_url(), "sqlite://./data/companin.db?mode=rwc");
+        assert_eq!(
+            settings.database_url(),
+            "sqlite://./data/companin.db?mode=rwc"
+        );
     }
 
     #[test]

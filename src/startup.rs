@@ -5,12 +5,7 @@ use std::{net::SocketAddr, sync::Arc};
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::{
-    auth::jwt::SigningKeys,
-    config::Settings,
-    db, graphql, http,
-    state::AppState,
-};
+use crate::{auth::jwt::SigningKeys, config::Settings, db, graphql, http, state::AppState};
 
 /// A bound, ready-to-run server.
 pub struct Application {
@@ -42,7 +37,11 @@ impl Application {
             .with_context(|| format!("binding {}", state.settings.bind))?;
         let address = listener.local_addr()?;
         let router = http::router(state, schema);
-        Ok(Self { listener, router, address })
+        Ok(Self {
+            listener,
+            router,
+            address,
+        })
     }
 
     /// The port actually bound.
@@ -58,10 +57,13 @@ impl Application {
     /// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let app = tower::ServiceExt::map_request(self.router, http::normalize_path);
-        axum::serve(self.listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(app))
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("serving HTTP")
+        axum::serve(
+            self.listener,
+            axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")
     }
 }
 

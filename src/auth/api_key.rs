@@ -56,8 +56,9 @@ pub fn is_well_formed_key(raw: &str) -> bool {
 }
 
 fn well_formed(raw: &str, prefix: &str) -> bool {
-    raw.strip_prefix(prefix)
-        .is_some_and(|rest| rest.len() == RANDOM_LEN && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+    raw.strip_prefix(prefix).is_some_and(|rest| {
+        rest.len() == RANDOM_LEN && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+    })
 }
 
 /// Hex SHA-256 of a key or secret: the only form stored.
@@ -67,7 +68,10 @@ pub fn hash(plaintext: &str) -> String {
 
 /// Compares a presented credential with a stored hash in constant time.
 pub fn matches(plaintext: &str, stored_hash: &str) -> bool {
-    hash(plaintext).as_bytes().ct_eq(stored_hash.as_bytes()).into()
+    hash(plaintext)
+        .as_bytes()
+        .ct_eq(stored_hash.as_bytes())
+        .into()
 }
 
 #[cfg(test)]
@@ -80,7 +84,11 @@ mod tests {
         let test = NewKeyMaterial::generate(true, true);
         assert!(live.key.starts_with("cmp_live_") && live.secret.is_none());
         assert!(test.key.starts_with("cmp_test_"));
-        assert!(test.secret.as_deref().is_some_and(|s| s.starts_with("cmp_secret_")));
+        assert!(
+            test.secret
+                .as_deref()
+                .is_some_and(|s| s.starts_with("cmp_secret_"))
+        );
         assert!(is_well_formed_key(&live.key) && is_well_formed_key(&test.key));
     }
 
@@ -94,7 +102,13 @@ mod tests {
 
     #[test]
     fn malformed_keys_are_recognised_without_a_lookup() {
-        for raw in ["", "cmp_live_", "sk_live_abc", "cmp_live_short", "cmp_live_!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"] {
+        for raw in [
+            "",
+            "cmp_live_",
+            "sk_live_abc",
+            "cmp_live_short",
+            "cmp_live_!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
+        ] {
             assert!(!is_well_formed_key(raw), "{raw}");
         }
     }

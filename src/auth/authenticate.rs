@@ -59,9 +59,13 @@ fn presented_key(headers: &HeaderMap) -> AppResult<String> {
     match header(headers, AUTHORIZATION.as_str())? {
         Some(auth) => match auth.strip_prefix("Bearer ") {
             Some(token) if token.starts_with("cmp_") => Ok(token.trim().to_owned()),
-            _ => Err(unauthenticated("unsupported Authorization header: send `X-API-Key: cmp_…`")),
+            _ => Err(unauthenticated(
+                "unsupported Authorization header: send `X-API-Key: cmp_…`",
+            )),
         },
-        None => Err(unauthenticated("missing credentials: send your API key in the X-API-Key header")),
+        None => Err(unauthenticated(
+            "missing credentials: send your API key in the X-API-Key header",
+        )),
     }
 }
 

@@ -56,9 +56,15 @@ impl SigningKeys {
     pub fn load_or_generate(settings: &Settings) -> anyhow::Result<Self> {
         if let Some(secret) = &settings.jwt_secret {
             let bytes = secret.expose_secret().as_bytes().to_vec();
-            anyhow::ensure!(bytes.len() >= 32, "COMPANIN_JWT_SECRET must be at least 32 bytes");
+            anyhow::ensure!(
+                bytes.len() >= 32,
+                "COMPANIN_JWT_SECRET must be at least 32 bytes"
+            );
             return Ok(Self {
-                current: SigningKey { kid: settings.jwt_kid.clone(), secret: bytes.into() },
+                current: SigningKey {
+                    kid: settings.jwt_kid.clone(),
+                    secret: bytes.into(),
+                },
                 previous: Vec::new(),
                 source: "configuration",
             });
@@ -71,22 +77,39 @@ impl SigningKeys {
     }
 
     fn read_file(path: &Path) -> anyhow::Result<Self> {
-        let raw = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let file: KeyFile = serde_json::from_str(&raw).with_context(|| format!("parsing {}", path.display()))?;
+        let raw =
+            fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let file: KeyFile =
+            serde_json::from_str(&raw).with_context(|| format!("parsing {}", path.display()))?;
         let mut keys = file
             .keys
             .into_iter()
             .map(|k| {
-                let secret = STANDARD.decode(&k.secret).with_context(|| format!("key {} in {}", k.kid, path.display()))?;
-                Ok(SigningKey { kid: k.kid, secret: secret.into() })
+                let secret = STANDARD
+                    .decode(&k.secret)
+                    .with_context(|| format!("key {} in {}", k.kid, path.display()))?;
+                Ok(SigningKey {
+                    kid: k.kid,
+                    secret: secret.into(),
+                })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let at = keys
             .iter()
             .position(|k| k.kid == file.current)
-            .with_context(|| format!("{}: current key `{}` is not listed", path.display(), file.current))?;
+            .with_context(|| {
+                format!(
+                    "{}: current key `{}` is not listed",
+                    path.display(),
+                    file.current
+                )
+            })?;
         let current = keys.remove(at);
-        Ok(Self { current, previous: keys, source: "data dir" })
+        Ok(Self {
+            current,
+            previous: keys,
+            source: "data dir",
+        })
     }
 
     /// The key new tokens are signed with.
@@ -118,7 +141,10 @@ fn write_new_file(path: &Path) -> anyhow::Result<()> {
     let kid = format!("k{}", chrono::Utc::now().format("%Y%m%d%H%M%S"));
     let file = KeyFile {
         current: kid.clone(),
-        keys: vec![StoredKey { kid, secret: STANDARD.encode(secret) }],
+        keys: vec![StoredKey {
+            kid,
+            secret: STANDARD.encode(secret),
+        }],
     };
     let json = serde_json::to_string_pretty(&file)?;
     write_private(path, json.as_bytes()).with_context(|| format!("writing {}", path.display()))
@@ -127,7 +153,11 @@ fn write_new_file(path: &Path) -> anyhow::Result<()> {
 #[cfg(unix)]
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::{io::Write, os::unix::fs::OpenOptionsExt};
-    let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     file.write_all(bytes)
 }
 
@@ -143,7 +173,10 @@ mod tests {
     #[test]
     fn a_generated_key_is_stored_once_and_reused() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let settings = Settings { data_dir: dir.path().to_path_buf(), ..Settings::default() };
+        let settings = Settings {
+            data_dir: dir.path().to_path_buf(),
+            ..Settings::default()
+        };
         let first = SigningKeys::load_or_generate(&settings).expect("generated");
         let second = SigningKeys::load_or_generate(&settings).expect("read back");
         assert_eq!(first.current().kid, second.current().kid);
@@ -154,7 +187,10 @@ mod tests {
 
     #[test]
     fn a_configured_secret_must_be_long_enough() {
-        let settings = Settings { jwt_secret: Some("short".into()), ..Settings::default() };
+        let settings = Settings {
+            jwt_secret: Some("short".into()),
+            ..Settings::default()
+        };
         assert!(SigningKeys::load_or_generate(&settings).is_err());
     }
 }

@@ -118,10 +118,16 @@ impl AssistantConfig {
         text_len("instructions", &self.instructions, 0, 20_000)?;
         check_language(&self.language)?;
         if !(0.0..=2.0).contains(&self.temperature) {
-            return Err(AppError::bad_input("temperature", "must be between 0 and 2"));
+            return Err(AppError::bad_input(
+                "temperature",
+                "must be between 0 and 2",
+            ));
         }
         if !(1..=32_768).contains(&self.max_tokens) {
-            return Err(AppError::bad_input("max_tokens", "must be between 1 and 32768"));
+            return Err(AppError::bad_input(
+                "max_tokens",
+                "must be between 1 and 32768",
+            ));
         }
         if !(1..=50).contains(&self.top_k) {
             return Err(AppError::bad_input("top_k", "must be between 1 and 50"));
@@ -148,16 +154,23 @@ fn text_len(field: &str, value: &str, min: usize, max: usize) -> Result<(), AppE
 }
 
 fn check_language(tag: &str) -> Result<(), AppError> {
-    let parsed = language_tags::LanguageTag::parse(tag)
-        .map_err(|_| AppError::bad_input("language", format!("`{tag}` is not a BCP 47 language tag")))?;
-    parsed
-        .validate()
-        .map_err(|_| AppError::bad_input("language", format!("`{tag}` is not a valid BCP 47 language tag")))
+    let parsed = language_tags::LanguageTag::parse(tag).map_err(|_| {
+        AppError::bad_input("language", format!("`{tag}` is not a BCP 47 language tag"))
+    })?;
+    parsed.validate().map_err(|_| {
+        AppError::bad_input(
+            "language",
+            format!("`{tag}` is not a valid BCP 47 language tag"),
+        )
+    })
 }
 
 fn check_templates(templates: &[TaskTemplate]) -> Result<(), AppError> {
     if templates.len() > 50 {
-        return Err(AppError::bad_input("task_templates", "at most 50 templates"));
+        return Err(AppError::bad_input(
+            "task_templates",
+            "at most 50 templates",
+        ));
     }
     let mut seen = HashSet::new();
     for (i, t) in templates.iter().enumerate() {
@@ -205,15 +218,54 @@ mod tests {
         let cases: Vec<(AssistantPatch, &str)> = vec![
             (named(""), "name"),
             (named(&"x".repeat(101)), "name"),
-            (AssistantPatch { language: Some("english please".into()), ..named("a") }, "language"),
-            (AssistantPatch { temperature: Some(2.5), ..named("a") }, "temperature"),
-            (AssistantPatch { temperature: Some(f64::NAN), ..named("a") }, "temperature"),
-            (AssistantPatch { max_tokens: Some(0), ..named("a") }, "max_tokens"),
-            (AssistantPatch { top_k: Some(51), ..named("a") }, "top_k"),
-            (AssistantPatch { min_score: Some(-0.1), ..named("a") }, "min_score"),
             (
                 AssistantPatch {
-                    task_templates: Some(vec![TaskTemplate { name: "x".into(), template: "Hi {{name".into() }]),
+                    language: Some("english please".into()),
+                    ..named("a")
+                },
+                "language",
+            ),
+            (
+                AssistantPatch {
+                    temperature: Some(2.5),
+                    ..named("a")
+                },
+                "temperature",
+            ),
+            (
+                AssistantPatch {
+                    temperature: Some(f64::NAN),
+                    ..named("a")
+                },
+                "temperature",
+            ),
+            (
+                AssistantPatch {
+                    max_tokens: Some(0),
+                    ..named("a")
+                },
+                "max_tokens",
+            ),
+            (
+                AssistantPatch {
+                    top_k: Some(51),
+                    ..named("a")
+                },
+                "top_k",
+            ),
+            (
+                AssistantPatch {
+                    min_score: Some(-0.1),
+                    ..named("a")
+                },
+                "min_score",
+            ),
+            (
+                AssistantPatch {
+                    task_templates: Some(vec![TaskTemplate {
+                        name: "x".into(),
+                        template: "Hi {{name".into(),
+                    }]),
                     ..named("a")
                 },
                 "task_templates[0].template",
@@ -227,7 +279,10 @@ mod tests {
     #[test]
     fn regional_language_tags_are_accepted() {
         for tag in ["nl", "pt-BR", "es-419", "zh-Hant-TW"] {
-            let patch = AssistantPatch { language: Some(tag.into()), ..named("a") };
+            let patch = AssistantPatch {
+                language: Some(tag.into()),
+                ..named("a")
+            };
             assert!(patch.into_new_config().is_ok(), "{tag}");
         }
     }

@@ -127,7 +127,11 @@ impl PageRequest {
 /// Cursors are ids: printable ASCII without quotes, of bounded length.
 fn cursor(raw: Option<String>, field: &str) -> Result<Option<String>, AppError> {
     match raw {
-        Some(c) if c.is_empty() || c.len() > 64 || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => {
+        Some(c)
+            if c.is_empty()
+                || c.len() > 64
+                || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+        {
             Err(AppError::bad_input(field, "is not a valid cursor"))
         }
         other => Ok(other),

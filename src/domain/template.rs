@@ -91,7 +91,14 @@ mod tests {
 
     #[test]
     fn unbalanced_or_invalid_placeholders_are_refused() {
-        for bad in ["Hi {{name", "Hi name}}", "Hi {{}}", "Hi {{1st}}", "{{a b}}", "  "] {
+        for bad in [
+            "Hi {{name",
+            "Hi name}}",
+            "Hi {{}}",
+            "Hi {{1st}}",
+            "{{a b}}",
+            "  ",
+        ] {
             assert!(placeholders(bad).is_err(), "{bad}");
         }
     }

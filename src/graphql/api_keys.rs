@@ -27,15 +27,22 @@ pub struct ApiKeyMutation;
 #[Object]
 impl ApiKeyMutation {
     /// Issues an API key (admin scope). The plaintext key and secret are shown only here.
-    async fn create_api_key(&self, ctx: &Context<'_>, input: CreateApiKeyInput) -> Result<CreatedApiKey> {
+    async fn create_api_key(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateApiKeyInput,
+    ) -> Result<CreatedApiKey> {
         let (state, principal) = parts(ctx)?;
-        let created = services::api_keys::create(&state.db, principal, input.into_new_key()?).await?;
+        let created =
+            services::api_keys::create(&state.db, principal, input.into_new_key()?).await?;
         Ok(created.into())
     }
 
     /// Revokes an API key (admin scope); it stops authenticating at once.
     async fn revoke_api_key(&self, ctx: &Context<'_>, id: ID) -> Result<ApiKey> {
         let (state, principal) = parts(ctx)?;
-        Ok(services::api_keys::revoke(&state.db, principal, &id).await?.into())
+        Ok(services::api_keys::revoke(&state.db, principal, &id)
+            .await?
+            .into())
     }
 }

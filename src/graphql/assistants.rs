@@ -26,14 +26,20 @@ impl AssistantQuery {
         before: Option<String>,
     ) -> Result<Connection<String, Assistant>> {
         let (state, principal) = parts(ctx)?;
-        let rows = services::assistants::list(&state.db, principal, &page(first, after, last, before)?).await?;
+        let rows =
+            services::assistants::list(&state.db, principal, &page(first, after, last, before)?)
+                .await?;
         Ok(connection(rows, |(a, _)| a.id.clone(), Assistant::from))
     }
 
     /// One assistant, or null when it does not exist in this organization.
     async fn assistant(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Assistant>> {
         let (state, principal) = parts(ctx)?;
-        super::node::found(services::assistants::get(&state.db, principal, &id).await.map(Assistant::from))
+        super::node::found(
+            services::assistants::get(&state.db, principal, &id)
+                .await
+                .map(Assistant::from),
+        )
     }
 }
 
@@ -50,8 +56,13 @@ impl Assistant {
     ) -> Result<Connection<String, AssistantVersion>> {
         let (state, principal) = parts(ctx)?;
         let page = page(first, after, last, before)?;
-        let versions = services::assistants::versions(&state.db, principal, &self.id, &page).await?;
-        Ok(connection(versions, |r| r.version.id.clone(), AssistantVersion::from))
+        let versions =
+            services::assistants::versions(&state.db, principal, &self.id, &page).await?;
+        Ok(connection(
+            versions,
+            |r| r.version.id.clone(),
+            AssistantVersion::from,
+        ))
     }
 }
 
@@ -61,10 +72,18 @@ pub struct AssistantMutation;
 #[Object]
 impl AssistantMutation {
     /// Creates an assistant; its version 1 is live.
-    async fn create_assistant(&self, ctx: &Context<'_>, input: CreateAssistantInput) -> Result<Assistant> {
+    async fn create_assistant(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateAssistantInput,
+    ) -> Result<Assistant> {
         let (state, principal) = parts(ctx)?;
         let (patch, active) = input.into_patch();
-        Ok(services::assistants::create(&state.db, principal, patch, active).await?.into())
+        Ok(
+            services::assistants::create(&state.db, principal, patch, active)
+                .await?
+                .into(),
+        )
     }
 
     /// Writes a new immutable version. It goes live unless `promote` is false (a draft).
@@ -78,20 +97,39 @@ impl AssistantMutation {
         let (state, principal) = parts(ctx)?;
         let (patch, base) = input.into_patch();
         let promote = promote.unwrap_or(true);
-        let written = services::assistants::update(&state.db, principal, &id, patch, promote, base).await?;
+        let written =
+            services::assistants::update(&state.db, principal, &id, patch, promote, base).await?;
         Ok(written.into())
     }
 
     /// Makes a version live: a newer draft, or an older version (rollback).
-    async fn promote_assistant_version(&self, ctx: &Context<'_>, assistant_id: ID, version: i32) -> Result<Assistant> {
+    async fn promote_assistant_version(
+        &self,
+        ctx: &Context<'_>,
+        assistant_id: ID,
+        version: i32,
+    ) -> Result<Assistant> {
         let (state, principal) = parts(ctx)?;
-        Ok(services::assistants::promote(&state.db, principal, &assistant_id, version).await?.into())
+        Ok(
+            services::assistants::promote(&state.db, principal, &assistant_id, version)
+                .await?
+                .into(),
+        )
     }
 
     /// Pauses (`false`) or resumes an assistant. Versions and history are untouched.
-    async fn set_assistant_active(&self, ctx: &Context<'_>, id: ID, active: bool) -> Result<Assistant> {
+    async fn set_assistant_active(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        active: bool,
+    ) -> Result<Assistant> {
         let (state, principal) = parts(ctx)?;
-        Ok(services::assistants::set_active(&state.db, principal, &id, active).await?.into())
+        Ok(
+            services::assistants::set_active(&state.db, principal, &id, active)
+                .await?
+                .into(),
+        )
     }
 
     /// Deletes an assistant. Past conversations keep resolving its name.

@@ -1,8 +1,16 @@
 //! Helpers resolvers use to reach the state, the caller and Relay connections.
 
-use async_graphql::{Context, OutputType, connection::{Connection, Edge}};
+use async_graphql::{
+    Context, OutputType,
+    connection::{Connection, Edge},
+};
 
-use crate::{auth::Principal, domain::pagination::{Page, PageRequest}, error::AppError, state::AppState};
+use crate::{
+    auth::Principal,
+    domain::pagination::{Page, PageRequest},
+    error::AppError,
+    state::AppState,
+};
 
 /// The shared state and the authenticated caller of this request.
 pub fn parts<'a>(ctx: &Context<'a>) -> Result<(&'a AppState, &'a Principal), AppError> {
@@ -32,6 +40,10 @@ pub fn connection<T, N: OutputType>(
     node: impl Fn(T) -> N,
 ) -> Connection<String, N> {
     let mut connection = Connection::new(page.has_previous, page.has_next);
-    connection.edges.extend(page.items.into_iter().map(|item| Edge::new(cursor(&item), node(item))));
+    connection.edges.extend(
+        page.items
+            .into_iter()
+            .map(|item| Edge::new(cursor(&item), node(item))),
+    );
     connection
 }

@@ -7,7 +7,7 @@ mod context;
 mod node;
 mod viewer;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema, SDLExportOptions};
+use async_graphql::{EmptySubscription, MergedObject, SDLExportOptions, Schema};
 
 use crate::{config::Settings, state::AppState};
 
@@ -15,7 +15,12 @@ pub use node::Node;
 
 /// Every query field.
 #[derive(MergedObject, Default)]
-pub struct Query(viewer::ViewerQuery, node::NodeQuery, assistants::AssistantQuery, api_keys::ApiKeyQuery);
+pub struct Query(
+    viewer::ViewerQuery,
+    node::NodeQuery,
+    assistants::AssistantQuery,
+    api_keys::ApiKeyQuery,
+);
 
 /// Every mutation field.
 #[derive(MergedObject, Default)]

@@ -15,7 +15,11 @@ use crate::{
 
 /// Any record with a global id.
 #[derive(Interface)]
-#[graphql(field(name = "id", ty = "&ID", desc = "The global id, prefixed by type (`asst_…`)."))]
+#[graphql(field(
+    name = "id",
+    ty = "&ID",
+    desc = "The global id, prefixed by type (`asst_…`)."
+))]
 pub enum Node {
     /// An organization.
     Organization(Organization),
@@ -38,10 +42,14 @@ impl NodeQuery {
         let db = &state.db;
         let prefix = id.split('_').next().unwrap_or_default();
         let node = match prefix {
-            "org" if id.as_str() == principal.org().as_str() => services::organizations::current(db, principal)
+            "org" if id.as_str() == principal.org().as_str() => {
+                services::organizations::current(db, principal)
+                    .await
+                    .map(|o| Node::Organization(o.into()))
+            }
+            "key" => services::api_keys::get(db, principal, &id)
                 .await
-                .map(|o| Node::Organization(o.into())),
-            "key" => services::api_keys::get(db, principal, &id).await.map(|k| Node::ApiKey(k.into())),
+                .map(|k| Node::ApiKey(k.into())),
             "asst" => services::assistants::get(db, principal, &id)
                 .await
                 .map(|a| Node::Assistant(a.into())),

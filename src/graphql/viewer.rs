@@ -13,6 +13,8 @@ impl ViewerQuery {
     /// The caller: its organization, API key and scopes.
     async fn viewer(&self, ctx: &Context<'_>) -> Result<Viewer> {
         let (state, principal) = parts(ctx)?;
-        Ok(services::organizations::viewer(&state.db, principal).await?.into())
+        Ok(services::organizations::viewer(&state.db, principal)
+            .await?
+            .into())
     }
 }

@@ -1,9 +1,12 @@
 //! Extractors whose rejections speak the API's error envelope.
 
 use axum::{
-    extract::{FromRequest, FromRequestParts, Query, Request, rejection::{JsonRejection, QueryRejection}},
-    http::{StatusCode, request::Parts},
     Json,
+    extract::{
+        FromRequest, FromRequestParts, Query, Request,
+        rejection::{JsonRejection, QueryRejection},
+    },
+    http::{StatusCode, request::Parts},
 };
 use serde::de::DeserializeOwned;
 
@@ -41,9 +44,9 @@ fn json_rejection(rejection: JsonRejection) -> AppError {
     }
     match rejection {
         JsonRejection::JsonDataError(e) => AppError::bad_request(e.body_text()),
-        JsonRejection::MissingJsonContentType(_) => {
-            AppError::Malformed("send the body as JSON with `Content-Type: application/json`".into())
-        }
+        JsonRejection::MissingJsonContentType(_) => AppError::Malformed(
+            "send the body as JSON with `Content-Type: application/json`".into(),
+        ),
         other => AppError::Malformed(other.body_text()),
     }
 }

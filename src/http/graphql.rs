@@ -1,6 +1,9 @@
 //! `POST /graphql`: CSRF guard, authentication, body limit, batching switch, then the schema.
 
-use async_graphql::{BatchRequest, BatchResponse, ErrorExtensionValues, Response as GqlResponse, Value, http::MultipartOptions};
+use async_graphql::{
+    BatchRequest, BatchResponse, ErrorExtensionValues, Response as GqlResponse, Value,
+    http::MultipartOptions,
+};
 use axum::{
     Extension, Json,
     body::{Body, to_bytes},
@@ -40,19 +43,34 @@ pub async fn execute(
     let limit = state.settings.max_request_bytes;
     let bytes = match to_bytes(body, limit).await {
         Ok(bytes) => bytes,
-        Err(_) => return refuse(AppError::PayloadTooLarge(format!("the request body exceeds {limit} bytes"))),
+        Err(_) => {
+            return refuse(AppError::PayloadTooLarge(format!(
+                "the request body exceeds {limit} bytes"
+            )));
+        }
     };
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let batch = match async_graphql::http::receive_batch_body(content_type, bytes.as_ref(), MultipartOptions::default()).await {
+    let batch = match async_graphql::http::receive_batch_body(
+        content_type,
+        bytes.as_ref(),
+        MultipartOptions::default(),
+    )
+    .await
+    {
         Ok(batch) => batch,
         Err(e) => return refuse(AppError::Malformed(format!("invalid GraphQL request: {e}"))),
     };
-    if matches!(&batch, BatchRequest::Batch(list) if !state.settings.graphql_batching || list.is_empty()) {
-        return refuse(AppError::Malformed("batched requests are disabled: send one operation per request".into()));
+    if matches!(&batch, BatchRequest::Batch(list) if !state.settings.graphql_batching || list.is_empty())
+    {
+        return refuse(AppError::Malformed(
+            "batched requests are disabled: send one operation per request".into(),
+        ));
     }
     let response = match schema.execute_batch(batch.data(principal)).await {
         BatchResponse::Single(r) => BatchResponse::Single(with_codes(r)),
-        BatchResponse::Batch(list) => BatchResponse::Batch(list.into_iter().map(with_codes).collect()),
+        BatchResponse::Batch(list) => {
+            BatchResponse::Batch(list.into_iter().map(with_codes).collect())
+        }
     };
     Json(response).into_response()
 }
@@ -65,10 +83,19 @@ fn preflighted(headers: &HeaderMap) -> bool {
     let essence = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|ct| ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+        .map(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
     match essence.as_deref() {
         None | Some("") => false,
-        Some(ct) => !matches!(ct, "text/plain" | "application/x-www-form-urlencoded" | "multipart/form-data"),
+        Some(ct) => !matches!(
+            ct,
+            "text/plain" | "application/x-www-form-urlencoded" | "multipart/form-data"
+        ),
     }
 }
 
@@ -77,9 +104,15 @@ fn preflighted(headers: &HeaderMap) -> bool {
 fn with_codes(mut response: GqlResponse) -> GqlResponse {
     let request_level = response.data == Value::Null;
     for error in &mut response.errors {
-        let extensions = error.extensions.get_or_insert_with(ErrorExtensionValues::default);
+        let extensions = error
+            .extensions
+            .get_or_insert_with(ErrorExtensionValues::default);
         if extensions.get("code").is_none() {
-            let code = if request_level { "GRAPHQL_VALIDATION_FAILED" } else { "BAD_USER_INPUT" };
+            let code = if request_level {
+                "GRAPHQL_VALIDATION_FAILED"
+            } else {
+                "BAD_USER_INPUT"
+            };
             extensions.set("code", code);
         }
     }

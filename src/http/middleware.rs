@@ -2,12 +2,12 @@
 
 use std::any::Any;
 
+use crate::error::AppError;
 use axum::{
     extract::Request,
     http::{HeaderName, Uri},
     response::{IntoResponse, Response},
 };
-use crate::error::AppError;
 
 /// Header carrying each request's id, set when absent and echoed in the response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

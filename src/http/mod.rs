@@ -8,7 +8,11 @@ mod playground;
 mod probes;
 pub mod rest;
 
-use axum::{Extension, Router, extract::DefaultBodyLimit, routing::{get, post}};
+use axum::{
+    Extension, Router,
+    extract::DefaultBodyLimit,
+    routing::{get, post},
+};
 use tower::ServiceBuilder;
 use tower_http::{
     ServiceBuilderExt,

@@ -21,7 +21,10 @@ struct Assets;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/playground", get(|| async { asset("index.html") }))
-        .route("/playground/{*path}", get(|Path(path): Path<String>| async move { asset(&path) }))
+        .route(
+            "/playground/{*path}",
+            get(|Path(path): Path<String>| async move { asset(&path) }),
+        )
 }
 
 fn asset(path: &str) -> Response {

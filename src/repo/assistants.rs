@@ -156,7 +156,16 @@ pub async fn insert_version(
     number: i32,
     config: &AssistantConfig,
 ) -> Result<assistant_version::Model, DbErr> {
-    insert_version_row(db, org, assistant, VersionId::generate(), number, config, Utc::now()).await
+    insert_version_row(
+        db,
+        org,
+        assistant,
+        VersionId::generate(),
+        number,
+        config,
+        Utc::now(),
+    )
+    .await
 }
 
 async fn insert_version_row(
@@ -198,7 +207,14 @@ pub async fn set_live(
     id: &AssistantId,
     version_id: &str,
 ) -> Result<(), DbErr> {
-    update(db, org, id, assistant::Column::LiveVersionId, Expr::value(version_id)).await
+    update(
+        db,
+        org,
+        id,
+        assistant::Column::LiveVersionId,
+        Expr::value(version_id),
+    )
+    .await
 }
 
 /// Pauses or resumes the assistant.

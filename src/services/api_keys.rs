@@ -7,7 +7,10 @@ use entity::{api_key, organization};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::{
-    auth::{Principal, Scope, Scopes, api_key::{NewKeyMaterial, hash}},
+    auth::{
+        Principal, Scope, Scopes,
+        api_key::{NewKeyMaterial, hash},
+    },
     domain::ids::{KeyId, OrgId},
     error::{AppError, AppResult},
     repo,
@@ -41,13 +44,21 @@ pub struct CreatedApiKey {
 }
 
 /// Issues a key in the caller's organization (admin scope).
-pub async fn create(db: &DatabaseConnection, principal: &Principal, input: NewApiKey) -> AppResult<CreatedApiKey> {
+pub async fn create(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    input: NewApiKey,
+) -> AppResult<CreatedApiKey> {
     let org = principal.require(Scope::Admin)?;
     issue(db, org, input).await
 }
 
 /// Issues a key in `org` (operator command).
-pub async fn issue(db: &DatabaseConnection, org: &OrgId, input: NewApiKey) -> AppResult<CreatedApiKey> {
+pub async fn issue(
+    db: &DatabaseConnection,
+    org: &OrgId,
+    input: NewApiKey,
+) -> AppResult<CreatedApiKey> {
     let org = repo::organizations::find(db, org)
         .await?
         .ok_or(AppError::NotFound("organization"))?;
@@ -63,14 +74,19 @@ pub(crate) async fn issue_in(
     if input.scopes.is_empty() {
         return Err(AppError::bad_input("scopes", "grant at least one scope"));
     }
-    let name = input.name.map_or_else(|| "API key".to_owned(), |n| n.trim().to_owned());
+    let name = input
+        .name
+        .map_or_else(|| "API key".to_owned(), |n| n.trim().to_owned());
     if name.is_empty() || name.chars().count() > 100 {
         return Err(AppError::bad_input("name", "must be 1 to 100 characters"));
     }
     let expires_at = match input.expires_in {
         None => None,
         Some(d) if d.is_zero() || d > MAX_LIFETIME => {
-            return Err(AppError::bad_input("expires_in_seconds", "must be between 1 second and 10 years"));
+            return Err(AppError::bad_input(
+                "expires_in_seconds",
+                "must be between 1 second and 10 years",
+            ));
         }
         Some(d) => Some(Utc::now() + chrono::Duration::from_std(d).map_err(anyhow::Error::from)?),
     };
@@ -85,11 +101,18 @@ pub(crate) async fn issue_in(
         expires_at,
     );
     let record = repo::api_keys::insert(db, row).await?;
-    Ok(CreatedApiKey { record, key: material.key, secret: material.secret })
+    Ok(CreatedApiKey {
+        record,
+        key: material.key,
+        secret: material.secret,
+    })
 }
 
 /// The caller's organization's keys (admin scope).
-pub async fn list(db: &DatabaseConnection, principal: &Principal) -> AppResult<Vec<api_key::Model>> {
+pub async fn list(
+    db: &DatabaseConnection,
+    principal: &Principal,
+) -> AppResult<Vec<api_key::Model>> {
     let org = principal.require(Scope::Admin)?;
     list_for(db, org).await
 }
@@ -103,7 +126,11 @@ pub async fn list_for(db: &DatabaseConnection, org: &OrgId) -> AppResult<Vec<api
 }
 
 /// One key of the caller's organization (admin scope).
-pub async fn get(db: &DatabaseConnection, principal: &Principal, id: &str) -> AppResult<api_key::Model> {
+pub async fn get(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: &str,
+) -> AppResult<api_key::Model> {
     let org = principal.require(Scope::Admin)?;
     repo::api_keys::find(db, org, &KeyId::parse(id)?)
         .await?
@@ -111,7 +138,11 @@ pub async fn get(db: &DatabaseConnection, principal: &Principal, id: &str) -> Ap
 }
 
 /// Revokes a key of the caller's organization (admin scope). Revoking twice is harmless.
-pub async fn revoke(db: &DatabaseConnection, principal: &Principal, id: &str) -> AppResult<api_key::Model> {
+pub async fn revoke(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: &str,
+) -> AppResult<api_key::Model> {
     let org = principal.require(Scope::Admin)?;
     revoke_in(db, org, &KeyId::parse(id)?).await
 }

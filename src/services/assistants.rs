@@ -30,7 +30,11 @@ pub async fn create(
 }
 
 /// The assistant `id` with its live version.
-pub async fn get(db: &DatabaseConnection, principal: &Principal, id: &str) -> AppResult<AssistantRow> {
+pub async fn get(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: &str,
+) -> AppResult<AssistantRow> {
     let org = principal.require(Scope::Read)?;
     repo::assistants::find(db, org, &AssistantId::parse(id)?)
         .await?
@@ -69,7 +73,10 @@ pub async fn update(
     let org = principal.require(Scope::Write)?;
     let id = AssistantId::parse(id)?;
     if patch.is_empty() && base_version.is_none() {
-        return Err(AppError::bad_input("input", "give at least one setting to change"));
+        return Err(AppError::bad_input(
+            "input",
+            "give at least one setting to change",
+        ));
     }
     let txn = db.begin().await?;
     let number = repo::assistants::reserve_next_version(&txn, org, &id)
@@ -78,14 +85,22 @@ pub async fn update(
     let base_number = base_version.unwrap_or(number - 1);
     let base = repo::assistants::find_version(&txn, org, &id, base_number)
         .await?
-        .ok_or_else(|| AppError::bad_input("base_version", format!("version {base_number} does not exist")))?;
+        .ok_or_else(|| {
+            AppError::bad_input(
+                "base_version",
+                format!("version {base_number} does not exist"),
+            )
+        })?;
     let config = patch.apply_to(repo::assistants::config_of(&base))?;
     let version = repo::assistants::insert_version(&txn, org, &id, number, &config).await?;
     if promote {
         repo::assistants::set_live(&txn, org, &id, &version.id).await?;
     }
     txn.commit().await?;
-    Ok(VersionRecord { version, live: promote })
+    Ok(VersionRecord {
+        version,
+        live: promote,
+    })
 }
 
 /// The versions of an assistant, oldest first.
@@ -96,7 +111,13 @@ pub async fn versions(
     page: &PageRequest,
 ) -> AppResult<Page<VersionRecord>> {
     let (assistant, _) = get(db, principal, id).await?;
-    let page = repo::assistants::versions(db, principal.org(), &AssistantId::from_db(assistant.id), page).await?;
+    let page = repo::assistants::versions(
+        db,
+        principal.org(),
+        &AssistantId::from_db(assistant.id),
+        page,
+    )
+    .await?;
     Ok(page.map(|version| VersionRecord {
         live: version.id == assistant.live_version_id,
         version,
@@ -163,8 +184,12 @@ pub async fn version_by_id(
     let version = repo::assistants::find_version_by_id(db, org, &VersionId::parse(id)?)
         .await?
         .ok_or(AppError::NotFound("assistant version"))?;
-    let (assistant, _) = repo::assistants::find(db, org, &AssistantId::from_db(version.assistant_id.clone()))
-        .await?
-        .ok_or(AppError::NotFound("assistant version"))?;
-    Ok(VersionRecord { live: version.id == assistant.live_version_id, version })
+    let (assistant, _) =
+        repo::assistants::find(db, org, &AssistantId::from_db(version.assistant_id.clone()))
+            .await?
+            .ok_or(AppError::NotFound("assistant version"))?;
+    Ok(VersionRecord {
+        live: version.id == assistant.live_version_id,
+        version,
+    })
 }

@@ -34,7 +34,10 @@ pub async fn create(
 }
 
 /// The caller's own organization.
-pub async fn current(db: &DatabaseConnection, principal: &Principal) -> AppResult<organization::Model> {
+pub async fn current(
+    db: &DatabaseConnection,
+    principal: &Principal,
+) -> AppResult<organization::Model> {
     let org = principal.require(Scope::Read)?;
     repo::organizations::find(db, org)
         .await?
@@ -56,5 +59,9 @@ pub struct Caller {
 pub async fn viewer(db: &DatabaseConnection, principal: &Principal) -> AppResult<Caller> {
     let organization = current(db, principal).await?;
     let key = repo::api_keys::find(db, principal.org(), principal.key()).await?;
-    Ok(Caller { organization, key, scopes: principal.scopes() })
+    Ok(Caller {
+        organization,
+        key,
+        scopes: principal.scopes(),
+    })
 }

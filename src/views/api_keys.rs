@@ -94,7 +94,11 @@ impl From<api_key::Model> for ApiKey {
             id: ID(m.id),
             name: m.name,
             prefix: m.prefix,
-            scopes: Scopes::from_db(&m.scopes).granted().into_iter().map(Into::into).collect(),
+            scopes: Scopes::from_db(&m.scopes)
+                .granted()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
             has_secret: m.secret_hash.is_some(),
             status,
             created_at: m.created_at,
@@ -118,7 +122,11 @@ pub struct CreatedApiKey {
 
 impl From<Created> for CreatedApiKey {
     fn from(c: Created) -> Self {
-        Self { api_key: c.record.into(), key: c.key, secret: c.secret }
+        Self {
+            api_key: c.record.into(),
+            key: c.key,
+            secret: c.secret,
+        }
     }
 }
 
@@ -138,7 +146,9 @@ pub struct CreateApiKeyInput {
 
 impl CreateApiKeyInput {
     /// The service's form of this input.
-    pub fn into_new_key(self) -> Result<crate::services::api_keys::NewApiKey, crate::error::AppError> {
+    pub fn into_new_key(
+        self,
+    ) -> Result<crate::services::api_keys::NewApiKey, crate::error::AppError> {
         let scopes = match self.scopes {
             Some(list) => list.into_iter().map(Scope::from).collect(),
             None => Scopes::from_iter([Scope::Read, Scope::Write]),
@@ -147,7 +157,10 @@ impl CreateApiKeyInput {
             None => None,
             Some(s) if s > 0 => Some(std::time::Duration::from_secs(s as u64)),
             Some(_) => {
-                return Err(crate::error::AppError::bad_input("expires_in_seconds", "must be positive"));
+                return Err(crate::error::AppError::bad_input(
+                    "expires_in_seconds",
+                    "must be positive",
+                ));
             }
         };
         Ok(crate::services::api_keys::NewApiKey {

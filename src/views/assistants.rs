@@ -25,7 +25,11 @@ pub struct TaskTemplate {
 
 impl From<DomainTemplate> for TaskTemplate {
     fn from(t: DomainTemplate) -> Self {
-        Self { placeholders: t.placeholders(), name: t.name, template: t.template }
+        Self {
+            placeholders: t.placeholders(),
+            name: t.name,
+            template: t.template,
+        }
     }
 }
 
@@ -232,7 +236,10 @@ pub struct UpdateAssistantInput {
 fn templates(list: Option<Vec<TaskTemplateInput>>) -> Option<Vec<DomainTemplate>> {
     list.map(|l| {
         l.into_iter()
-            .map(|t| DomainTemplate { name: t.name, template: t.template })
+            .map(|t| DomainTemplate {
+                name: t.name,
+                template: t.template,
+            })
             .collect()
     })
 }

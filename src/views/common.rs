@@ -17,6 +17,9 @@ pub struct DeletePayload {
 impl DeletePayload {
     /// A successful delete of `id`.
     pub fn of(id: impl Into<String>) -> Self {
-        Self { id: ID(id.into()), deleted: true }
+        Self {
+            id: ID(id.into()),
+            deleted: true,
+        }
     }
 }

@@ -25,7 +25,12 @@ pub struct Organization {
 
 impl From<organization::Model> for Organization {
     fn from(m: organization::Model) -> Self {
-        Self { id: ID(m.id), name: m.name, sandbox: m.sandbox, created_at: m.created_at }
+        Self {
+            id: ID(m.id),
+            name: m.name,
+            sandbox: m.sandbox,
+            created_at: m.created_at,
+        }
     }
 }
 

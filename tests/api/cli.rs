@@ -21,41 +21,105 @@ fn field(output: &Output, name: &str) -> String {
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_owned))
-        .unwrap_or_else(|| panic!("no `{name}:` in {}", String::from_utf8_lossy(&output.stdout)))
+        .unwrap_or_else(|| {
+            panic!(
+                "no `{name}:` in {}",
+                String::from_utf8_lossy(&output.stdout)
+            )
+        })
 }
 
 #[tokio::test]
 async fn the_cli_creates_organizations_and_issues_lists_and_revokes_their_keys() {
     let app = TestApp::spawn().await;
     let org = companin(&app, &["org", "create", "--name", "Initech"]);
-    assert!(org.status.success(), "{}", String::from_utf8_lossy(&org.stderr));
+    assert!(
+        org.status.success(),
+        "{}",
+        String::from_utf8_lossy(&org.stderr)
+    );
     let (org_id, admin_key) = (field(&org, "org_id"), field(&org, "api_key"));
     let (status, viewer) = TestApp::send(app.rest(Method::GET, "/api/v1/viewer", &admin_key)).await;
-    assert_eq!((status, viewer["organization"]["name"].as_str()), (StatusCode::OK, Some("Initech")));
-    assert_eq!(viewer["scopes"], serde_json::json!(["read", "write", "admin"]));
+    assert_eq!(
+        (status, viewer["organization"]["name"].as_str()),
+        (StatusCode::OK, Some("Initech"))
+    );
+    assert_eq!(
+        viewer["scopes"],
+        serde_json::json!(["read", "write", "admin"])
+    );
 
-    let key = companin(&app, &["key", "create", "--org", &org_id, "--with-secret", "--scopes", "read", "--expires-in", "1h"]);
-    assert!(key.status.success(), "{}", String::from_utf8_lossy(&key.stderr));
-    let (key_id, plaintext, secret) = (field(&key, "key_id"), field(&key, "api_key"), field(&key, "api_secret"));
-    let (status, _) = TestApp::send(app.rest(Method::GET, "/api/v1/assistants", &plaintext).header("X-API-Secret", &secret)).await;
+    let key = companin(
+        &app,
+        &[
+            "key",
+            "create",
+            "--org",
+            &org_id,
+            "--with-secret",
+            "--scopes",
+            "read",
+            "--expires-in",
+            "1h",
+        ],
+    );
+    assert!(
+        key.status.success(),
+        "{}",
+        String::from_utf8_lossy(&key.stderr)
+    );
+    let (key_id, plaintext, secret) = (
+        field(&key, "key_id"),
+        field(&key, "api_key"),
+        field(&key, "api_secret"),
+    );
+    let (status, _) = TestApp::send(
+        app.rest(Method::GET, "/api/v1/assistants", &plaintext)
+            .header("X-API-Secret", &secret),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
 
     let list = companin(&app, &["key", "list", "--org", &org_id]);
     let listing = String::from_utf8_lossy(&list.stdout);
-    assert!(listing.contains(&key_id) && !listing.contains(&plaintext), "{listing}");
+    assert!(
+        listing.contains(&key_id) && !listing.contains(&plaintext),
+        "{listing}"
+    );
 
     let revoke = companin(&app, &["key", "revoke", &key_id]);
     assert!(revoke.status.success());
-    let (status, _) = TestApp::send(app.rest(Method::GET, "/api/v1/assistants", &plaintext).header("X-API-Secret", &secret)).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "revoked from the shell, refused at once");
+    let (status, _) = TestApp::send(
+        app.rest(Method::GET, "/api/v1/assistants", &plaintext)
+            .header("X-API-Secret", &secret),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "revoked from the shell, refused at once"
+    );
 }
 
 #[tokio::test]
 async fn cli_errors_are_one_clear_line_and_a_failing_exit() {
     let app = TestApp::spawn().await;
     for (args, expected) in [
-        (vec!["key", "create", "--org", "org_nope"], "organization not found"),
-        (vec!["key", "create", "--org", app.org_id.as_str(), "--scopes", "read,owner"], "unknown scope"),
+        (
+            vec!["key", "create", "--org", "org_nope"],
+            "organization not found",
+        ),
+        (
+            vec![
+                "key",
+                "create",
+                "--org",
+                app.org_id.as_str(),
+                "--scopes",
+                "read,owner",
+            ],
+            "unknown scope",
+        ),
         (vec!["key", "revoke", "key_nope"], "API key not found"),
         (vec!["org", "create", "--name", " "], "name"),
     ] {
@@ -63,9 +127,17 @@ async fn cli_errors_are_one_clear_line_and_a_failing_exit() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success(), "{args:?} fails");
         assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
-        assert!(stderr.starts_with("error: ") && stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(expected),
+            "{args:?}: {stderr}"
+        );
     }
     let schema = companin(&app, &["schema"]);
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap_or_default();
-    assert_eq!(String::from_utf8_lossy(&schema.stdout), committed, "`companin schema` prints the committed SDL");
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
+        .unwrap_or_default();
+    assert_eq!(
+        String::from_utf8_lossy(&schema.stdout),
+        committed,
+        "`companin schema` prints the committed SDL"
+    );
 }

@@ -35,7 +35,9 @@ impl TestApp {
             settings.database_url = Some(pg.url.clone().into());
         }
         adjust(&mut settings);
-        let app = Application::build(settings.clone()).await.expect("application builds");
+        let app = Application::build(settings.clone())
+            .await
+            .expect("application builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
         let mut test_app = Self {
@@ -101,7 +103,13 @@ impl TestApp {
         let (_, body) = self.gql_raw(key, query, variables).await;
         let error = body["errors"][0].clone();
         assert!(!error.is_null(), "expected an error: {body}");
-        (error["extensions"]["code"].as_str().unwrap_or_default().to_owned(), error)
+        (
+            error["extensions"]["code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            error,
+        )
     }
 
     /// A REST request with `key`.
@@ -136,13 +144,22 @@ impl PostgresDb {
     async fn create() -> Option<Self> {
         let admin_url = std::env::var("TEST_DATABASE_URL").ok()?;
         let name = format!("companin_test_{}", uuid::Uuid::now_v7().simple());
-        let admin = sea_orm::Database::connect(&admin_url).await.expect("TEST_DATABASE_URL reachable");
-        sea_orm::ConnectionTrait::execute_unprepared(&admin, &format!("CREATE DATABASE \"{name}\""))
+        let admin = sea_orm::Database::connect(&admin_url)
             .await
-            .expect("test database created");
+            .expect("TEST_DATABASE_URL reachable");
+        sea_orm::ConnectionTrait::execute_unprepared(
+            &admin,
+            &format!("CREATE DATABASE \"{name}\""),
+        )
+        .await
+        .expect("test database created");
         let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
         url.set_path(&name);
-        Some(Self { admin_url, name, url: url.to_string() })
+        Some(Self {
+            admin_url,
+            name,
+            url: url.to_string(),
+        })
     }
 }
 
@@ -151,12 +168,18 @@ impl Drop for PostgresDb {
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
         // The test's runtime is ending: drop the database from a runtime of our own.
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             runtime.block_on(async {
                 let admin = sea_orm::Database::connect(&admin_url).await.ok()?;
-                sea_orm::ConnectionTrait::execute_unprepared(&admin, &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .await
-                    .ok()
+                sea_orm::ConnectionTrait::execute_unprepared(
+                    &admin,
+                    &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+                )
+                .await
+                .ok()
             })
         })
         .join();

@@ -8,7 +8,11 @@ use crate::helpers::{TestApp, code};
 #[tokio::test]
 async fn the_openapi_document_describes_the_rest_layer_and_the_docs_page_loads() {
     let app = TestApp::spawn().await;
-    let (status, doc) = TestApp::send(app.client.get(format!("{}/api/v1/openapi.json", app.address))).await;
+    let (status, doc) = TestApp::send(
+        app.client
+            .get(format!("{}/api/v1/openapi.json", app.address)),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     for path in [
         "/api/v1/assistants",
@@ -19,8 +23,16 @@ async fn the_openapi_document_describes_the_rest_layer_and_the_docs_page_loads()
     ] {
         assert!(doc["paths"][path].is_object(), "{path} documented");
     }
-    assert_eq!(doc["components"]["securitySchemes"]["api_key"]["name"], "X-API-Key");
-    let page = app.client.get(format!("{}/api/v1/docs/", app.address)).send().await.expect("docs");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["api_key"]["name"],
+        "X-API-Key"
+    );
+    let page = app
+        .client
+        .get(format!("{}/api/v1/docs/", app.address))
+        .send()
+        .await
+        .expect("docs");
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap_or_default().contains("swagger"));
 }
@@ -28,13 +40,26 @@ async fn the_openapi_document_describes_the_rest_layer_and_the_docs_page_loads()
 #[tokio::test]
 async fn unknown_routes_and_bad_query_strings_answer_in_the_error_envelope() {
     let app = TestApp::spawn().await;
-    let (status, body) = TestApp::send(app.rest(Method::GET, "/api/v1/nothing-here", &app.key)).await;
+    let (status, body) =
+        TestApp::send(app.rest(Method::GET, "/api/v1/nothing-here", &app.key)).await;
     assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "NOT_FOUND"));
-    let (status, body) = TestApp::send(app.rest(Method::GET, "/api/v1/assistants?limit=many", &app.key)).await;
-    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "BAD_USER_INPUT"));
+    let (status, body) =
+        TestApp::send(app.rest(Method::GET, "/api/v1/assistants?limit=many", &app.key)).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "BAD_USER_INPUT")
+    );
     assert!(body["error"]["message"].is_string() && body["error"]["details"].is_object());
-    let (status, body) = TestApp::send(app.rest(Method::GET, "/api/v1/assistants?cursor=%27%20or%201%3D1", &app.key)).await;
-    assert_eq!((status, body["error"]["details"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("cursor")));
+    let (status, body) = TestApp::send(app.rest(
+        Method::GET,
+        "/api/v1/assistants?cursor=%27%20or%201%3D1",
+        &app.key,
+    ))
+    .await;
+    assert_eq!(
+        (status, body["error"]["details"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("cursor"))
+    );
 }
 
 #[tokio::test]
@@ -45,15 +70,35 @@ async fn probes_answer_without_credentials_and_the_playground_needs_no_network()
     let (status, body) = TestApp::send(app.client.get(format!("{}/readyz", app.address))).await;
     assert_eq!((status, &body["database"]), (StatusCode::OK, &json!("ok")));
 
-    let page = app.client.get(format!("{}/playground", app.address)).send().await.expect("playground");
+    let page = app
+        .client
+        .get(format!("{}/playground", app.address))
+        .send()
+        .await
+        .expect("playground");
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap_or_default();
     assert!(html.contains("/graphql"), "wired to the GraphQL endpoint");
     assert!(html.contains("X-API-Key"), "API key header pre-wired");
-    for line in html.lines().filter(|l| l.contains("src=") || l.contains("href=")) {
-        assert!(!line.contains("http://") && !line.contains("https://"), "no external asset: {line}");
-        if let Some(src) = line.split("src=\"").nth(1).and_then(|s| s.split('"').next()) {
-            let asset = app.client.get(format!("{}{src}", app.address)).send().await.expect("asset");
+    for line in html
+        .lines()
+        .filter(|l| l.contains("src=") || l.contains("href="))
+    {
+        assert!(
+            !line.contains("http://") && !line.contains("https://"),
+            "no external asset: {line}"
+        );
+        if let Some(src) = line
+            .split("src=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+        {
+            let asset = app
+                .client
+                .get(format!("{}{src}", app.address))
+                .send()
+                .await
+                .expect("asset");
             assert_eq!(asset.status(), StatusCode::OK, "{src} is served");
         }
     }

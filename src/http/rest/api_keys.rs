@@ -26,7 +26,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// The organization's API keys (admin scope).
 #[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys",
     responses((status = 200, body = Vec<ApiKey>), (status = 403, body = ErrorBody)))]
-async fn list_keys(State(state): State<AppState>, principal: Principal) -> AppResult<Json<Vec<ApiKey>>> {
+async fn list_keys(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> AppResult<Json<Vec<ApiKey>>> {
     let keys = services::api_keys::list(&state.db, &principal).await?;
     Ok(Json(keys.into_iter().map(Into::into).collect()))
 }
@@ -52,5 +55,9 @@ async fn revoke_key(
     principal: Principal,
     Path(key_id): Path<String>,
 ) -> AppResult<Json<ApiKey>> {
-    Ok(Json(services::api_keys::revoke(&state.db, &principal, &key_id).await?.into()))
+    Ok(Json(
+        services::api_keys::revoke(&state.db, &principal, &key_id)
+            .await?
+            .into(),
+    ))
 }

@@ -40,7 +40,11 @@ async fn list_assistants(
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> AppResult<Json<List<Assistant>>> {
     let page = services::assistants::list(&state.db, &principal, &params.page()?).await?;
-    Ok(Json(List::from_page(page, |(a, _)| a.id.clone(), Assistant::from)))
+    Ok(Json(List::from_page(
+        page,
+        |(a, _)| a.id.clone(),
+        Assistant::from,
+    )))
 }
 
 /// Creates an assistant; its version 1 is live.
@@ -65,7 +69,11 @@ async fn get_assistant(
     principal: Principal,
     Path(assistant_id): Path<String>,
 ) -> AppResult<Json<Assistant>> {
-    Ok(Json(services::assistants::get(&state.db, &principal, &assistant_id).await?.into()))
+    Ok(Json(
+        services::assistants::get(&state.db, &principal, &assistant_id)
+            .await?
+            .into(),
+    ))
 }
 
 /// Writes a new immutable version from the given changes; it goes live unless
@@ -81,7 +89,9 @@ async fn update_assistant(
 ) -> AppResult<Json<AssistantVersion>> {
     let promote = input.promote.unwrap_or(true);
     let (patch, base) = input.into_patch();
-    let written = services::assistants::update(&state.db, &principal, &assistant_id, patch, promote, base).await?;
+    let written =
+        services::assistants::update(&state.db, &principal, &assistant_id, patch, promote, base)
+            .await?;
     Ok(Json(written.into()))
 }
 
@@ -108,8 +118,14 @@ async fn list_versions(
     Path(assistant_id): Path<String>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> AppResult<Json<List<AssistantVersion>>> {
-    let page = services::assistants::versions(&state.db, &principal, &assistant_id, &params.page()?).await?;
-    Ok(Json(List::from_page(page, |r| r.version.id.clone(), AssistantVersion::from)))
+    let page =
+        services::assistants::versions(&state.db, &principal, &assistant_id, &params.page()?)
+            .await?;
+    Ok(Json(List::from_page(
+        page,
+        |r| r.version.id.clone(),
+        AssistantVersion::from,
+    )))
 }
 
 /// Makes a version live: a newer draft, or an older version (rollback).
@@ -121,8 +137,14 @@ async fn promote_version(
     principal: Principal,
     Path((assistant_id, version)): Path<(String, String)>,
 ) -> AppResult<Json<Assistant>> {
-    let number = version.parse().map_err(|_| crate::error::AppError::NotFound("assistant version"))?;
-    Ok(Json(services::assistants::promote(&state.db, &principal, &assistant_id, number).await?.into()))
+    let number = version
+        .parse()
+        .map_err(|_| crate::error::AppError::NotFound("assistant version"))?;
+    Ok(Json(
+        services::assistants::promote(&state.db, &principal, &assistant_id, number)
+            .await?
+            .into(),
+    ))
 }
 
 /// Body of `PUT …/active`.
@@ -143,5 +165,9 @@ async fn set_active(
     Path(assistant_id): Path<String>,
     ApiJson(body): ApiJson<ActiveBody>,
 ) -> AppResult<Json<Assistant>> {
-    Ok(Json(services::assistants::set_active(&state.db, &principal, &assistant_id, body.active).await?.into()))
+    Ok(Json(
+        services::assistants::set_active(&state.db, &principal, &assistant_id, body.active)
+            .await?
+            .into(),
+    ))
 }

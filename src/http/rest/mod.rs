@@ -12,7 +12,11 @@ use utoipa::{
 };
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::{domain::pagination::{Page, PageRequest}, error::AppError, state::AppState};
+use crate::{
+    domain::pagination::{Page, PageRequest},
+    error::AppError,
+    state::AppState,
+};
 
 /// The REST routes with their OpenAPI description.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -76,9 +80,20 @@ pub struct List<T> {
 
 impl<T> List<T> {
     /// A REST page from a service page, with each item's cursor.
-    pub fn from_page<R>(page: Page<R>, cursor: impl Fn(&R) -> String, item: impl Fn(R) -> T) -> Self {
-        let next_cursor = if page.has_next { page.items.last().map(&cursor) } else { None };
-        Self { data: page.items.into_iter().map(item).collect(), next_cursor }
+    pub fn from_page<R>(
+        page: Page<R>,
+        cursor: impl Fn(&R) -> String,
+        item: impl Fn(R) -> T,
+    ) -> Self {
+        let next_cursor = if page.has_next {
+            page.items.last().map(&cursor)
+        } else {
+            None
+        };
+        Self {
+            data: page.items.into_iter().map(item).collect(),
+            next_cursor,
+        }
     }
 }
 
