@@ -1,1 +1,203 @@
-fn main() {}
+//! `assistants(first: 20)` over GraphQL with API-key auth, against a bare axum handler that
+//! reads the same 20 rows from the same database, in one run, with one load generator.
+//!
+//! Run: `cargo bench --profile dev --bench assistants_graphql`
+//! (`BENCH_SECONDS` sets the measured seconds per target, default 10; `BENCH_CONNECTIONS`
+//! the concurrent connections, default 64.)
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use axum::{Json, Router, extract::State, routing::get};
+use companin::{
+    auth::authenticate, config::Settings, db, domain::assistant::AssistantPatch, services,
+    startup::Application,
+};
+use entity::{assistant, assistant_version};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde_json::{Value, json};
+
+const QUERY: &str = "{ assistants(first: 20) { nodes { id name language version } } }";
+
+fn main() -> anyhow::Result<()> {
+    let seconds = env_or("BENCH_SECONDS", 10);
+    let connections = env_or("BENCH_CONNECTIONS", 64);
+    let servers = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let dir = tempfile::tempdir()?;
+    let (graphql_url, bare_url, key) = servers.block_on(start(dir.path().to_path_buf()))?;
+
+    let load = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    println!(
+        "assistants(first: 20) · {connections} connections · {seconds} s per target after 2 s warm-up"
+    );
+    let bare = load.block_on(drive(Target::Bare(bare_url), connections, seconds))?;
+    let graphql = load.block_on(drive(
+        Target::Graphql(graphql_url, key),
+        connections,
+        seconds,
+    ))?;
+    bare.print("bare axum handler (same rows)");
+    graphql.print("GraphQL + API key");
+    println!(
+        "ratio GraphQL / bare: {:.2} (goal ≥ 0.50)",
+        graphql.per_second / bare.per_second
+    );
+    Ok(())
+}
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Starts both servers over one SQLite database holding 20 assistants.
+async fn start(data_dir: std::path::PathBuf) -> anyhow::Result<(String, String, String)> {
+    let settings = Settings {
+        data_dir,
+        bind: "127.0.0.1:0".parse()?,
+        ..Settings::default()
+    };
+    let app = Application::build(settings.clone()).await?;
+    let graphql_url = format!("http://{}/graphql", app.address());
+    tokio::spawn(app.run_until_stopped());
+
+    let db = db::connect(&settings).await?;
+    let (org, key) = services::organizations::create(&db, "Bench", false)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert("x-api-key", key.key.parse()?);
+    let principal = authenticate(&db, &headers)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+    for i in 0..20 {
+        let patch = AssistantPatch {
+            name: Some(format!("Assistant {i}")),
+            ..AssistantPatch::default()
+        };
+        services::assistants::create(&db, &principal, patch, true)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+    }
+
+    let bare = Router::new()
+        .route("/assistants", get(bare_assistants))
+        .with_state(Arc::new((db, org.id)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let bare_url = format!("http://{}/assistants", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, bare).await });
+    Ok((graphql_url, bare_url, key.key))
+}
+
+/// The baseline: the same query the GraphQL resolver runs, serialized straight to JSON.
+async fn bare_assistants(State(state): State<Arc<(DatabaseConnection, String)>>) -> Json<Value> {
+    let (db, org) = &*state;
+    let rows = assistant::Entity::find()
+        .filter(assistant::Column::OrgId.eq(org.as_str()))
+        .filter(assistant::Column::DeletedAt.is_null())
+        .find_also_related(assistant_version::Entity)
+        .order_by_asc(assistant::Column::Id)
+        .limit(21)
+        .all(db)
+        .await
+        .unwrap_or_default();
+    let nodes: Vec<Value> = rows
+        .into_iter()
+        .take(20)
+        .filter_map(|(a, v)| v.map(|v| json!({ "id": a.id, "name": v.name, "language": v.language, "version": v.version })))
+        .collect();
+    Json(json!({ "data": { "assistants": { "nodes": nodes } } }))
+}
+
+enum Target {
+    Bare(String),
+    Graphql(String, String),
+}
+
+struct Outcome {
+    per_second: f64,
+    p50: Duration,
+    p99: Duration,
+    requests: usize,
+}
+
+impl Outcome {
+    fn print(&self, name: &str) {
+        println!(
+            "{name:<32} {:>9.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   ({} requests)",
+            self.per_second,
+            self.p50.as_secs_f64() * 1e3,
+            self.p99.as_secs_f64() * 1e3,
+            self.requests
+        );
+    }
+}
+
+/// Runs `connections` request loops against `target`: a warm-up, then the measured window.
+async fn drive(target: Target, connections: u64, seconds: u64) -> anyhow::Result<Outcome> {
+    let target = Arc::new(target);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(connections as usize)
+        .build()?;
+    let warm_up = Instant::now() + Duration::from_secs(2);
+    let end = warm_up + Duration::from_secs(seconds);
+    let mut workers = Vec::new();
+    for _ in 0..connections {
+        let (client, target) = (client.clone(), target.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let started = Instant::now();
+                if started >= end {
+                    break;
+                }
+                let request = match &*target {
+                    Target::Bare(url) => client.get(url),
+                    Target::Graphql(url, key) => client
+                        .post(url)
+                        .header("x-api-key", key)
+                        .json(&json!({ "query": QUERY })),
+                };
+                let response = request.send().await?;
+                anyhow::ensure!(
+                    response.status().is_success(),
+                    "status {}",
+                    response.status()
+                );
+                let body: Value = response.json().await?;
+                anyhow::ensure!(
+                    body["data"]["assistants"]["nodes"].as_array().map(Vec::len) == Some(20),
+                    "20 rows"
+                );
+                if started >= warm_up {
+                    latencies.push(started.elapsed());
+                }
+            }
+            Ok::<_, anyhow::Error>(latencies)
+        }));
+    }
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.await??);
+    }
+    all.sort();
+    let at = |q: f64| {
+        all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Ok(Outcome {
+        per_second: all.len() as f64 / seconds as f64,
+        p50: at(0.50),
+        p99: at(0.99),
+        requests: all.len(),
+    })
+}
