@@ -332,3 +332,29 @@ async fn lists_page_through_every_assistant_exactly_once_in_both_directions() {
         (StatusCode::UNPROCESSABLE_ENTITY, Some("limit"))
     );
 }
+
+#[tokio::test]
+async fn concurrent_updates_each_get_their_own_version_number() {
+    let app = TestApp::spawn().await;
+    let id = create(&app, json!({ "name": "Ada" })).await;
+    let path = format!("/api/v1/assistants/{id}");
+    let updates = (0..8).map(|i| {
+        TestApp::send(
+            app.rest(Method::PATCH, &path, &app.key)
+                .json(&json!({ "instructions": format!("variant {i}") })),
+        )
+    });
+    let results = futures::future::join_all(updates).await;
+    let mut numbers: Vec<i64> = results
+        .iter()
+        .map(|(status, body)| {
+            assert_eq!(*status, StatusCode::OK, "{body}");
+            body["version"].as_i64().unwrap_or_default()
+        })
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (2..=9).collect::<Vec<_>>());
+    let (_, versions) =
+        TestApp::send(app.rest(Method::GET, &format!("{path}/versions?limit=100"), &app.key)).await;
+    assert_eq!(versions["data"].as_array().map(Vec::len), Some(9));
+}
