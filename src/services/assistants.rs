@@ -7,7 +7,7 @@ use crate::{
     auth::{Principal, Scope},
     domain::{
         assistant::AssistantPatch,
-        ids::{AssistantId, VersionId},
+        ids::{AssistantId, OrgId, VersionId},
         pagination::{Page, PageRequest},
     },
     error::{AppError, AppResult},
@@ -36,7 +36,16 @@ pub async fn get(
     id: &str,
 ) -> AppResult<AssistantRow> {
     let org = principal.require(Scope::Read)?;
-    repo::assistants::find(db, org, &AssistantId::parse(id)?)
+    existing(db, org, &AssistantId::parse(id)?).await
+}
+
+/// The assistant `id` of `org` (not deleted) with its live version, or `NOT_FOUND`.
+async fn existing(
+    db: &DatabaseConnection,
+    org: &OrgId,
+    id: &AssistantId,
+) -> AppResult<AssistantRow> {
+    repo::assistants::find(db, org, id)
         .await?
         .ok_or(AppError::NotFound("assistant"))
 }
@@ -133,16 +142,12 @@ pub async fn promote(
 ) -> AppResult<AssistantRow> {
     let org = principal.require(Scope::Write)?;
     let id = AssistantId::parse(id)?;
-    repo::assistants::find(db, org, &id)
-        .await?
-        .ok_or(AppError::NotFound("assistant"))?;
+    existing(db, org, &id).await?;
     let version = repo::assistants::find_version(db, org, &id, number)
         .await?
         .ok_or(AppError::NotFound("assistant version"))?;
     repo::assistants::set_live(db, org, &id, &version.id).await?;
-    repo::assistants::find(db, org, &id)
-        .await?
-        .ok_or(AppError::NotFound("assistant"))
+    existing(db, org, &id).await
 }
 
 /// Pauses (`false`) or resumes an assistant.
@@ -154,13 +159,9 @@ pub async fn set_active(
 ) -> AppResult<AssistantRow> {
     let org = principal.require(Scope::Write)?;
     let id = AssistantId::parse(id)?;
-    repo::assistants::find(db, org, &id)
-        .await?
-        .ok_or(AppError::NotFound("assistant"))?;
+    existing(db, org, &id).await?;
     repo::assistants::set_active(db, org, &id, active).await?;
-    repo::assistants::find(db, org, &id)
-        .await?
-        .ok_or(AppError::NotFound("assistant"))
+    existing(db, org, &id).await
 }
 
 /// Deletes an assistant. History keeps its versions.

@@ -43,14 +43,9 @@ pub struct TaskTemplateInput {
     pub template: String,
 }
 
-/// An assistant: a persona answering an organization's visitors. Its settings are those of
-/// its live version.
+/// The settings one version holds (shown inline on `Assistant` and `AssistantVersion`).
 #[derive(Debug, Clone, SimpleObject, Serialize, ToSchema)]
-#[graphql(complex)]
-pub struct Assistant {
-    /// `asst_…`
-    #[schema(value_type = String)]
-    pub id: ID,
+pub struct AssistantSettings {
     /// Display name.
     pub name: String,
     /// What the assistant is for.
@@ -71,6 +66,37 @@ pub struct Assistant {
     pub top_k: i32,
     /// Lowest retrieval score used (0–1).
     pub min_score: f64,
+}
+
+impl From<&assistant_version::Model> for AssistantSettings {
+    fn from(v: &assistant_version::Model) -> Self {
+        Self {
+            name: v.name.clone(),
+            description: v.description.clone(),
+            tone: v.tone.clone(),
+            language: v.language.clone(),
+            instructions: v.instructions.clone(),
+            task_templates: templates_of(v).into_iter().map(Into::into).collect(),
+            temperature: v.temperature,
+            max_tokens: v.max_tokens,
+            top_k: v.top_k,
+            min_score: v.min_score,
+        }
+    }
+}
+
+/// An assistant: a persona answering an organization's visitors. Its settings are those of
+/// its live version.
+#[derive(Debug, Clone, SimpleObject, Serialize, ToSchema)]
+#[graphql(complex)]
+pub struct Assistant {
+    /// `asst_…`
+    #[schema(value_type = String)]
+    pub id: ID,
+    /// The live version's settings.
+    #[graphql(flatten)]
+    #[serde(flatten)]
+    pub settings: AssistantSettings,
     /// `false` pauses the assistant: new conversations and messages are refused.
     pub active: bool,
     /// Number of the live version.
@@ -85,19 +111,9 @@ pub struct Assistant {
 
 impl From<AssistantRow> for Assistant {
     fn from((a, v): AssistantRow) -> Self {
-        let task_templates = templates_of(&v).into_iter().map(Into::into).collect();
         Self {
             id: ID(a.id),
-            name: v.name,
-            description: v.description,
-            tone: v.tone,
-            language: v.language,
-            instructions: v.instructions,
-            task_templates,
-            temperature: v.temperature,
-            max_tokens: v.max_tokens,
-            top_k: v.top_k,
-            min_score: v.min_score,
+            settings: AssistantSettings::from(&v),
             active: a.active,
             version: v.version,
             latest_version: a.latest_version,
@@ -120,26 +136,10 @@ pub struct AssistantVersion {
     pub version: i32,
     /// Whether this is the live version.
     pub is_live: bool,
-    /// Display name.
-    pub name: String,
-    /// What the assistant is for.
-    pub description: String,
-    /// How it sounds.
-    pub tone: String,
-    /// BCP 47 language tag.
-    pub language: String,
-    /// The system prompt.
-    pub instructions: String,
-    /// Named prompt templates.
-    pub task_templates: Vec<TaskTemplate>,
-    /// Sampling temperature (0–2).
-    pub temperature: f64,
-    /// Longest reply in tokens.
-    pub max_tokens: i32,
-    /// Knowledge chunks retrieved per message.
-    pub top_k: i32,
-    /// Lowest retrieval score used (0–1).
-    pub min_score: f64,
+    /// The settings this version holds.
+    #[graphql(flatten)]
+    #[serde(flatten)]
+    pub settings: AssistantSettings,
     /// When it was written.
     pub created_at: DateTime<Utc>,
 }
@@ -147,22 +147,12 @@ pub struct AssistantVersion {
 impl AssistantVersion {
     /// The view of `version`, which is live or not.
     pub fn new(version: assistant_version::Model, is_live: bool) -> Self {
-        let task_templates = templates_of(&version).into_iter().map(Into::into).collect();
         Self {
+            settings: AssistantSettings::from(&version),
             id: ID(version.id),
             assistant_id: ID(version.assistant_id),
             version: version.version,
             is_live,
-            name: version.name,
-            description: version.description,
-            tone: version.tone,
-            language: version.language,
-            instructions: version.instructions,
-            task_templates,
-            temperature: version.temperature,
-            max_tokens: version.max_tokens,
-            top_k: version.top_k,
-            min_score: version.min_score,
             created_at: version.created_at,
         }
     }
