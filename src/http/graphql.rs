@@ -60,11 +60,15 @@ pub async fn execute(
         Ok(batch) => batch,
         Err(e) => return refuse(AppError::Malformed(format!("invalid GraphQL request: {e}"))),
     };
-    if matches!(&batch, BatchRequest::Batch(list) if !state.settings.graphql_batching || list.is_empty())
-    {
-        return refuse(AppError::Malformed(
-            "batched requests are disabled: send one operation per request".into(),
-        ));
+    if let BatchRequest::Batch(list) = &batch {
+        if !state.settings.graphql_batching {
+            return refuse(AppError::Malformed(
+                "batched requests are disabled: send one operation per request".into(),
+            ));
+        }
+        if list.is_empty() {
+            return refuse(AppError::Malformed("the batch holds no operation".into()));
+        }
     }
     let response = match schema.execute_batch(batch.data(principal)).await {
         BatchResponse::Single(r) => BatchResponse::Single(with_codes(r)),

@@ -8,7 +8,8 @@ use utoipa::ToSchema;
 
 use crate::{
     auth::{Scope, Scopes},
-    services::api_keys::CreatedApiKey as Created,
+    error::AppError,
+    services::api_keys::{CreatedApiKey as Created, NewApiKey},
 };
 
 /// A permission of an API key. `ADMIN` implies `WRITE`, which implies `READ`.
@@ -157,13 +158,13 @@ impl CreateApiKeyInput {
             None => None,
             Some(s) if s > 0 => Some(std::time::Duration::from_secs(s as u64)),
             Some(_) => {
-                return Err(crate::error::AppError::bad_input(
+                return Err(AppError::bad_input(
                     "expires_in_seconds",
                     "must be positive",
                 ));
             }
         };
-        Ok(crate::services::api_keys::NewApiKey {
+        Ok(NewApiKey {
             name: self.name,
             scopes,
             with_secret: self.with_secret.unwrap_or(false),
