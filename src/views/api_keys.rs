@@ -147,9 +147,7 @@ pub struct CreateApiKeyInput {
 
 impl CreateApiKeyInput {
     /// The service's form of this input.
-    pub fn into_new_key(
-        self,
-    ) -> Result<crate::services::api_keys::NewApiKey, crate::error::AppError> {
+    pub fn into_new_key(self) -> Result<NewApiKey, AppError> {
         let scopes = match self.scopes {
             Some(list) => list.into_iter().map(Scope::from).collect(),
             None => Scopes::from_iter([Scope::Read, Scope::Write]),
