@@ -141,3 +141,55 @@ async fn cli_errors_are_one_clear_line_and_a_failing_exit() {
         "`companin schema` prints the committed SDL"
     );
 }
+
+#[tokio::test]
+async fn settings_come_from_the_file_and_the_environment_overrides_it() {
+    let app = TestApp::spawn().await;
+    let cwd = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        cwd.path().join("companin.toml"),
+        "data_dir = \"from-file\"\n",
+    )
+    .expect("config written");
+    let migrate = |env: Option<(&str, &str)>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_companin"));
+        command
+            .arg("migrate")
+            .current_dir(cwd.path())
+            .env_clear()
+            .env("RUST_LOG", "warn");
+        if std::env::var("TEST_DATABASE_URL").is_ok() {
+            command.env("DATABASE_URL", app.database_url());
+        }
+        if let Some((name, value)) = env {
+            command.env(name, value);
+        }
+        command.output().expect("companin runs")
+    };
+    let output = migrate(None);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        cwd.path().join("from-file").is_dir(),
+        "the file's data_dir is used"
+    );
+    let output = migrate(Some(("COMPANIN_DATA_DIR", "from-env")));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        cwd.path().join("from-env").is_dir(),
+        "the environment wins over the file"
+    );
+    let output = migrate(Some(("COMPANIN_BIND", "not an address")));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("BIND"),
+        "a bad setting is named: {stderr}"
+    );
+}
