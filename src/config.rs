@@ -46,6 +46,33 @@ pub struct Settings {
     pub max_request_bytes: usize,
     /// `pretty` (default) or `json` log lines.
     pub log_format: LogFormat,
+    /// LanceDB location: a directory or object-store URI; `<data_dir>/lancedb` when unset.
+    pub lancedb_uri: Option<String>,
+    /// Largest uploaded file, in bytes.
+    pub max_upload_bytes: usize,
+    /// Concurrent ingestion jobs in this process; 0 makes an API-only replica.
+    pub ingest_workers: usize,
+    /// How long a worker's claim on a job lasts without renewal; a crashed worker's job is
+    /// taken over after it.
+    pub ingest_lease_seconds: u64,
+    /// Attempts before a job gives up on a transient error.
+    pub ingest_max_attempts: i32,
+    /// Chunk size to aim for, in characters.
+    pub chunk_target_chars: usize,
+    /// Characters a prose chunk repeats from the previous one.
+    pub chunk_overlap_chars: usize,
+    /// Allow URL sources on private, loopback and link-local addresses.
+    pub allow_private_urls: bool,
+    /// Timeout of one URL fetch.
+    pub url_fetch_timeout_seconds: u64,
+    /// Largest page fetched, in bytes.
+    pub url_max_bytes: usize,
+    /// Refresh interval of URL sources that do not set one.
+    pub url_refresh_minutes: i32,
+    /// Rows a vector table needs before it gets an approximate index.
+    pub vector_index_threshold: usize,
+    /// Minutes between vector store maintenance passes (compaction, index updates).
+    pub vector_optimize_minutes: u64,
 }
 
 /// Shape of the log output.
@@ -74,6 +101,19 @@ impl Default for Settings {
             graphql_batching: false,
             max_request_bytes: 1024 * 1024,
             log_format: LogFormat::Pretty,
+            lancedb_uri: None,
+            max_upload_bytes: 25 * 1024 * 1024,
+            ingest_workers: 2,
+            ingest_lease_seconds: 60,
+            ingest_max_attempts: 5,
+            chunk_target_chars: 1000,
+            chunk_overlap_chars: 150,
+            allow_private_urls: false,
+            url_fetch_timeout_seconds: 15,
+            url_max_bytes: 10 * 1024 * 1024,
+            url_refresh_minutes: 1440,
+            vector_index_threshold: 50_000,
+            vector_optimize_minutes: 10,
         }
     }
 }
@@ -105,12 +145,20 @@ impl Settings {
         }
     }
 
+    /// The LanceDB URI in force.
+    pub fn lancedb_uri(&self) -> String {
+        self.lancedb_uri
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("lancedb").display().to_string())
+    }
+
     /// One line describing what this process uses, with secrets masked.
     pub fn summary(&self) -> String {
         format!(
-            "data_dir={} database={} bind={} rate_limit_per_hour={} graphql(depth={} complexity={} introspection={} batching={}) max_request_bytes={} jwt_secret={}",
+            "data_dir={} database={} lancedb={} bind={} rate_limit_per_hour={} graphql(depth={} complexity={} introspection={} batching={}) max_request_bytes={} max_upload_bytes={} ingest_workers={} allow_private_urls={} jwt_secret={}",
             self.data_dir.display(),
             redact_url(&self.database_url()),
+            redact_url(&self.lancedb_uri()),
             self.bind,
             self.rate_limit_per_hour,
             self.graphql_max_depth,
@@ -118,6 +166,9 @@ impl Settings {
             self.graphql_introspection,
             self.graphql_batching,
             self.max_request_bytes,
+            self.max_upload_bytes,
+            self.ingest_workers,
+            self.allow_private_urls,
             if self.jwt_secret.is_some() {
                 "configured"
             } else {

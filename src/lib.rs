@@ -3,6 +3,9 @@
 //! Layers, top to bottom: `http` and `graphql` (thin transports) → `services` (logic,
 //! scopes, transactions) → `repo` (organization-scoped queries) → `entity` (tables).
 
+// lancedb query futures are deep; proving them `Send` needs more than the default limit.
+#![recursion_limit = "256"]
+
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -11,9 +14,13 @@ pub mod domain;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod ingest;
+pub mod models;
 pub mod repo;
 pub mod services;
 pub mod startup;
 pub mod state;
+pub mod storage;
 pub mod telemetry;
+pub mod vector;
 pub mod views;

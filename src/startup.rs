@@ -5,7 +5,16 @@ use std::{net::SocketAddr, sync::Arc};
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::{auth::jwt::SigningKeys, config::Settings, db, graphql, http, state::AppState};
+use crate::{
+    auth::jwt::SigningKeys,
+    config::Settings,
+    db, graphql, http,
+    ingest::{self, worker::JobSignal},
+    models::Models,
+    state::AppState,
+    storage::BlobStore,
+    vector::VectorStore,
+};
 
 /// A bound, ready-to-run server.
 pub struct Application {
@@ -15,8 +24,14 @@ pub struct Application {
 }
 
 impl Application {
-    /// Migrates the database, builds the state and binds the listener (port 0 picks one).
+    /// Migrates the database, builds the state with the default models, starts the
+    /// background workers and binds the listener (port 0 picks one).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_models(settings, Models::local_defaults()).await
+    }
+
+    /// [`Application::build`] with the given models.
+    pub async fn build_with_models(settings: Settings, models: Models) -> anyhow::Result<Self> {
         let db = db::connect(&settings).await?;
         db::migrate(&db).await?;
         let signing_keys = SigningKeys::load_or_generate(&settings)?;
@@ -26,11 +41,24 @@ impl Application {
             source = signing_keys.source,
             "JWT signing keys loaded"
         );
+        let vectors =
+            VectorStore::open(&settings.lancedb_uri(), settings.vector_index_threshold).await?;
+        tracing::info!(
+            embedder = models.embedder.id(),
+            dimension = models.embedder.dimension(),
+            summarizer = models.summarizer.id(),
+            "models in use"
+        );
         let state = AppState {
             db,
+            blobs: BlobStore::new(&settings.data_dir),
             settings: Arc::new(settings),
             signing_keys: Arc::new(signing_keys),
+            models,
+            vectors,
+            job_signal: JobSignal::default(),
         };
+        ingest::worker::spawn(&state);
         let schema = graphql::build(&state.settings, Some(state.clone()));
         let listener = TcpListener::bind(state.settings.bind)
             .await

@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use crate::{auth::jwt::SigningKeys, config::Settings};
+use crate::{
+    auth::jwt::SigningKeys, config::Settings, ingest::worker::JobSignal, models::Models,
+    storage::BlobStore, vector::VectorStore,
+};
 
 /// Cheap to clone: handles to the shared parts of the application.
 #[derive(Clone)]
@@ -15,4 +18,12 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Keys that sign and verify JWTs.
     pub signing_keys: Arc<SigningKeys>,
+    /// Embedder and summarizer.
+    pub models: Models,
+    /// Chunks and their vectors.
+    pub vectors: VectorStore,
+    /// Uploaded files.
+    pub blobs: BlobStore,
+    /// Wakes ingestion workers.
+    pub job_signal: JobSignal,
 }

@@ -3,5 +3,9 @@
 
 pub mod api_key;
 pub mod assistant;
+pub mod assistant_knowledge;
 pub mod assistant_version;
+pub mod ingest_job;
+pub mod knowledge_source;
 pub mod organization;
+pub mod url_refresh;

@@ -7,6 +7,10 @@ mod m20261121_000001_create_organization;
 mod m20261121_000002_create_api_key;
 mod m20261121_000003_create_assistant;
 mod m20261121_000004_create_assistant_version;
+mod m20261122_000005_create_knowledge_source;
+mod m20261122_000006_create_ingest_job;
+mod m20261122_000007_create_url_refresh;
+mod m20261122_000008_create_assistant_knowledge;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -19,6 +23,10 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000002_create_api_key::Migration),
             Box::new(m20261121_000003_create_assistant::Migration),
             Box::new(m20261121_000004_create_assistant_version::Migration),
+            Box::new(m20261122_000005_create_knowledge_source::Migration),
+            Box::new(m20261122_000006_create_ingest_job::Migration),
+            Box::new(m20261122_000007_create_url_refresh::Migration),
+            Box::new(m20261122_000008_create_assistant_knowledge::Migration),
         ]
     }
 }

@@ -38,6 +38,12 @@ id_kinds! {
     Asst, AssistantId, "asst_", "assistant";
     /// A version of an assistant's configuration.
     Ver, VersionId, "ver_", "assistant version";
+    /// A knowledge source.
+    Ks, SourceId, "ks_", "knowledge source";
+    /// An ingestion job.
+    Job, JobId, "job_", "job";
+    /// One fetch of a URL source.
+    Fetch, RefreshId, "ref_", "refresh";
 }
 
 /// An id of kind `K`.

@@ -64,6 +64,20 @@ impl Assistant {
             AssistantVersion::from,
         ))
     }
+
+    /// Sources linked to this assistant: when any is, only those are used.
+    async fn linked_source_ids(&self, ctx: &Context<'_>) -> Result<Vec<ID>> {
+        let (state, principal) = parts(ctx)?;
+        let (linked, _) = services::retrieval::rules(state, principal, &self.id).await?;
+        Ok(linked.into_iter().map(ID).collect())
+    }
+
+    /// Sources this assistant never uses.
+    async fn excluded_source_ids(&self, ctx: &Context<'_>) -> Result<Vec<ID>> {
+        let (state, principal) = parts(ctx)?;
+        let (_, excluded) = services::retrieval::rules(state, principal, &self.id).await?;
+        Ok(excluded.into_iter().map(ID).collect())
+    }
 }
 
 #[derive(Default)]

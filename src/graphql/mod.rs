@@ -4,6 +4,7 @@
 mod api_keys;
 mod assistants;
 mod context;
+mod knowledge;
 mod node;
 mod viewer;
 
@@ -19,12 +20,17 @@ pub struct Query(
     viewer::ViewerQuery,
     node::NodeQuery,
     assistants::AssistantQuery,
+    knowledge::KnowledgeQuery,
     api_keys::ApiKeyQuery,
 );
 
 /// Every mutation field.
 #[derive(MergedObject, Default)]
-pub struct Mutation(assistants::AssistantMutation, api_keys::ApiKeyMutation);
+pub struct Mutation(
+    assistants::AssistantMutation,
+    knowledge::KnowledgeMutation,
+    api_keys::ApiKeyMutation,
+);
 
 /// The schema type served at `/graphql`.
 pub type CompaninSchema = Schema<Query, Mutation, EmptySubscription>;

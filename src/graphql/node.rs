@@ -9,6 +9,7 @@ use crate::{
     views::{
         api_keys::ApiKey,
         assistants::{Assistant, AssistantVersion},
+        knowledge::KnowledgeSource,
         organizations::Organization,
     },
 };
@@ -29,6 +30,8 @@ pub enum Node {
     Assistant(Assistant),
     /// A version of an assistant.
     AssistantVersion(AssistantVersion),
+    /// A knowledge source.
+    KnowledgeSource(KnowledgeSource),
 }
 
 #[derive(Default)]
@@ -56,6 +59,9 @@ impl NodeQuery {
             "ver" => services::assistants::version_by_id(db, principal, &id)
                 .await
                 .map(|v| Node::AssistantVersion(v.into())),
+            "ks" => services::knowledge::get(state, principal, &id)
+                .await
+                .map(|s| Node::KnowledgeSource(s.into())),
             _ => Err(AppError::NotFound("node")),
         };
         found(node)

@@ -40,7 +40,18 @@ pub async fn execute(
         Ok(principal) => principal,
         Err(e) => return refuse(e),
     };
-    let limit = state.settings.max_request_bytes;
+    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let multipart = content_type.is_some_and(|ct| {
+        ct.trim_start()
+            .to_ascii_lowercase()
+            .starts_with("multipart/")
+    });
+    let settings = &state.settings;
+    let limit = if multipart {
+        settings.max_upload_bytes + settings.max_request_bytes
+    } else {
+        settings.max_request_bytes
+    };
     let bytes = match to_bytes(body, limit).await {
         Ok(bytes) => bytes,
         Err(_) => {
@@ -49,19 +60,17 @@ pub async fn execute(
             )));
         }
     };
-    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let batch = match async_graphql::http::receive_batch_body(
-        content_type,
-        bytes.as_ref(),
-        MultipartOptions::default(),
-    )
-    .await
+    let uploads = MultipartOptions::default()
+        .max_file_size(settings.max_upload_bytes)
+        .max_num_files(1);
+    let batch = match async_graphql::http::receive_batch_body(content_type, bytes.as_ref(), uploads)
+        .await
     {
         Ok(batch) => batch,
         Err(e) => return refuse(AppError::Malformed(format!("invalid GraphQL request: {e}"))),
     };
     if let BatchRequest::Batch(list) = &batch {
-        if !state.settings.graphql_batching {
+        if !settings.graphql_batching {
             return refuse(AppError::Malformed(
                 "batched requests are disabled: send one operation per request".into(),
             ));

@@ -29,7 +29,7 @@ pub use middleware::normalize_path;
 
 /// Every route of the server.
 pub fn router(state: AppState, schema: CompaninSchema) -> Router {
-    let (rest, openapi) = rest::router().split_for_parts();
+    let (rest, openapi) = rest::router(state.settings.max_upload_bytes).split_for_parts();
     let body_limit = state.settings.max_request_bytes;
     Router::new()
         .route("/graphql", post(graphql::execute))

@@ -2,7 +2,10 @@
 //! organization's id and filters by it; the few unscoped lookups say why they exist.
 
 pub mod api_keys;
+pub mod assistant_knowledge;
 pub mod assistants;
+pub mod jobs;
+pub mod knowledge;
 pub mod organizations;
 
 use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};

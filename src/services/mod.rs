@@ -4,4 +4,6 @@
 
 pub mod api_keys;
 pub mod assistants;
+pub mod knowledge;
 pub mod organizations;
+pub mod retrieval;

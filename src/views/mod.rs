@@ -4,4 +4,5 @@
 pub mod api_keys;
 pub mod assistants;
 pub mod common;
+pub mod knowledge;
 pub mod organizations;

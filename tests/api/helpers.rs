@@ -1,6 +1,6 @@
 //! Starting the application for a test and talking to it.
 
-use companin::{config::Settings, db, services, startup::Application};
+use companin::{config::Settings, db, models::Models, services, startup::Application};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -131,6 +131,24 @@ impl TestApp {
     pub fn database_url(&self) -> String {
         self.settings.database_url()
     }
+}
+
+/// Starts a server for `settings` with `models`, on `runtime` (default: the test's own), and
+/// returns its base URL. Dropping that runtime kills the server and its workers mid-flight.
+pub async fn start(
+    settings: Settings,
+    models: Models,
+    runtime: Option<tokio::runtime::Handle>,
+) -> String {
+    let runtime = runtime.unwrap_or_else(tokio::runtime::Handle::current);
+    let app = runtime
+        .spawn(async move { Application::build_with_models(settings, models).await })
+        .await
+        .expect("build task")
+        .expect("application builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    runtime.spawn(app.run_until_stopped());
+    address
 }
 
 /// A throwaway PostgreSQL database, dropped with the test.

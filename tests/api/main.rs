@@ -7,5 +7,8 @@ mod auth;
 mod cli;
 mod graphql_conventions;
 mod helpers;
+mod ingestion;
+mod knowledge;
+mod knowledge_support;
 mod rest;
 mod tenancy;

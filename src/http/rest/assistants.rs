@@ -29,6 +29,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_versions))
         .routes(routes!(promote_version))
         .routes(routes!(set_active))
+        .routes(routes!(knowledge_rules))
+        .routes(routes!(link_source))
+        .routes(routes!(exclude_source))
+        .routes(routes!(unlink_source))
 }
 
 /// The organization's assistants, oldest first.
@@ -167,6 +171,77 @@ async fn set_active(
 ) -> AppResult<Json<Assistant>> {
     Ok(Json(
         services::assistants::set_active(&state.db, &principal, &assistant_id, body.active)
+            .await?
+            .into(),
+    ))
+}
+
+/// The sources an assistant is linked to and excluded from.
+#[derive(serde::Serialize, ToSchema)]
+struct KnowledgeRules {
+    /// When any is linked, only linked sources are used.
+    linked: Vec<String>,
+    /// Never used.
+    excluded: Vec<String>,
+}
+
+/// Which sources the assistant may use.
+#[utoipa::path(get, path = "/api/v1/assistants/{assistant_id}/knowledge", tag = "assistants",
+    params(("assistant_id" = String, Path, description = "`asst_…`")),
+    responses((status = 200, body = KnowledgeRules), (status = 404, body = ErrorBody)))]
+async fn knowledge_rules(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(assistant_id): Path<String>,
+) -> AppResult<Json<KnowledgeRules>> {
+    services::assistants::get(&state.db, &principal, &assistant_id).await?;
+    let (linked, excluded) = services::retrieval::rules(&state, &principal, &assistant_id).await?;
+    Ok(Json(KnowledgeRules { linked, excluded }))
+}
+
+/// Links a source: once any source is linked, only linked sources are used.
+#[utoipa::path(post, path = "/api/v1/assistants/{assistant_id}/knowledge/{source_id}/link", tag = "assistants",
+    params(("assistant_id" = String, Path), ("source_id" = String, Path)),
+    responses((status = 200, body = Assistant), (status = 404, body = ErrorBody)))]
+async fn link_source(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((assistant_id, source_id)): Path<(String, String)>,
+) -> AppResult<Json<Assistant>> {
+    Ok(Json(
+        services::retrieval::set_rule(&state, &principal, &assistant_id, &source_id, Some(true))
+            .await?
+            .into(),
+    ))
+}
+
+/// Excludes a source: it is never used for this assistant.
+#[utoipa::path(post, path = "/api/v1/assistants/{assistant_id}/knowledge/{source_id}/exclude", tag = "assistants",
+    params(("assistant_id" = String, Path), ("source_id" = String, Path)),
+    responses((status = 200, body = Assistant), (status = 404, body = ErrorBody)))]
+async fn exclude_source(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((assistant_id, source_id)): Path<(String, String)>,
+) -> AppResult<Json<Assistant>> {
+    Ok(Json(
+        services::retrieval::set_rule(&state, &principal, &assistant_id, &source_id, Some(false))
+            .await?
+            .into(),
+    ))
+}
+
+/// Removes a source's link or exclusion.
+#[utoipa::path(delete, path = "/api/v1/assistants/{assistant_id}/knowledge/{source_id}", tag = "assistants",
+    params(("assistant_id" = String, Path), ("source_id" = String, Path)),
+    responses((status = 200, body = Assistant), (status = 404, body = ErrorBody)))]
+async fn unlink_source(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((assistant_id, source_id)): Path<(String, String)>,
+) -> AppResult<Json<Assistant>> {
+    Ok(Json(
+        services::retrieval::set_rule(&state, &principal, &assistant_id, &source_id, None)
             .await?
             .into(),
     ))

@@ -3,6 +3,7 @@
 
 mod api_keys;
 mod assistants;
+mod knowledge;
 mod viewer;
 
 use serde::{Deserialize, Serialize};
@@ -19,9 +20,10 @@ use crate::{
 };
 
 /// The REST routes with their OpenAPI description.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(assistants::router())
+        .merge(knowledge::router(max_upload_bytes))
         .merge(api_keys::router())
         .merge(viewer::router())
 }

@@ -1,0 +1,175 @@
+//! The background side of ingestion: a pool of workers draining the durable job queue, the
+//! URL refresh scheduler, and vector store maintenance.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::Utc;
+use entity::{ingest_job::JobStatus, knowledge_source::Status};
+use sea_orm::Set;
+use tokio::{sync::Notify, task::JoinHandle};
+
+use super::pipeline::{self, JobError, kinds};
+use crate::{
+    domain::ids::{OrgId, SourceId},
+    repo,
+    state::AppState,
+};
+
+/// How often idle workers look for due jobs (retries, other replicas' jobs).
+const POLL: Duration = Duration::from_secs(1);
+/// How often the scheduler looks for URL sources due for a refresh.
+const SCHEDULE_EVERY: Duration = Duration::from_secs(15);
+/// Longest wait before a retry.
+const MAX_BACKOFF_SECONDS: i64 = 300;
+
+/// Wakes idle workers when a job is queued.
+#[derive(Clone, Default)]
+pub struct JobSignal(Arc<Notify>);
+
+impl JobSignal {
+    /// A job was queued: wake a worker now rather than at its next poll.
+    pub fn notify(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Starts the workers (none when `ingest_workers` is 0: an API-only replica), the scheduler
+/// and the maintenance loop.
+pub fn spawn(state: &AppState) -> Vec<JoinHandle<()>> {
+    let mut tasks: Vec<JoinHandle<()>> = (0..state.settings.ingest_workers)
+        .map(|_| tokio::spawn(work(state.clone())))
+        .collect();
+    tasks.push(tokio::spawn(schedule(state.clone())));
+    tasks.push(tokio::spawn(maintain(state.clone())));
+    tasks
+}
+
+async fn work(state: AppState) {
+    loop {
+        let now = Utc::now();
+        let lease = chrono::Duration::seconds(state.settings.ingest_lease_seconds as i64);
+        match repo::jobs::claim(&state.db, now, now + lease).await {
+            Ok(Some(job)) => {
+                let org = OrgId::from_db(job.org_id.clone());
+                let source = SourceId::from_db(job.source_id.clone());
+                let heartbeat = tokio::spawn(renew(state.clone(), job.id.clone()));
+                let result = pipeline::run(&state, &org, &source, &job.kind).await;
+                heartbeat.abort();
+                if let Err(e) = settle(&state, &job.id, job.attempts, &org, &source, result).await {
+                    tracing::warn!(job = %job.id, error = %e, "could not record a job's outcome; it will run again");
+                }
+            }
+            Ok(None) => {
+                tokio::select! {
+                    () = state.job_signal.0.notified() => {}
+                    () = tokio::time::sleep(POLL) => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not claim an ingestion job");
+                tokio::time::sleep(POLL).await;
+            }
+        }
+    }
+}
+
+/// Keeps the lease of a running job alive.
+async fn renew(state: AppState, job: String) {
+    let every = Duration::from_millis((state.settings.ingest_lease_seconds * 1000 / 3).max(100));
+    loop {
+        tokio::time::sleep(every).await;
+        let until =
+            Utc::now() + chrono::Duration::seconds(state.settings.ingest_lease_seconds as i64);
+        if let Err(e) = repo::jobs::renew(&state.db, &job, until).await {
+            tracing::warn!(job, error = %e, "could not renew a job lease");
+        }
+    }
+}
+
+/// Records how a job ended: done, failed for good, or queued again with backoff.
+async fn settle(
+    state: &AppState,
+    job: &str,
+    attempts: i32,
+    org: &OrgId,
+    source: &SourceId,
+    result: Result<(), JobError>,
+) -> Result<(), sea_orm::DbErr> {
+    let db = &state.db;
+    match result {
+        Ok(()) => repo::jobs::finish(db, job, JobStatus::Done, None).await,
+        Err(JobError::Permanent(message)) => {
+            tracing::info!(source = %source, reason = %message, "knowledge source failed");
+            repo::knowledge::set_status(db, org, source, Status::Failed, Some(message.clone()))
+                .await?;
+            repo::jobs::finish(db, job, JobStatus::Failed, Some(message)).await
+        }
+        Err(JobError::Transient(error)) => {
+            let message = format!("{error:#}");
+            if attempts >= state.settings.ingest_max_attempts {
+                tracing::warn!(source = %source, error = %message, "knowledge source failed after retries");
+                let reason = format!("gave up after {attempts} attempts: {message}");
+                repo::knowledge::set_status(db, org, source, Status::Failed, Some(reason.clone()))
+                    .await?;
+                return repo::jobs::finish(db, job, JobStatus::Failed, Some(reason)).await;
+            }
+            let backoff = (1_i64 << attempts.clamp(0, 16)).min(MAX_BACKOFF_SECONDS);
+            tracing::info!(source = %source, error = %message, retry_in_seconds = backoff, "ingestion will be retried");
+            repo::knowledge::set_status(
+                db,
+                org,
+                source,
+                Status::Pending,
+                Some(format!("retrying: {message}")),
+            )
+            .await?;
+            repo::jobs::retry_later(
+                db,
+                job,
+                Utc::now() + chrono::Duration::seconds(backoff),
+                message,
+            )
+            .await
+        }
+    }
+}
+
+/// Queues a refresh for every URL source whose interval has passed.
+async fn schedule(state: AppState) {
+    loop {
+        tokio::time::sleep(SCHEDULE_EVERY).await;
+        if let Err(e) = schedule_due(&state).await {
+            tracing::warn!(error = %e, "could not schedule URL refreshes");
+        }
+    }
+}
+
+/// One scheduler pass.
+pub async fn schedule_due(state: &AppState) -> Result<(), sea_orm::DbErr> {
+    let now = Utc::now();
+    for source in repo::knowledge::due_for_refresh(&state.db, now, 100).await? {
+        let org = OrgId::from_db(source.org_id.clone());
+        let id = SourceId::from_db(source.id.clone());
+        let minutes = source
+            .refresh_interval_minutes
+            .unwrap_or(state.settings.url_refresh_minutes)
+            .max(1);
+        let mut next = repo::knowledge::editable(source);
+        next.next_refresh_at = Set(Some(now + chrono::Duration::minutes(i64::from(minutes))));
+        repo::knowledge::save(&state.db, next).await?;
+        repo::jobs::enqueue(&state.db, &org, &id, kinds::REFRESH, now).await?;
+        state.job_signal.notify();
+    }
+    Ok(())
+}
+
+/// Compacts and re-indexes the vector tables on a schedule.
+async fn maintain(state: AppState) {
+    let every = Duration::from_secs(state.settings.vector_optimize_minutes.max(1) * 60);
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(e) = state.vectors.optimize().await {
+            tracing::warn!(error = format!("{e:#}"), "vector store maintenance failed");
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Which sources an assistant may or must not use.
+
+use chrono::Utc;
+use entity::assistant_knowledge;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set, sea_query::OnConflict,
+};
+
+use crate::domain::ids::{AssistantId, OrgId, SourceId};
+
+/// How an assistant treats a source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// Only linked sources are used, when any is linked.
+    Linked,
+    /// Never used.
+    Excluded,
+}
+
+impl Rule {
+    fn as_str(self) -> &'static str {
+        match self {
+            Rule::Linked => "LINKED",
+            Rule::Excluded => "EXCLUDED",
+        }
+    }
+}
+
+/// Sets the rule for (`assistant`, `source`), replacing any earlier one.
+pub async fn set(
+    db: &impl ConnectionTrait,
+    org: &OrgId,
+    assistant: &AssistantId,
+    source: &SourceId,
+    rule: Rule,
+) -> Result<(), DbErr> {
+    let row = assistant_knowledge::ActiveModel {
+        assistant_id: Set(assistant.as_str().to_owned()),
+        source_id: Set(source.as_str().to_owned()),
+        org_id: Set(org.as_str().to_owned()),
+        mode: Set(rule.as_str().to_owned()),
+        created_at: Set(Utc::now()),
+    };
+    assistant_knowledge::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([
+                assistant_knowledge::Column::AssistantId,
+                assistant_knowledge::Column::SourceId,
+            ])
+            .update_columns([
+                assistant_knowledge::Column::Mode,
+                assistant_knowledge::Column::CreatedAt,
+            ])
+            .to_owned(),
+        )
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Removes the rule for (`assistant`, `source`).
+pub async fn remove(
+    db: &impl ConnectionTrait,
+    org: &OrgId,
+    assistant: &AssistantId,
+    source: &SourceId,
+) -> Result<(), DbErr> {
+    assistant_knowledge::Entity::delete_many()
+        .filter(assistant_knowledge::Column::OrgId.eq(org.as_str()))
+        .filter(assistant_knowledge::Column::AssistantId.eq(assistant.as_str()))
+        .filter(assistant_knowledge::Column::SourceId.eq(source.as_str()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The linked and the excluded source ids of `assistant`.
+pub async fn rules(
+    db: &impl ConnectionTrait,
+    org: &OrgId,
+    assistant: &AssistantId,
+) -> Result<(Vec<String>, Vec<String>), DbErr> {
+    let rows = assistant_knowledge::Entity::find()
+        .filter(assistant_knowledge::Column::OrgId.eq(org.as_str()))
+        .filter(assistant_knowledge::Column::AssistantId.eq(assistant.as_str()))
+        .all(db)
+        .await?;
+    let (linked, excluded): (Vec<_>, Vec<_>) = rows
+        .into_iter()
+        .partition(|r| r.mode == Rule::Linked.as_str());
+    Ok((
+        linked.into_iter().map(|r| r.source_id).collect(),
+        excluded.into_iter().map(|r| r.source_id).collect(),
+    ))
+}

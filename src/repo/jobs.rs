@@ -1,0 +1,159 @@
+//! The durable ingestion queue.
+//!
+//! Claiming is a compare-and-set on the job row, so any number of workers (and replicas)
+//! can poll the same table: a job is leased until `lease_until`, renewed while it runs, and
+//! taken over by another worker when a lease expires (its worker died).
+
+use chrono::{DateTime, Utc};
+use entity::ingest_job::{self, JobStatus};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, Set,
+    sea_query::{Expr, ExprTrait},
+};
+
+use crate::domain::ids::{JobId, OrgId, SourceId};
+
+/// Queues a job for `source` unless one is already waiting.
+pub async fn enqueue(
+    db: &impl ConnectionTrait,
+    org: &OrgId,
+    source: &SourceId,
+    kind: &str,
+    run_after: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let waiting = ingest_job::Entity::find()
+        .filter(ingest_job::Column::OrgId.eq(org.as_str()))
+        .filter(ingest_job::Column::SourceId.eq(source.as_str()))
+        .filter(ingest_job::Column::Status.eq(JobStatus::Queued))
+        .one(db)
+        .await?;
+    if waiting.is_some() {
+        return Ok(());
+    }
+    let now = Utc::now();
+    ingest_job::ActiveModel {
+        id: Set(JobId::generate().into_string()),
+        org_id: Set(org.as_str().to_owned()),
+        source_id: Set(source.as_str().to_owned()),
+        kind: Set(kind.to_owned()),
+        status: Set(JobStatus::Queued),
+        attempts: Set(0),
+        run_after: Set(run_after),
+        lease_until: Set(None),
+        last_error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// Leases the next runnable job of any organization: queued and due, or running with an
+/// expired lease.
+///
+/// Unscoped by necessity: workers serve every organization; the job names its own.
+pub async fn claim(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> Result<Option<ingest_job::Model>, DbErr> {
+    let runnable = || {
+        Condition::any()
+            .add(
+                Condition::all()
+                    .add(ingest_job::Column::Status.eq(JobStatus::Queued))
+                    .add(ingest_job::Column::RunAfter.lte(now)),
+            )
+            .add(
+                Condition::all()
+                    .add(ingest_job::Column::Status.eq(JobStatus::Running))
+                    .add(ingest_job::Column::LeaseUntil.lt(now)),
+            )
+    };
+    for _ in 0..5 {
+        let Some(candidate) = ingest_job::Entity::find()
+            .filter(runnable())
+            .order_by_asc(ingest_job::Column::RunAfter)
+            .one(db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let claimed = ingest_job::Entity::update_many()
+            .col_expr(ingest_job::Column::Status, Expr::value(JobStatus::Running))
+            .col_expr(ingest_job::Column::LeaseUntil, Expr::value(lease_until))
+            .col_expr(
+                ingest_job::Column::Attempts,
+                Expr::col(ingest_job::Column::Attempts).add(1),
+            )
+            .col_expr(ingest_job::Column::UpdatedAt, Expr::value(now))
+            .filter(ingest_job::Column::Id.eq(candidate.id.as_str()))
+            .filter(runnable())
+            .exec(db)
+            .await?;
+        if claimed.rows_affected == 1 {
+            return ingest_job::Entity::find_by_id(candidate.id).one(db).await;
+        }
+    }
+    Ok(None)
+}
+
+/// Extends the lease of a running job.
+pub async fn renew(
+    db: &impl ConnectionTrait,
+    id: &str,
+    lease_until: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    ingest_job::Entity::update_many()
+        .col_expr(ingest_job::Column::LeaseUntil, Expr::value(lease_until))
+        .filter(ingest_job::Column::Id.eq(id))
+        .filter(ingest_job::Column::Status.eq(JobStatus::Running))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Ends a job as done or failed.
+pub async fn finish(
+    db: &impl ConnectionTrait,
+    id: &str,
+    status: JobStatus,
+    error: Option<String>,
+) -> Result<(), DbErr> {
+    ingest_job::Entity::update_many()
+        .col_expr(ingest_job::Column::Status, Expr::value(status))
+        .col_expr(
+            ingest_job::Column::LeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(ingest_job::Column::LastError, Expr::value(error))
+        .col_expr(ingest_job::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(ingest_job::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Puts a job back in the queue to run again after `run_after`.
+pub async fn retry_later(
+    db: &impl ConnectionTrait,
+    id: &str,
+    run_after: DateTime<Utc>,
+    error: String,
+) -> Result<(), DbErr> {
+    ingest_job::Entity::update_many()
+        .col_expr(ingest_job::Column::Status, Expr::value(JobStatus::Queued))
+        .col_expr(ingest_job::Column::RunAfter, Expr::value(run_after))
+        .col_expr(
+            ingest_job::Column::LeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(ingest_job::Column::LastError, Expr::value(Some(error)))
+        .col_expr(ingest_job::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(ingest_job::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,211 @@
+//! Knowledge sources and their URL refresh log.
+
+use chrono::{DateTime, Utc};
+use entity::{
+    knowledge_source::{self, Kind, Status},
+    url_refresh,
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, Set, sea_query::Expr,
+};
+
+use super::windowed;
+use crate::domain::{
+    ids::{OrgId, RefreshId, SourceId},
+    pagination::{Page, PageRequest},
+};
+
+/// Filters of a source list.
+#[derive(Debug, Clone, Default)]
+pub struct SourceFilter {
+    /// Only this kind.
+    pub kind: Option<Kind>,
+    /// Only this status.
+    pub status: Option<Status>,
+    /// Title, file name, URL or question containing this text.
+    pub text: Option<String>,
+}
+
+/// Inserts a source.
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    source: knowledge_source::ActiveModel,
+) -> Result<knowledge_source::Model, DbErr> {
+    source.insert(db).await
+}
+
+/// The source `id` of `org`.
+pub async fn find(
+    db: &impl ConnectionTrait,
+    org: &OrgId,
+    id: &SourceId,
+) -> Result<Option<knowledge_source::Model>, DbErr> {
+    knowledge_source::Entity::find_by_id(id.as_str())
+        .filter(knowledge_source::Column::OrgId.eq(org.as_str()))
+        .one(db)
+        .await
+}
+
+/// The sources of `org` among `ids`.
+pub async fn find_many(
+    db: &impl ConnectionTrait,
+    org: &OrgId,
+    ids: &[String],
+) -> Result<Vec<knowledge_source::Model>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    knowledge_source::Entity::find()
+        .filter(knowledge_source::Column::OrgId.eq(org.as_str()))
+        .filter(knowledge_source::Column::Id.is_in(ids.iter().map(String::as_str)))
+        .all(db)
+        .await
+}
+
+/// Every source id of `org`, optionally only those among `ids`.
+pub async fn ids(
+    db: &impl ConnectionTrait,
+    org: &OrgId,
+    only: Option<&[String]>,
+) -> Result<Vec<String>, DbErr> {
+    let mut query = knowledge_source::Entity::find()
+        .select_only()
+        .column(knowledge_source::Column::Id)
+        .filter(knowledge_source::Column::OrgId.eq(org.as_str()));
+    if let Some(only) = only {
+        query = query.filter(knowledge_source::Column::Id.is_in(only.iter().map(String::as_str)));
+    }
+    query.into_tuple().all(db).await
+}
+
+/// A page of the organization's sources, oldest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    org: &OrgId,
+    filter: &SourceFilter,
+    page: &PageRequest,
+) -> Result<Page<knowledge_source::Model>, DbErr> {
+    let mut query =
+        knowledge_source::Entity::find().filter(knowledge_source::Column::OrgId.eq(org.as_str()));
+    if let Some(kind) = filter.kind {
+        query = query.filter(knowledge_source::Column::Kind.eq(kind));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(knowledge_source::Column::Status.eq(status));
+    }
+    if let Some(text) = filter.text.as_deref().filter(|t| !t.trim().is_empty()) {
+        let text = text.trim();
+        query = query.filter(
+            Condition::any()
+                .add(knowledge_source::Column::Title.contains(text))
+                .add(knowledge_source::Column::FileName.contains(text))
+                .add(knowledge_source::Column::Url.contains(text))
+                .add(knowledge_source::Column::Question.contains(text)),
+        );
+    }
+    let rows = windowed(query, knowledge_source::Column::Id, page)
+        .all(db)
+        .await?;
+    Ok(page.finish(rows))
+}
+
+/// Saves changed fields of a source read earlier in the same organization.
+pub async fn save(
+    db: &impl ConnectionTrait,
+    source: knowledge_source::ActiveModel,
+) -> Result<knowledge_source::Model, DbErr> {
+    source.update(db).await
+}
+
+/// Sets a source's status (and error), touching `updated_at`.
+pub async fn set_status(
+    db: &impl ConnectionTrait,
+    org: &OrgId,
+    id: &SourceId,
+    status: Status,
+    error: Option<String>,
+) -> Result<(), DbErr> {
+    knowledge_source::Entity::update_many()
+        .col_expr(knowledge_source::Column::Status, Expr::value(status))
+        .col_expr(knowledge_source::Column::Error, Expr::value(error))
+        .col_expr(knowledge_source::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(knowledge_source::Column::Id.eq(id.as_str()))
+        .filter(knowledge_source::Column::OrgId.eq(org.as_str()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes a source (its jobs, refresh log and assistant rules cascade).
+pub async fn delete(db: &impl ConnectionTrait, org: &OrgId, id: &SourceId) -> Result<bool, DbErr> {
+    let result = knowledge_source::Entity::delete_many()
+        .filter(knowledge_source::Column::Id.eq(id.as_str()))
+        .filter(knowledge_source::Column::OrgId.eq(org.as_str()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+/// URL sources whose next refresh is due, across organizations, for the scheduler.
+///
+/// Unscoped by necessity: the scheduler serves every organization; each due source then
+/// becomes a job carrying its own organization.
+pub async fn due_for_refresh(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<knowledge_source::Model>, DbErr> {
+    knowledge_source::Entity::find()
+        .filter(knowledge_source::Column::Kind.eq(Kind::Url))
+        .filter(knowledge_source::Column::NextRefreshAt.lte(now))
+        .order_by_asc(knowledge_source::Column::NextRefreshAt)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Records one fetch of a URL source.
+pub async fn record_refresh(
+    db: &impl ConnectionTrait,
+    org: &OrgId,
+    source: &SourceId,
+    outcome: &str,
+    http_status: Option<i32>,
+    error: Option<String>,
+) -> Result<url_refresh::Model, DbErr> {
+    url_refresh::ActiveModel {
+        id: Set(RefreshId::generate().into_string()),
+        org_id: Set(org.as_str().to_owned()),
+        source_id: Set(source.as_str().to_owned()),
+        fetched_at: Set(Utc::now()),
+        outcome: Set(outcome.to_owned()),
+        http_status: Set(http_status),
+        error: Set(error),
+    }
+    .insert(db)
+    .await
+}
+
+/// The refresh log of a source, newest first.
+pub async fn refreshes(
+    db: &impl ConnectionTrait,
+    org: &OrgId,
+    source: &SourceId,
+    limit: u64,
+) -> Result<Vec<url_refresh::Model>, DbErr> {
+    url_refresh::Entity::find()
+        .filter(url_refresh::Column::OrgId.eq(org.as_str()))
+        .filter(url_refresh::Column::SourceId.eq(source.as_str()))
+        .order_by_desc(url_refresh::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// An active model to change fields of `source`.
+pub fn editable(source: knowledge_source::Model) -> knowledge_source::ActiveModel {
+    let mut active = source.into_active_model();
+    active.updated_at = Set(Utc::now());
+    active
+}

@@ -1,0 +1,419 @@
+//! Knowledge sources: accepting files, Q&A pairs and URLs (persisted with a job, answered at
+//! once), listing them, deleting them, and re-indexing.
+
+use chrono::Utc;
+use entity::knowledge_source::{self, Kind, Status};
+use sea_orm::{Set, TransactionTrait};
+
+use crate::{
+    auth::{Principal, Scope},
+    domain::{
+        ids::{OrgId, SourceId},
+        pagination::{Page, PageRequest},
+    },
+    error::{AppError, AppResult},
+    ingest::{fetch, pipeline::kinds},
+    repo::{self, knowledge::SourceFilter},
+    state::AppState,
+    storage::BlobStore,
+};
+
+/// A file to ingest.
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    /// The uploaded file's name.
+    pub file_name: String,
+    /// The declared content type (content sniffing decides).
+    pub content_type: Option<String>,
+    /// The content.
+    pub bytes: Vec<u8>,
+    /// Display title; the file name when absent.
+    pub title: Option<String>,
+    /// What the file shows (used for images).
+    pub description: Option<String>,
+}
+
+/// A Q&A pair to store.
+#[derive(Debug, Clone)]
+pub struct QaPair {
+    /// The question, matched first.
+    pub question: String,
+    /// The answer, given verbatim on a strong match.
+    pub answer: String,
+    /// Free labels.
+    pub tags: Vec<String>,
+}
+
+/// A URL to ingest and refresh.
+#[derive(Debug, Clone)]
+pub struct NewUrl {
+    /// Absolute http(s) URL.
+    pub url: String,
+    /// Minutes between refreshes; the configured default when absent.
+    pub refresh_interval_minutes: Option<i32>,
+    /// Display title; the URL when absent.
+    pub title: Option<String>,
+}
+
+/// Accepts a file: stored, persisted `PENDING` with its job, indexed in the background.
+pub async fn upload_file(
+    state: &AppState,
+    principal: &Principal,
+    file: NewFile,
+) -> AppResult<knowledge_source::Model> {
+    let org = principal.require(Scope::Write)?;
+    let limit = state.settings.max_upload_bytes;
+    if file.bytes.len() > limit {
+        return Err(AppError::PayloadTooLarge(format!(
+            "the file exceeds the {limit}-byte upload limit"
+        )));
+    }
+    if file.bytes.is_empty() {
+        return Err(AppError::bad_input("file", "the file is empty"));
+    }
+    let file_name = clean(&file.file_name, 255).unwrap_or_else(|| "upload".to_owned());
+    let title = optional_text("title", file.title, 300)?.unwrap_or_else(|| file_name.clone());
+    let description = optional_text("description", file.description, 5_000)?;
+    let id = SourceId::generate();
+    let key = BlobStore::key(org, &id);
+    state.blobs.put(&key, &file.bytes).await?;
+    let mut source = new_source(org, &id, Kind::File, title);
+    source.file_name = Set(Some(file_name));
+    source.content_type = Set(file.content_type.and_then(|c| clean(&c, 100)));
+    source.byte_size = Set(Some(file.bytes.len() as i64));
+    source.storage_key = Set(Some(key.clone()));
+    source.description = Set(description);
+    match accept(state, org, source).await {
+        Ok(model) => Ok(model),
+        Err(e) => {
+            let _ = state.blobs.delete(&key).await;
+            Err(e)
+        }
+    }
+}
+
+/// Stores a Q&A pair and indexes it.
+pub async fn create_qa(
+    state: &AppState,
+    principal: &Principal,
+    pair: QaPair,
+) -> AppResult<knowledge_source::Model> {
+    let org = principal.require(Scope::Write)?;
+    let pair = validated(pair)?;
+    let id = SourceId::generate();
+    let mut source = new_source(
+        org,
+        &id,
+        Kind::Qa,
+        pair.question.chars().take(300).collect(),
+    );
+    source.question = Set(Some(pair.question));
+    source.answer = Set(Some(pair.answer));
+    source.tags = Set(serde_json::json!(pair.tags));
+    accept(state, org, source).await
+}
+
+/// Replaces a Q&A pair and re-indexes it; the old version answers until then.
+pub async fn update_qa(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    pair: QaPair,
+) -> AppResult<knowledge_source::Model> {
+    let org = principal.require(Scope::Write)?;
+    let pair = validated(pair)?;
+    let existing = find_kind(state, org, id, Some(Kind::Qa)).await?;
+    let source_id = SourceId::from_db(existing.id.clone());
+    let mut source = repo::knowledge::editable(existing);
+    source.title = Set(pair.question.chars().take(300).collect());
+    source.question = Set(Some(pair.question));
+    source.answer = Set(Some(pair.answer));
+    source.tags = Set(serde_json::json!(pair.tags));
+    source.status = Set(Status::Pending);
+    requeue(state, org, &source_id, source, kinds::INDEX).await
+}
+
+/// Accepts a URL: checked, persisted `PENDING`, fetched in the background and refreshed on
+/// its interval.
+pub async fn add_url(
+    state: &AppState,
+    principal: &Principal,
+    input: NewUrl,
+) -> AppResult<knowledge_source::Model> {
+    let org = principal.require(Scope::Write)?;
+    let url = fetch::parse(&input.url).map_err(|e| AppError::bad_input("url", e.message()))?;
+    fetch::check_target(&url, state.settings.allow_private_urls)
+        .await
+        .map_err(|e| AppError::bad_input("url", e.message()))?;
+    let minutes = match input.refresh_interval_minutes {
+        None => None,
+        Some(m) if (1..=525_600).contains(&m) => Some(m),
+        Some(_) => {
+            return Err(AppError::bad_input(
+                "refresh_interval_minutes",
+                "must be between 1 and 525600",
+            ));
+        }
+    };
+    let title = optional_text("title", input.title, 300)?.unwrap_or_else(|| url.to_string());
+    let id = SourceId::generate();
+    let mut source = new_source(org, &id, Kind::Url, title);
+    source.url = Set(Some(url.to_string()));
+    source.refresh_interval_minutes = Set(minutes);
+    let interval = minutes.unwrap_or(state.settings.url_refresh_minutes);
+    source.next_refresh_at = Set(Some(
+        Utc::now() + chrono::Duration::minutes(i64::from(interval)),
+    ));
+    accept(state, org, source).await
+}
+
+/// Fetches a URL source again now; unchanged content is not re-embedded.
+pub async fn refresh_url(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> AppResult<knowledge_source::Model> {
+    let org = principal.require(Scope::Write)?;
+    let existing = find_kind(state, org, id, Some(Kind::Url)).await?;
+    let source_id = SourceId::from_db(existing.id.clone());
+    let source = repo::knowledge::editable(existing);
+    requeue(state, org, &source_id, source, kinds::REFRESH).await
+}
+
+/// One source.
+pub async fn get(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> AppResult<knowledge_source::Model> {
+    let org = principal.require(Scope::Read)?;
+    find_kind(state, org, id, None).await
+}
+
+/// One source of a given kind (REST paths are per kind).
+pub async fn get_kind(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    kind: Kind,
+) -> AppResult<knowledge_source::Model> {
+    let org = principal.require(Scope::Read)?;
+    find_kind(state, org, id, Some(kind)).await
+}
+
+/// A page of sources.
+pub async fn list(
+    state: &AppState,
+    principal: &Principal,
+    filter: &SourceFilter,
+    page: &PageRequest,
+) -> AppResult<Page<knowledge_source::Model>> {
+    let org = principal.require(Scope::Read)?;
+    Ok(repo::knowledge::list(&state.db, org, filter, page).await?)
+}
+
+/// The refresh log of a URL source, newest first.
+pub async fn refreshes(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    limit: u64,
+) -> AppResult<Vec<entity::url_refresh::Model>> {
+    let org = principal.require(Scope::Read)?;
+    let source = find_kind(state, org, id, Some(Kind::Url)).await?;
+    Ok(repo::knowledge::refreshes(&state.db, org, &SourceId::from_db(source.id), limit).await?)
+}
+
+/// Deletes a source, its chunks and its file.
+pub async fn delete(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    kind: Option<Kind>,
+) -> AppResult<()> {
+    let org = principal.require(Scope::Write)?;
+    let source = find_kind(state, org, id, kind).await?;
+    let source_id = SourceId::from_db(source.id.clone());
+    repo::knowledge::delete(&state.db, org, &source_id).await?;
+    if let Err(e) = state.vectors.delete_source(org, &source_id).await {
+        tracing::warn!(source = %source_id, error = format!("{e:#}"), "chunks of a deleted source remain; searches skip them");
+    }
+    if let Some(key) = &source.storage_key
+        && let Err(e) = state.blobs.delete(key).await
+    {
+        tracing::warn!(source = %source_id, error = format!("{e:#}"), "file of a deleted source remains");
+    }
+    Ok(())
+}
+
+/// Re-indexes sources (all, or those among `ids`) in the background; the current chunks
+/// keep answering until each source's new chunks replace them. Returns how many were queued.
+pub async fn reembed(
+    state: &AppState,
+    principal: &Principal,
+    ids: Option<Vec<String>>,
+) -> AppResult<usize> {
+    let org = principal.require(Scope::Write)?;
+    if let Some(ids) = &ids {
+        for id in ids {
+            SourceId::parse(id)?;
+        }
+    }
+    let found = repo::knowledge::ids(&state.db, org, ids.as_deref()).await?;
+    if let Some(ids) = &ids
+        && found.len() != ids.iter().collect::<std::collections::HashSet<_>>().len()
+    {
+        return Err(AppError::NotFound("knowledge source"));
+    }
+    let now = Utc::now();
+    let txn = state.db.begin().await?;
+    for id in &found {
+        repo::jobs::enqueue(
+            &txn,
+            org,
+            &SourceId::from_db(id.clone()),
+            kinds::REEMBED,
+            now,
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    state.job_signal.notify();
+    Ok(found.len())
+}
+
+async fn find_kind(
+    state: &AppState,
+    org: &OrgId,
+    id: &str,
+    kind: Option<Kind>,
+) -> AppResult<knowledge_source::Model> {
+    repo::knowledge::find(&state.db, org, &SourceId::parse(id)?)
+        .await?
+        .filter(|s| kind.is_none_or(|k| s.kind == k))
+        .ok_or(AppError::NotFound("knowledge source"))
+}
+
+fn new_source(
+    org: &OrgId,
+    id: &SourceId,
+    kind: Kind,
+    title: String,
+) -> knowledge_source::ActiveModel {
+    let now = Utc::now();
+    knowledge_source::ActiveModel {
+        id: Set(id.as_str().to_owned()),
+        org_id: Set(org.as_str().to_owned()),
+        kind: Set(kind),
+        title: Set(title),
+        status: Set(Status::Pending),
+        error: Set(None),
+        file_name: Set(None),
+        content_type: Set(None),
+        byte_size: Set(None),
+        storage_key: Set(None),
+        description: Set(None),
+        question: Set(None),
+        answer: Set(None),
+        tags: Set(serde_json::json!([])),
+        url: Set(None),
+        refresh_interval_minutes: Set(None),
+        etag: Set(None),
+        last_modified: Set(None),
+        last_fetched_at: Set(None),
+        next_refresh_at: Set(None),
+        content_hash: Set(None),
+        summary: Set(None),
+        keywords: Set(serde_json::json!([])),
+        chunk_count: Set(0),
+        embedding_model: Set(None),
+        indexed_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+}
+
+/// Persists a new source and its job in one transaction, then wakes a worker.
+async fn accept(
+    state: &AppState,
+    org: &OrgId,
+    source: knowledge_source::ActiveModel,
+) -> AppResult<knowledge_source::Model> {
+    let txn = state.db.begin().await?;
+    let model = repo::knowledge::insert(&txn, source).await?;
+    repo::jobs::enqueue(
+        &txn,
+        org,
+        &SourceId::from_db(model.id.clone()),
+        kinds::INDEX,
+        Utc::now(),
+    )
+    .await?;
+    txn.commit().await?;
+    state.job_signal.notify();
+    Ok(model)
+}
+
+/// Saves a changed source and queues its job in one transaction.
+async fn requeue(
+    state: &AppState,
+    org: &OrgId,
+    id: &SourceId,
+    source: knowledge_source::ActiveModel,
+    kind: &str,
+) -> AppResult<knowledge_source::Model> {
+    let txn = state.db.begin().await?;
+    let model = repo::knowledge::save(&txn, source).await?;
+    repo::jobs::enqueue(&txn, org, id, kind, Utc::now()).await?;
+    txn.commit().await?;
+    state.job_signal.notify();
+    Ok(model)
+}
+
+fn validated(pair: QaPair) -> AppResult<QaPair> {
+    let question = required_text("question", &pair.question, 1_000)?;
+    let answer = required_text("answer", &pair.answer, 10_000)?;
+    if pair.tags.len() > 20 {
+        return Err(AppError::bad_input("tags", "at most 20 tags"));
+    }
+    let mut tags = Vec::new();
+    for (i, tag) in pair.tags.iter().enumerate() {
+        tags.push(required_text(&format!("tags[{i}]"), tag, 50)?);
+    }
+    Ok(QaPair {
+        question,
+        answer,
+        tags,
+    })
+}
+
+fn required_text(field: &str, value: &str, max: usize) -> AppResult<String> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > max {
+        return Err(AppError::bad_input(
+            field,
+            format!("must be 1 to {max} characters"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+fn optional_text(field: &str, value: Option<String>, max: usize) -> AppResult<Option<String>> {
+    match value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
+        Some(v) if v.chars().count() > max => Err(AppError::bad_input(
+            field,
+            format!("must be at most {max} characters"),
+        )),
+        other => Ok(other),
+    }
+}
+
+fn clean(value: &str, max: usize) -> Option<String> {
+    let value: String = value
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(max)
+        .collect();
+    (!value.is_empty()).then_some(value)
+}

@@ -1,0 +1,226 @@
+//! Searching an organization's knowledge, scoped to what an assistant may use.
+
+use std::collections::HashMap;
+
+use entity::knowledge_source::{self, Kind};
+
+use crate::{
+    auth::{Principal, Scope},
+    domain::ids::{AssistantId, OrgId, SourceId},
+    error::{AppError, AppResult},
+    repo,
+    state::AppState,
+    vector::{SearchMode, SearchRequest},
+};
+
+/// Similarity from which a Q&A hit counts as a strong match, answered verbatim.
+pub const QA_MATCH_SIMILARITY: f32 = 0.85;
+/// Most hits one search returns.
+pub const MAX_TOP_K: i32 = 50;
+
+/// A search.
+#[derive(Debug, Clone)]
+pub struct Search {
+    /// What to look for.
+    pub query: String,
+    /// Restrict to the sources this assistant may use; its top-k and minimum score apply.
+    pub assistant_id: Option<String>,
+    /// Hits wanted (default: the assistant's, else 5).
+    pub top_k: Option<i32>,
+    /// Retrieval mode (default hybrid).
+    pub mode: Option<SearchMode>,
+    /// Lowest score kept (default: the assistant's, else 0).
+    pub min_score: Option<f64>,
+}
+
+/// One hit with its source.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    /// The source the chunk belongs to.
+    pub source: knowledge_source::Model,
+    /// Position of the chunk in the source.
+    pub chunk_index: i32,
+    /// The chunk's text.
+    pub text: String,
+    /// Its heading path.
+    pub heading: String,
+    /// Ranking score, 0–1.
+    pub score: f32,
+    /// Cosine similarity to the query.
+    pub similarity: f32,
+    /// A Q&A pair whose question matches the query strongly: answer it verbatim.
+    pub strong_qa_match: bool,
+}
+
+/// The best chunks for a search.
+pub async fn search(
+    state: &AppState,
+    principal: &Principal,
+    search: Search,
+) -> AppResult<Vec<Hit>> {
+    let org = principal.require(Scope::Read)?;
+    let query = search.query.trim();
+    if query.is_empty() || query.chars().count() > 2_000 {
+        return Err(AppError::bad_input("query", "must be 1 to 2000 characters"));
+    }
+    let (mut top_k, mut min_score, mut allowed, mut excluded) = (5, 0.0, None, Vec::new());
+    if let Some(assistant) = &search.assistant_id {
+        let assistant = AssistantId::parse(assistant)?;
+        let (_, live) = repo::assistants::find(&state.db, org, &assistant)
+            .await?
+            .ok_or(AppError::NotFound("assistant"))?;
+        (top_k, min_score) = (live.top_k, live.min_score);
+        let (linked, rules_excluded) =
+            repo::assistant_knowledge::rules(&state.db, org, &assistant).await?;
+        if !linked.is_empty() {
+            allowed = Some(
+                linked
+                    .into_iter()
+                    .filter(|id| !rules_excluded.contains(id))
+                    .collect(),
+            );
+        }
+        excluded = rules_excluded;
+    }
+    let top_k = search.top_k.unwrap_or(top_k);
+    if !(1..=MAX_TOP_K).contains(&top_k) {
+        return Err(AppError::bad_input(
+            "top_k",
+            format!("must be between 1 and {MAX_TOP_K}"),
+        ));
+    }
+    let min_score = search.min_score.unwrap_or(min_score);
+    if !(0.0..=1.0).contains(&min_score) {
+        return Err(AppError::bad_input("min_score", "must be between 0 and 1"));
+    }
+    let embedder = &state.models.embedder;
+    let vector = embedder
+        .embed(&[query.to_owned()])
+        .await?
+        .pop()
+        .unwrap_or_default();
+    let request = SearchRequest {
+        org: org.clone(),
+        vector,
+        text: query.to_owned(),
+        mode: search.mode.unwrap_or(SearchMode::Hybrid),
+        allowed,
+        excluded,
+        limit: top_k as usize,
+        exact: false,
+    };
+    let found = state
+        .vectors
+        .search(embedder.id(), embedder.dimension(), &request)
+        .await?;
+    with_sources(
+        state,
+        org,
+        query,
+        found
+            .into_iter()
+            .filter(|h| f64::from(h.score) >= min_score)
+            .collect(),
+    )
+    .await
+}
+
+/// Joins hits with their sources, dropping chunks of sources deleted meanwhile.
+async fn with_sources(
+    state: &AppState,
+    org: &OrgId,
+    query: &str,
+    found: Vec<crate::vector::VectorHit>,
+) -> AppResult<Vec<Hit>> {
+    let ids: Vec<String> = found.iter().map(|h| h.source_id.clone()).collect();
+    let sources: HashMap<String, knowledge_source::Model> =
+        repo::knowledge::find_many(&state.db, org, &ids)
+            .await?
+            .into_iter()
+            .map(|s| (s.id.clone(), s))
+            .collect();
+    Ok(found
+        .into_iter()
+        .filter_map(|h| {
+            let source = sources.get(&h.source_id)?.clone();
+            let strong_qa_match = source.kind == Kind::Qa
+                && (h.similarity >= QA_MATCH_SIMILARITY
+                    || source
+                        .question
+                        .as_deref()
+                        .is_some_and(|q| normalized(q) == normalized(query)));
+            Some(Hit {
+                source,
+                chunk_index: h.chunk_index,
+                text: h.text,
+                heading: h.heading,
+                score: h.score,
+                similarity: h.similarity,
+                strong_qa_match,
+            })
+        })
+        .collect())
+}
+
+fn normalized(text: &str) -> String {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Links (`Some(true)`), excludes (`Some(false)`) or clears (`None`) a source for an
+/// assistant. Returns the assistant.
+pub async fn set_rule(
+    state: &AppState,
+    principal: &Principal,
+    assistant_id: &str,
+    source_id: &str,
+    linked: Option<bool>,
+) -> AppResult<repo::assistants::AssistantRow> {
+    let org = principal.require(Scope::Write)?;
+    let assistant = AssistantId::parse(assistant_id)?;
+    let row = repo::assistants::find(&state.db, org, &assistant)
+        .await?
+        .ok_or(AppError::NotFound("assistant"))?;
+    let source = SourceId::parse(source_id)?;
+    repo::knowledge::find(&state.db, org, &source)
+        .await?
+        .ok_or(AppError::NotFound("knowledge source"))?;
+    match linked {
+        Some(true) => {
+            repo::assistant_knowledge::set(
+                &state.db,
+                org,
+                &assistant,
+                &source,
+                repo::assistant_knowledge::Rule::Linked,
+            )
+            .await?
+        }
+        Some(false) => {
+            repo::assistant_knowledge::set(
+                &state.db,
+                org,
+                &assistant,
+                &source,
+                repo::assistant_knowledge::Rule::Excluded,
+            )
+            .await?
+        }
+        None => repo::assistant_knowledge::remove(&state.db, org, &assistant, &source).await?,
+    }
+    Ok(row)
+}
+
+/// The linked and excluded source ids of an assistant.
+pub async fn rules(
+    state: &AppState,
+    principal: &Principal,
+    assistant_id: &str,
+) -> AppResult<(Vec<String>, Vec<String>)> {
+    let org = principal.require(Scope::Read)?;
+    let assistant = AssistantId::parse(assistant_id)?;
+    Ok(repo::assistant_knowledge::rules(&state.db, org, &assistant).await?)
+}

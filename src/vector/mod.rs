@@ -1,0 +1,218 @@
+//! The vector store: the only module that imports lancedb.
+//!
+//! One table per embedding model and dimension (`chunks_<model>_<dim>`); every row carries
+//! its organization and source, and every query is filtered by organization. A source's
+//! chunks are replaced in one commit, so a reader sees the old chunks or the new ones, never
+//! a mix or none.
+
+mod batch;
+mod maintenance;
+mod search;
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use lancedb::{
+    Connection, Error, Table,
+    arrow::arrow_array::{RecordBatchIterator, RecordBatchReader},
+    database::CreateTableMode,
+    index::{Index, scalar::FtsIndexBuilder},
+};
+use tokio::sync::Mutex;
+
+use crate::domain::ids::{OrgId, SourceId};
+
+pub use search::{SearchMode, SearchRequest, VectorHit};
+
+/// Prefix of the chunk tables.
+const TABLE_PREFIX: &str = "chunks_";
+
+/// One chunk to store.
+#[derive(Debug, Clone)]
+pub struct ChunkRow {
+    /// Owning organization.
+    pub org_id: String,
+    /// Source it came from.
+    pub source_id: String,
+    /// Position in the source.
+    pub chunk_index: i32,
+    /// The chunk's text (full-text indexed).
+    pub text: String,
+    /// Heading path, `A > B`.
+    pub heading: String,
+    /// Its embedding.
+    pub vector: Vec<f32>,
+}
+
+/// Handle to the LanceDB database; cheap to clone.
+#[derive(Clone)]
+pub struct VectorStore {
+    db: Connection,
+    tables: Arc<Mutex<HashMap<String, Table>>>,
+    /// Rows a table needs before it gets an approximate vector index.
+    index_threshold: usize,
+}
+
+impl VectorStore {
+    /// Opens (creating if needed) the database at `uri`: a directory or an object-store URI.
+    pub async fn open(uri: &str, index_threshold: usize) -> anyhow::Result<Self> {
+        let db = lancedb::connect(uri)
+            .read_consistency_interval(Duration::from_secs(1))
+            .execute()
+            .await
+            .with_context(|| format!("opening the vector store at {uri}"))?;
+        Ok(Self {
+            db,
+            tables: Arc::default(),
+            index_threshold,
+        })
+    }
+
+    /// The table of `model` at `dimension`, created with its full-text index on first use.
+    async fn table(&self, model: &str, dimension: usize) -> anyhow::Result<Table> {
+        let name = table_name(model, dimension);
+        let mut tables = self.tables.lock().await;
+        if let Some(table) = tables.get(&name) {
+            return Ok(table.clone());
+        }
+        let table = match self.db.open_table(&name).execute().await {
+            Ok(table) => table,
+            Err(Error::TableNotFound { .. }) => {
+                let table = self
+                    .db
+                    .create_empty_table(&name, batch::schema(dimension)?)
+                    .mode(CreateTableMode::exist_ok(|request| request))
+                    .execute()
+                    .await
+                    .with_context(|| format!("creating vector table {name}"))?;
+                table
+                    .create_index(&["text"], Index::FTS(FtsIndexBuilder::default()))
+                    .execute()
+                    .await
+                    .with_context(|| format!("creating the full-text index of {name}"))?;
+                table
+            }
+            Err(e) => return Err(e).with_context(|| format!("opening vector table {name}")),
+        };
+        tables.insert(name, table.clone());
+        Ok(table)
+    }
+
+    /// Every chunk table that exists.
+    async fn all_tables(&self) -> anyhow::Result<Vec<Table>> {
+        let names = self
+            .db
+            .table_names()
+            .execute()
+            .await
+            .context("listing vector tables")?;
+        let mut tables = Vec::new();
+        for name in names.into_iter().filter(|n| n.starts_with(TABLE_PREFIX)) {
+            let cached = self.tables.lock().await.get(&name).cloned();
+            let table = match cached {
+                Some(table) => table,
+                None => self
+                    .db
+                    .open_table(&name)
+                    .execute()
+                    .await
+                    .with_context(|| format!("opening {name}"))?,
+            };
+            tables.push(table);
+        }
+        Ok(tables)
+    }
+
+    /// Replaces every chunk of `source` with `rows` in one commit, then drops the source's
+    /// chunks from tables of other models (a re-embed with a new model).
+    pub async fn replace_source(
+        &self,
+        model: &str,
+        dimension: usize,
+        org: &OrgId,
+        source: &SourceId,
+        rows: Vec<ChunkRow>,
+    ) -> anyhow::Result<()> {
+        let table = self.table(model, dimension).await?;
+        let filter = source_filter(org, source);
+        if rows.is_empty() {
+            table
+                .delete(filter.as_str())
+                .await
+                .context("deleting chunks")?;
+        } else {
+            let batch = batch::to_batch(dimension, &rows)?;
+            let schema = batch.schema();
+            let reader: Box<dyn RecordBatchReader + Send> =
+                Box::new(RecordBatchIterator::new(vec![Ok(batch)], schema));
+            let mut merge = table.merge_insert(&["id"]);
+            merge
+                .when_matched_update_all(None)
+                .when_not_matched_insert_all()
+                .when_not_matched_by_source_delete(Some(filter.clone()));
+            merge.execute(reader).await.context("writing chunks")?;
+        }
+        let current = table_name(model, dimension);
+        for other in self.all_tables().await? {
+            if other.name() != current {
+                other
+                    .delete(filter.as_str())
+                    .await
+                    .context("deleting chunks of an older model")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes every chunk of `source`, in every table.
+    pub async fn delete_source(&self, org: &OrgId, source: &SourceId) -> anyhow::Result<()> {
+        let filter = source_filter(org, source);
+        for table in self.all_tables().await? {
+            table
+                .delete(filter.as_str())
+                .await
+                .context("deleting chunks")?;
+        }
+        Ok(())
+    }
+
+    /// How many chunks `org` has for `source` in the table of `model`.
+    pub async fn count_source(
+        &self,
+        model: &str,
+        dimension: usize,
+        org: &OrgId,
+        source: &SourceId,
+    ) -> anyhow::Result<usize> {
+        let table = self.table(model, dimension).await?;
+        Ok(table.count_rows(Some(source_filter(org, source))).await?)
+    }
+}
+
+/// `chunks_<model>_<dim>`, with any character a table name cannot hold replaced.
+fn table_name(model: &str, dimension: usize) -> String {
+    let model: String = model
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{TABLE_PREFIX}{model}_{dimension}")
+}
+
+/// A SQL string literal. Ids are validated before they get here; quoting is belt and braces.
+fn literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+fn source_filter(org: &OrgId, source: &SourceId) -> String {
+    format!(
+        "org_id = {} AND source_id = {}",
+        literal(org.as_str()),
+        literal(source.as_str())
+    )
+}

@@ -1,0 +1,292 @@
+//! The durable pipeline: URL refreshes, SSRF refusal, and resuming after a crash.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use axum::{
+    Router,
+    extract::State,
+    http::{HeaderMap, StatusCode as AxumStatus, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use companin::{
+    config::Settings,
+    models::{Embedder, HashEmbedder, LocalSummarizer, Models},
+    vector::VectorStore,
+};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, code, start};
+
+/// A page served on loopback whose body the test changes; counts fetches.
+#[derive(Clone, Default)]
+struct Page {
+    body: Arc<Mutex<String>>,
+    fetches: Arc<Mutex<usize>>,
+}
+
+async fn serve_page(State(page): State<Page>, headers: HeaderMap) -> Response {
+    *page.fetches.lock().expect("lock") += 1;
+    let body = page.body.lock().expect("lock").clone();
+    let etag = format!(
+        "\"{}\"",
+        body.len() * 31 + body.bytes().map(usize::from).sum::<usize>()
+    );
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        == Some(etag.as_str())
+    {
+        return (AxumStatus::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    (
+        [
+            (header::ETAG, etag),
+            (header::CONTENT_TYPE, "text/html".to_owned()),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn serve(page: Page) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let router = Router::new()
+        .route("/page", get(serve_page))
+        .with_state(page);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{address}/page")
+}
+
+fn article(sentence: &str) -> String {
+    format!(
+        "<html><body><article><h1>Service news</h1><p>{}</p></article></body></html>",
+        sentence.repeat(6)
+    )
+}
+
+async fn refreshes(app: &TestApp, id: &str) -> Vec<Value> {
+    let (_, log) = TestApp::send(app.rest(
+        Method::GET,
+        &format!("/api/v1/knowledge/urls/{id}/refreshes"),
+        &app.key,
+    ))
+    .await;
+    log.as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_url_is_re_embedded_only_when_its_content_changes() {
+    let app = TestApp::spawn_with(|s| s.allow_private_urls = true).await;
+    let page = Page::default();
+    *page.body.lock().expect("lock") =
+        article("Our helpdesk answers the phone from eight in the morning. ");
+    let url = serve(page.clone()).await;
+
+    let (status, created) = TestApp::send(
+        app.rest(Method::POST, "/api/v1/knowledge/urls/", &app.key)
+            .json(&json!({ "url": url, "refresh_interval_minutes": 60 })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+    let first = app.settled(&app.key, &id).await;
+    assert_eq!(first["status"], "READY", "{first}");
+    assert_eq!(
+        app.search(&app.key, "helpdesk phone morning", json!({}))
+            .await[0]["source"]["id"],
+        id.as_str()
+    );
+
+    let refresh = |app: &TestApp| {
+        TestApp::send(app.rest(
+            Method::POST,
+            &format!("/api/v1/knowledge/urls/{id}/refresh"),
+            &app.key,
+        ))
+    };
+    assert_eq!(refresh(&app).await.0, StatusCode::OK);
+    let mut log = refreshes(&app, &id).await;
+    for _ in 0..200 {
+        if log.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        log = refreshes(&app, &id).await;
+    }
+    assert_eq!(log[0]["outcome"], "UNCHANGED", "{log:?}");
+    assert_eq!(log[0]["http_status"], 304, "the fetch was conditional");
+    let unchanged = app.settled(&app.key, &id).await;
+    assert_eq!(
+        unchanged["indexedAt"], first["indexedAt"],
+        "unchanged content is not re-embedded"
+    );
+
+    *page.body.lock().expect("lock") =
+        article("From May the helpdesk also answers chat messages at night. ");
+    refresh(&app).await;
+    for _ in 0..200 {
+        if refreshes(&app, &id).await.len() == 3
+            && app.settled(&app.key, &id).await["indexedAt"] != first["indexedAt"]
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let log = refreshes(&app, &id).await;
+    assert_eq!(log[0]["outcome"], "CHANGED", "{log:?}");
+    let changed = app.settled(&app.key, &id).await;
+    assert_ne!(
+        changed["indexedAt"], first["indexedAt"],
+        "changed content is re-embedded"
+    );
+    assert_ne!(changed["contentHash"], first["contentHash"]);
+    let hits = app
+        .search(
+            &app.key,
+            "chat messages at night",
+            json!({ "mode": "TEXT" }),
+        )
+        .await;
+    assert_eq!(hits[0]["source"]["id"], id.as_str());
+    let stale = app
+        .search(&app.key, "phone eight morning", json!({ "mode": "TEXT" }))
+        .await;
+    assert!(
+        stale.iter().all(|h| !h["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("eight in the morning")),
+        "old chunks are gone"
+    );
+    assert_eq!(*page.fetches.lock().expect("lock"), 3);
+}
+
+#[tokio::test]
+async fn urls_on_private_addresses_are_refused_without_the_flag() {
+    let app = TestApp::spawn().await;
+    let url = serve(Page::default()).await;
+    for target in [
+        url.as_str(),
+        "http://localhost:9/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/",
+        "ftp://example.com/",
+    ] {
+        let (status, body) = TestApp::send(
+            app.rest(Method::POST, "/api/v1/knowledge/urls", &app.key)
+                .json(&json!({ "url": target })),
+        )
+        .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "BAD_USER_INPUT"),
+            "{target}: {body}"
+        );
+        assert_eq!(body["error"]["details"]["field"], "url");
+    }
+    let (_, listed) =
+        TestApp::send(app.rest(Method::GET, "/api/v1/knowledge/urls", &app.key)).await;
+    assert_eq!(listed["data"], json!([]), "nothing was stored");
+}
+
+/// Embeds like the hash embedder, after a long pause: a worker is inside this job when the
+/// server dies.
+struct StallingEmbedder(HashEmbedder);
+
+#[async_trait]
+impl Embedder for StallingEmbedder {
+    fn id(&self) -> &str {
+        self.0.id()
+    }
+    fn dimension(&self) -> usize {
+        self.0.dimension()
+    }
+    async fn embed(&self, texts: &[String]) -> anyhow::Result<Vec<Vec<f32>>> {
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        self.0.embed(texts).await
+    }
+}
+
+#[tokio::test]
+async fn a_job_cut_off_by_a_crash_resumes_after_restart_without_duplicate_chunks() {
+    let app = TestApp::spawn_with(|s| {
+        s.ingest_lease_seconds = 1;
+        s.ingest_workers = 0;
+    })
+    .await;
+    let doomed = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let stalling = Models {
+        embedder: Arc::new(StallingEmbedder(HashEmbedder::default())),
+        summarizer: Arc::new(LocalSummarizer),
+    };
+    let with_worker = Settings {
+        ingest_workers: 1,
+        ..app.settings.clone()
+    };
+    let crashing = start(with_worker.clone(), stalling, Some(doomed.handle().clone())).await;
+
+    let text = "Chapter one explains the boiler. ".repeat(200);
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(text.into_bytes()).file_name("boiler.txt"),
+    );
+    let (status, created) = TestApp::send(
+        app.client
+            .post(format!("{crashing}/api/v1/knowledge/files"))
+            .header("X-API-Key", &app.key)
+            .multipart(form),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+    let status_query = "query($id: ID!) { knowledgeSource(id: $id) { status } }";
+    let mut seen = Value::Null;
+    for _ in 0..400 {
+        seen = app
+            .gql_ok(&app.key, status_query, json!({ "id": id }))
+            .await["knowledgeSource"]["status"]
+            .clone();
+        if seen == "PROCESSING" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        seen, "PROCESSING",
+        "a worker of the doomed server holds the job"
+    );
+    doomed.shutdown_background();
+    start(with_worker, Models::local_defaults(), None).await;
+
+    let source = app.settled(&app.key, &id).await;
+    assert_eq!(
+        source["status"], "READY",
+        "the restarted server took the job over: {source}"
+    );
+    let chunks = source["chunkCount"].as_i64().unwrap_or_default();
+    assert!(chunks > 1, "{source}");
+    let store = VectorStore::open(&app.settings.lancedb_uri(), usize::MAX)
+        .await
+        .expect("store");
+    let embedder = HashEmbedder::default();
+    let org = companin::domain::ids::OrgId::from_db(app.org_id.clone());
+    let source_id = companin::domain::ids::SourceId::from_db(id.clone());
+    let stored = store
+        .count_source(embedder.id(), embedder.dimension(), &org, &source_id)
+        .await
+        .expect("count");
+    assert_eq!(stored as i64, chunks, "each chunk stored exactly once");
+}
