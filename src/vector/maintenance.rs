@@ -4,7 +4,7 @@
 use anyhow::Context;
 use lancedb::{
     DistanceType,
-    index::{Index, scalar::BTreeIndexBuilder, vector::IvfHnswSqIndexBuilder},
+    index::{Index, scalar::BTreeIndexBuilder, vector::IvfHnswFlatIndexBuilder},
     table::{Duration, OptimizeAction},
 };
 
@@ -35,8 +35,8 @@ impl VectorStore {
                 table
                     .create_index(
                         &["vector"],
-                        Index::IvfHnswSq(
-                            IvfHnswSqIndexBuilder::default()
+                        Index::IvfHnswFlat(
+                            IvfHnswFlatIndexBuilder::default()
                                 .distance_type(DistanceType::Cosine)
                                 .num_partitions(partitions),
                         ),

@@ -162,7 +162,10 @@ async fn vector_leg(
     query = if request.exact {
         query.bypass_vector_index()
     } else {
-        query.nprobes(20)?.refine_factor(4)
+        query
+            .nprobes(20)?
+            .ef((depth * 50).max(1000))
+            .refine_factor(10)
     };
     let batches: Vec<RecordBatch> = query
         .execute()
