@@ -69,6 +69,8 @@ pub struct Settings {
     pub url_max_bytes: usize,
     /// Refresh interval of URL sources that do not set one.
     pub url_refresh_minutes: i32,
+    /// Seconds between scans for URL sources due for a refresh.
+    pub scheduler_interval_seconds: u64,
     /// Rows a vector table needs before it gets an approximate index.
     pub vector_index_threshold: usize,
     /// Minutes between vector store maintenance passes (compaction, index updates).
@@ -112,6 +114,7 @@ impl Default for Settings {
             url_fetch_timeout_seconds: 15,
             url_max_bytes: 10 * 1024 * 1024,
             url_refresh_minutes: 1440,
+            scheduler_interval_seconds: 15,
             vector_index_threshold: 50_000,
             vector_optimize_minutes: 10,
         }

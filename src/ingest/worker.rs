@@ -17,8 +17,6 @@ use crate::{
 
 /// How often idle workers look for due jobs (retries, other replicas' jobs).
 const POLL: Duration = Duration::from_secs(1);
-/// How often the scheduler looks for URL sources due for a refresh.
-const SCHEDULE_EVERY: Duration = Duration::from_secs(15);
 /// Longest wait before a retry.
 const MAX_BACKOFF_SECONDS: i64 = 300;
 
@@ -136,8 +134,9 @@ async fn settle(
 
 /// Queues a refresh for every URL source whose interval has passed.
 async fn schedule(state: AppState) {
+    let every = Duration::from_millis((state.settings.scheduler_interval_seconds * 1000).max(100));
     loop {
-        tokio::time::sleep(SCHEDULE_EVERY).await;
+        tokio::time::sleep(every).await;
         if let Err(e) = schedule_due(&state).await {
             tracing::warn!(error = %e, "could not schedule URL refreshes");
         }
@@ -145,7 +144,7 @@ async fn schedule(state: AppState) {
 }
 
 /// One scheduler pass.
-pub async fn schedule_due(state: &AppState) -> Result<(), sea_orm::DbErr> {
+async fn schedule_due(state: &AppState) -> Result<(), sea_orm::DbErr> {
     let now = Utc::now();
     for source in repo::knowledge::due_for_refresh(&state.db, now, 100).await? {
         let org = OrgId::from_db(source.org_id.clone());

@@ -290,3 +290,65 @@ async fn a_job_cut_off_by_a_crash_resumes_after_restart_without_duplicate_chunks
         .expect("count");
     assert_eq!(stored as i64, chunks, "each chunk stored exactly once");
 }
+
+#[tokio::test]
+async fn the_scheduler_refreshes_a_url_once_its_interval_has_passed() {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    let app = TestApp::spawn_with(|s| {
+        s.allow_private_urls = true;
+        s.scheduler_interval_seconds = 1;
+    })
+    .await;
+    let page = Page::default();
+    *page.body.lock().expect("lock") = article("The library lends umbrellas on rainy days. ");
+    let url = serve(page.clone()).await;
+    let (_, created) = TestApp::send(
+        app.rest(Method::POST, "/api/v1/knowledge/urls", &app.key)
+            .json(&json!({ "url": url, "refresh_interval_minutes": 90 })),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(app.settled(&app.key, &id).await["status"], "READY");
+    assert_eq!(
+        refreshes(&app, &id).await.len(),
+        1,
+        "fetched once when added"
+    );
+
+    let db = companin::db::connect(&app.settings).await.expect("db");
+    entity::knowledge_source::Entity::update_many()
+        .col_expr(
+            entity::knowledge_source::Column::NextRefreshAt,
+            Expr::value(chrono::Utc::now() - chrono::Duration::minutes(1)),
+        )
+        .filter(entity::knowledge_source::Column::Id.eq(id.as_str()))
+        .exec(&db)
+        .await
+        .expect("made due");
+    let mut log = refreshes(&app, &id).await;
+    for _ in 0..200 {
+        if log.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        log = refreshes(&app, &id).await;
+    }
+    assert_eq!(log.len(), 2, "the scheduler fetched it again: {log:?}");
+    assert_eq!(log[0]["outcome"], "UNCHANGED");
+    let (_, source) = TestApp::send(app.rest(
+        Method::GET,
+        &format!("/api/v1/knowledge/urls/{id}"),
+        &app.key,
+    ))
+    .await;
+    let next: chrono::DateTime<chrono::Utc> = source["next_refresh_at"]
+        .as_str()
+        .unwrap_or_default()
+        .parse()
+        .expect("next refresh time");
+    let ahead = next - chrono::Utc::now();
+    assert!(
+        ahead > chrono::Duration::minutes(85) && ahead <= chrono::Duration::minutes(90),
+        "next refresh in its interval: {ahead}"
+    );
+}
