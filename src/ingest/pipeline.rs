@@ -67,7 +67,9 @@ pub async fn run(
 ) -> Result<(), JobError> {
     let db = &state.db;
     let Some(source) = repo::knowledge::find(db, org, source_id).await? else {
-        return Ok(()); // deleted meanwhile: nothing to do
+        // Deleted, perhaps while an earlier attempt was writing: leave no chunks behind.
+        state.vectors.delete_source(org, source_id).await?;
+        return Ok(());
     };
     repo::knowledge::set_status(db, org, source_id, Status::Processing, None).await?;
     let (document, hash, validators) = match source.kind {
