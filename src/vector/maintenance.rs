@@ -38,7 +38,9 @@ impl VectorStore {
                         Index::IvfHnswFlat(
                             IvfHnswFlatIndexBuilder::default()
                                 .distance_type(DistanceType::Cosine)
-                                .num_partitions(partitions),
+                                .num_partitions(partitions)
+                                .num_edges(32)
+                                .ef_construction(400),
                         ),
                     )
                     .execute()
