@@ -214,7 +214,7 @@ pub async fn set_rule(
     Ok(row)
 }
 
-/// The linked and excluded source ids of an assistant.
+/// The linked and excluded source ids of an assistant (`NOT_FOUND` for a missing one).
 pub async fn rules(
     state: &AppState,
     principal: &Principal,
@@ -222,5 +222,8 @@ pub async fn rules(
 ) -> AppResult<(Vec<String>, Vec<String>)> {
     let org = principal.require(Scope::Read)?;
     let assistant = AssistantId::parse(assistant_id)?;
+    repo::assistants::find(&state.db, org, &assistant)
+        .await?
+        .ok_or(AppError::NotFound("assistant"))?;
     Ok(repo::assistant_knowledge::rules(&state.db, org, &assistant).await?)
 }

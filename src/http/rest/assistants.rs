@@ -194,7 +194,6 @@ async fn knowledge_rules(
     principal: Principal,
     Path(assistant_id): Path<String>,
 ) -> AppResult<Json<KnowledgeRules>> {
-    services::assistants::get(&state.db, &principal, &assistant_id).await?;
     let (linked, excluded) = services::retrieval::rules(&state, &principal, &assistant_id).await?;
     Ok(Json(KnowledgeRules { linked, excluded }))
 }
