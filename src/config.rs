@@ -1,7 +1,7 @@
 //! Typed settings, loaded once: defaults → optional `companin.toml` → environment.
 //!
 //! Environment variables are `COMPANIN_<FIELD>` (for example `COMPANIN_DATA_DIR`), plus the
-//! conventional `DATABASE_URL`. Secrets are [`SecretString`]s: their `Debug` output is
+//! conventional `DATABASE_URL`, `OPENAI_API_KEY` and `OPENAI_BASE_URL`. Secrets are [`SecretString`]s: their `Debug` output is
 //! redacted, and [`Settings::summary`] masks passwords inside URLs.
 
 use std::{
@@ -75,6 +75,59 @@ pub struct Settings {
     pub vector_index_threshold: usize,
     /// Minutes between vector store maintenance passes (compaction, index updates).
     pub vector_optimize_minutes: u64,
+    /// Where the local model files live (`scripts/fetch-models.sh` puts them there).
+    pub models_dir: PathBuf,
+    /// Which embedder turns text into vectors.
+    pub embedder: EmbedderChoice,
+    /// Which chat model answers.
+    pub llm: LlmChoice,
+    /// API key of the OpenAI-compatible provider (`OPENAI_API_KEY`).
+    pub openai_api_key: Option<SecretString>,
+    /// Base URL of the OpenAI-compatible provider (`OPENAI_BASE_URL`), for example
+    /// `http://localhost:11434/v1` for Ollama; OpenAI's when unset.
+    pub openai_base_url: Option<String>,
+    /// Chat model name at the provider.
+    pub openai_chat_model: String,
+    /// Embedding model name at the provider.
+    pub openai_embedding_model: String,
+    /// Length of the provider's embedding vectors; known for OpenAI's models, asked of the
+    /// provider once at start-up otherwise.
+    pub openai_embedding_dimensions: Option<usize>,
+    /// Whether the provider's chat model accepts images (used to describe uploaded images).
+    pub openai_vision: bool,
+    /// Timeout of one request to the provider, streaming included.
+    pub openai_timeout_seconds: u64,
+    /// Retries of a request the provider answered with 429 or 5xx, with exponential backoff.
+    pub openai_max_retries: usize,
+}
+
+/// Which embedder is used (`COMPANIN_EMBEDDER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbedderChoice {
+    /// The local model when its files are present, the hash embedder otherwise.
+    Auto,
+    /// all-MiniLM-L6-v2 through candle; start-up fails without its files.
+    Local,
+    /// The OpenAI-compatible provider's embeddings endpoint.
+    Openai,
+    /// The dependency-free hash embedder (lexical, no semantics).
+    Hash,
+}
+
+/// Which chat model answers (`COMPANIN_LLM`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LlmChoice {
+    /// The OpenAI-compatible provider when `OPENAI_API_KEY` or `OPENAI_BASE_URL` is set, else
+    /// the local model when its file is present, else extractive answers.
+    Auto,
+    /// SmolLM2-135M-Instruct through candle; start-up fails without its file.
+    Local,
+    /// The OpenAI-compatible provider's chat endpoint.
+    Openai,
+    /// Answers quoted from the best matching Q&A or passages, with citations; no model.
+    Extractive,
 }
 
 /// Shape of the log output.
@@ -117,6 +170,17 @@ impl Default for Settings {
             scheduler_interval_seconds: 15,
             vector_index_threshold: 50_000,
             vector_optimize_minutes: 10,
+            models_dir: PathBuf::from("./models"),
+            embedder: EmbedderChoice::Auto,
+            llm: LlmChoice::Auto,
+            openai_api_key: None,
+            openai_base_url: None,
+            openai_chat_model: "gpt-4o-mini".into(),
+            openai_embedding_model: "text-embedding-3-small".into(),
+            openai_embedding_dimensions: None,
+            openai_vision: false,
+            openai_timeout_seconds: 60,
+            openai_max_retries: 3,
         }
     }
 }
@@ -132,7 +196,7 @@ impl Settings {
         Figment::new()
             .merge(Toml::file(file))
             .merge(Env::prefixed("COMPANIN_").ignore(&["config"]))
-            .merge(Env::raw().only(&["DATABASE_URL"]))
+            .merge(Env::raw().only(&["DATABASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL"]))
             .extract()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
     }
@@ -158,7 +222,7 @@ impl Settings {
     /// One line describing what this process uses, with secrets masked.
     pub fn summary(&self) -> String {
         format!(
-            "data_dir={} database={} lancedb={} bind={} rate_limit_per_hour={} graphql(depth={} complexity={} introspection={} batching={}) max_request_bytes={} max_upload_bytes={} ingest_workers={} allow_private_urls={} jwt_secret={}",
+            "data_dir={} database={} lancedb={} bind={} rate_limit_per_hour={} graphql(depth={} complexity={} introspection={} batching={}) max_request_bytes={} max_upload_bytes={} ingest_workers={} allow_private_urls={} models_dir={} jwt_secret={}",
             self.data_dir.display(),
             redact_url(&self.database_url()),
             redact_url(&self.lancedb_uri()),
@@ -172,6 +236,7 @@ impl Settings {
             self.max_upload_bytes,
             self.ingest_workers,
             self.allow_private_urls,
+            self.models_dir.display(),
             if self.jwt_secret.is_some() {
                 "configured"
             } else {

@@ -24,14 +24,18 @@ pub struct Application {
 }
 
 impl Application {
-    /// Migrates the database, builds the state with the default models, starts the
-    /// background workers and binds the listener (port 0 picks one).
+    /// Migrates the database, loads the models the settings ask for, starts the background
+    /// workers and binds the listener (port 0 picks one).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Self::build_with_models(settings, Models::local_defaults()).await
+        let models = Models::from_settings(&settings)
+            .await
+            .map_err(|e| anyhow::anyhow!("loading the models: {e}"))?;
+        Self::build_with_models(settings, models).await
     }
 
     /// [`Application::build`] with the given models.
     pub async fn build_with_models(settings: Settings, models: Models) -> anyhow::Result<Self> {
+        crate::tls::install_crypto_provider();
         let db = db::connect(&settings).await?;
         db::migrate(&db).await?;
         let signing_keys = SigningKeys::load_or_generate(&settings)?;
@@ -43,12 +47,26 @@ impl Application {
         );
         let vectors =
             VectorStore::open(&settings.lancedb_uri(), settings.vector_index_threshold).await?;
+        let stale =
+            crate::repo::knowledge::count_all_indexed_by_others(&db, models.embedder.id()).await?;
+        if stale > 0 {
+            tracing::warn!(
+                stale,
+                embedder = models.embedder.id(),
+                "knowledge sources were indexed by another embedder and are not found by searches \
+                 until re-indexed: run the reembedKnowledge mutation (POST /api/v1/knowledge/reembed)"
+            );
+        }
         tracing::info!(
             embedder = models.embedder.id(),
             dimension = models.embedder.dimension(),
+            chat = models.chat.id(),
             summarizer = models.summarizer.id(),
             "models in use"
         );
+        for note in &models.notes {
+            tracing::warn!("{note}");
+        }
         let state = AppState {
             db,
             blobs: BlobStore::new(&settings.data_dir),

@@ -14,8 +14,8 @@ use crate::{
         assistants::Assistant,
         common::DeletePayload,
         knowledge::{
-            KnowledgeHit, KnowledgeKind, KnowledgeQaInput, KnowledgeSource, KnowledgeStatus,
-            KnowledgeUrlInput, SearchMode, UrlRefresh,
+            KnowledgeHit, KnowledgeIndex, KnowledgeKind, KnowledgeQaInput, KnowledgeSource,
+            KnowledgeStatus, KnowledgeUrlInput, SearchMode, UrlRefresh,
         },
     },
 };
@@ -63,6 +63,15 @@ impl KnowledgeQuery {
                 .await
                 .map(KnowledgeSource::from),
         )
+    }
+
+    /// The embedder in use, and how many sources a previous embedder indexed (re-index them
+    /// with `reembedKnowledge`).
+    async fn knowledge_index(&self, ctx: &Context<'_>) -> Result<KnowledgeIndex> {
+        let (state, principal) = parts(ctx)?;
+        Ok(services::knowledge::index_status(state, principal)
+            .await?
+            .into())
     }
 
     /// The chunks that best answer `query`; with `assistantId`, only from the sources that

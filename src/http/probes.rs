@@ -10,18 +10,29 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// The process can serve: its database answers.
+/// The process can serve: its database answers. Also says which models are in use and, when
+/// a local model is missing, how to fetch it.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let models = &state.models;
+    let models = json!({
+        "embedder": models.embedder.id(),
+        "dimension": models.embedder.dimension(),
+        "chat": models.chat.id(),
+        "summarizer": models.summarizer.id(),
+        "notes": models.notes,
+    });
     match state.db.ping().await {
         Ok(()) => (
             StatusCode::OK,
-            Json(json!({ "status": "ready", "database": "ok" })),
+            Json(json!({ "status": "ready", "database": "ok", "models": models })),
         ),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "database": "unreachable" })),
+                Json(
+                    json!({ "status": "unavailable", "database": "unreachable", "models": models }),
+                ),
             )
         }
     }

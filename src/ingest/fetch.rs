@@ -134,6 +134,7 @@ pub async fn fetch(
     validators: Option<(Option<String>, Option<String>)>,
     options: &FetchOptions,
 ) -> Result<Fetched, FetchError> {
+    crate::tls::install_crypto_provider();
     let mut current = parse(url)?;
     for _ in 0..=options.max_redirects {
         let addresses = resolve(&current, options.allow_private).await?;

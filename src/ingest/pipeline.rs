@@ -79,7 +79,8 @@ pub async fn run(
                 .as_deref()
                 .ok_or_else(|| JobError::Permanent("the file is missing".into()))?;
             let bytes = state.blobs.get(key).await?;
-            let document = extract_blocking(bytes.clone(), &source, None).await?;
+            let mut document = extract_blocking(bytes.clone(), &source, None).await?;
+            describe_image(state, &bytes, &mut document).await;
             (document, sha256(&bytes), None)
         }
         Kind::Qa => {
@@ -243,6 +244,30 @@ async fn fetch_url(
 
 /// Extraction runs on the blocking pool; a panic in a parser fails the source, not the
 /// server.
+/// Adds what a vision model sees in an image, when one is configured. Without one, or when it
+/// fails, the image is indexed by its metadata and the uploader's description alone.
+async fn describe_image(state: &AppState, bytes: &[u8], document: &mut Document) {
+    let Some(kind) = infer::get(bytes).filter(|k| k.mime_type().starts_with("image/")) else {
+        return;
+    };
+    match state
+        .models
+        .summarizer
+        .describe_image(bytes, kind.mime_type())
+        .await
+    {
+        Ok(Some(text)) => document.blocks.push(Block {
+            heading_path: Vec::new(),
+            text,
+            kind: BlockKind::Prose,
+        }),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "image description failed; indexing its metadata only")
+        }
+    }
+}
+
 async fn extract_blocking(
     bytes: Vec<u8>,
     source: &knowledge_source::Model,

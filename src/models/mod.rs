@@ -1,15 +1,41 @@
-//! The model seam: embedders and summarizers behind traits. This is the only module that
-//! talks to model libraries; the local and OpenAI-compatible models plug in here.
+//! The model seam: embedders, summarizers and chat models behind traits. This is the only
+//! module that imports candle, tokenizers and async-openai. [`Models::from_settings`] picks
+//! the models in use (SPEC §13): local ones when their files are in the models dir, an
+//! OpenAI-compatible provider when configured, dependency-free fallbacks otherwise.
 
+mod chat;
+mod error;
+mod extractive;
+mod gguf_vocab;
 mod hash;
+mod llama;
+mod minilm;
+mod openai;
+mod pool;
+mod smollm;
 mod summarize;
 
-use std::sync::Arc;
+use std::{path::Path, sync::Arc};
 
 use async_trait::async_trait;
 
+pub use chat::{
+    ChatChunk, ChatMessage, ChatModel, ChatRequest, ChatStream, Completion, ContextPassage,
+    FinishReason, GenerationOptions, Role, prompt_messages,
+};
+pub use error::ModelError;
+pub use extractive::{ExtractiveChat, NO_ANSWER};
 pub use hash::HashEmbedder;
+pub use minilm::MiniLmEmbedder;
+pub use openai::{OpenAi, OpenAiChat, OpenAiEmbedder, OpenAiSummarizer};
+pub use pool::BlockingPool;
+pub use smollm::LocalChat;
 pub use summarize::LocalSummarizer;
+
+use crate::config::{EmbedderChoice, LlmChoice, Settings};
+
+/// The command that fetches the local model files.
+pub const FETCH_COMMAND: &str = "scripts/fetch-models.sh";
 
 /// Turns texts into vectors.
 #[async_trait]
@@ -38,6 +64,37 @@ pub trait Summarizer: Send + Sync {
     fn id(&self) -> &str;
     /// The summary and keywords of `text`.
     async fn summarize(&self, text: &str) -> anyhow::Result<Summary>;
+    /// What an image shows, when this summarizer can see images (`None` otherwise).
+    async fn describe_image(&self, _bytes: &[u8], _mime: &str) -> anyhow::Result<Option<String>> {
+        Ok(None)
+    }
+}
+
+/// An LLM summarizer that falls back to the local one when the provider fails, so a provider
+/// outage never fails an ingestion.
+struct WithFallback {
+    primary: Arc<dyn Summarizer>,
+}
+
+#[async_trait]
+impl Summarizer for WithFallback {
+    fn id(&self) -> &str {
+        self.primary.id()
+    }
+
+    async fn summarize(&self, text: &str) -> anyhow::Result<Summary> {
+        match self.primary.summarize(text).await {
+            Ok(summary) => Ok(summary),
+            Err(e) => {
+                tracing::warn!(error = %e, "LLM summary failed; using the extractive summary");
+                LocalSummarizer.summarize(text).await
+            }
+        }
+    }
+
+    async fn describe_image(&self, bytes: &[u8], mime: &str) -> anyhow::Result<Option<String>> {
+        self.primary.describe_image(bytes, mime).await
+    }
 }
 
 /// The models in use, shared by the server.
@@ -47,14 +104,125 @@ pub struct Models {
     pub embedder: Arc<dyn Embedder>,
     /// Summarises sources.
     pub summarizer: Arc<dyn Summarizer>,
+    /// Answers conversations.
+    pub chat: Arc<dyn ChatModel>,
+    /// Why a local model is not in use, and how to get it; empty when nothing is missing.
+    pub notes: Vec<String>,
 }
 
 impl Models {
-    /// The dependency-free defaults: the hash embedder and the extractive summarizer.
+    /// The dependency-free models: the hash embedder, the extractive summarizer and
+    /// extractive answers.
     pub fn local_defaults() -> Self {
         Self {
             embedder: Arc::new(HashEmbedder::default()),
             summarizer: Arc::new(LocalSummarizer),
+            chat: Arc::new(ExtractiveChat),
+            notes: Vec::new(),
         }
     }
+
+    /// The models `settings` ask for. A model asked for by name must load; `auto` falls back
+    /// (with a note saying what is missing and how to fetch it).
+    pub async fn from_settings(settings: &Settings) -> Result<Self, ModelError> {
+        let dir = settings.models_dir.as_path();
+        let mut notes = Vec::new();
+        let provider_configured =
+            settings.openai_api_key.is_some() || settings.openai_base_url.is_some();
+        let provider = || OpenAi::new(settings);
+
+        let embedder: Arc<dyn Embedder> = match settings.embedder {
+            EmbedderChoice::Hash => Arc::new(HashEmbedder::default()),
+            EmbedderChoice::Openai => Arc::new(OpenAiEmbedder::new(provider()?, settings).await?),
+            EmbedderChoice::Local => Arc::new(load_minilm(dir)?),
+            EmbedderChoice::Auto => match missing(dir, &minilm_files()) {
+                None => Arc::new(load_minilm(dir)?),
+                Some(missing) => {
+                    notes.push(format!(
+                        "embedder: all-MiniLM-L6-v2 is not in {} ({missing}); using the hash \
+                         embedder (lexical only). Run {FETCH_COMMAND} to fetch it.",
+                        dir.display()
+                    ));
+                    Arc::new(HashEmbedder::default())
+                }
+            },
+        };
+
+        let chat: Arc<dyn ChatModel> = match settings.llm {
+            LlmChoice::Extractive => Arc::new(ExtractiveChat),
+            LlmChoice::Openai => {
+                Arc::new(OpenAiChat::new(provider()?, &settings.openai_chat_model))
+            }
+            LlmChoice::Local => Arc::new(load_smollm(dir)?),
+            LlmChoice::Auto if provider_configured => {
+                Arc::new(OpenAiChat::new(provider()?, &settings.openai_chat_model))
+            }
+            LlmChoice::Auto => match missing(dir, &[smollm::FILE.to_owned()]) {
+                None => Arc::new(load_smollm(dir)?),
+                Some(missing) => {
+                    notes.push(format!(
+                        "chat: SmolLM2-135M-Instruct is not in {} ({missing}); answering \
+                         extractively (quotes with citations). Run {FETCH_COMMAND} to fetch it.",
+                        dir.display()
+                    ));
+                    Arc::new(ExtractiveChat)
+                }
+            },
+        };
+
+        let summarizer: Arc<dyn Summarizer> = if chat.id().starts_with("openai:") {
+            Arc::new(WithFallback {
+                primary: Arc::new(OpenAiSummarizer::new(
+                    provider()?,
+                    &settings.openai_chat_model,
+                    settings.openai_vision,
+                )),
+            })
+        } else {
+            Arc::new(LocalSummarizer)
+        };
+        Ok(Self {
+            embedder,
+            summarizer,
+            chat,
+            notes,
+        })
+    }
+}
+
+fn minilm_files() -> Vec<String> {
+    minilm::FILES
+        .iter()
+        .map(|f| format!("{}/{f}", minilm::DIR))
+        .collect()
+}
+
+/// The files of `files` absent from `dir`, as a phrase; `None` when all are there.
+fn missing(dir: &Path, files: &[String]) -> Option<String> {
+    let absent: Vec<&str> = files
+        .iter()
+        .filter(|f| !dir.join(f).is_file())
+        .map(String::as_str)
+        .collect();
+    (!absent.is_empty()).then(|| format!("missing {}", absent.join(", ")))
+}
+
+fn load_minilm(dir: &Path) -> Result<MiniLmEmbedder, ModelError> {
+    if let Some(missing) = missing(dir, &minilm_files()) {
+        return Err(ModelError::unavailable(format!(
+            "COMPANIN_EMBEDDER=local, but all-MiniLM-L6-v2 is not in {} ({missing}); run {FETCH_COMMAND}",
+            dir.display()
+        )));
+    }
+    MiniLmEmbedder::load(dir, BlockingPool::new(1))
+}
+
+fn load_smollm(dir: &Path) -> Result<LocalChat, ModelError> {
+    if let Some(missing) = missing(dir, &[smollm::FILE.to_owned()]) {
+        return Err(ModelError::unavailable(format!(
+            "COMPANIN_LLM=local, but SmolLM2-135M-Instruct is not in {} ({missing}); run {FETCH_COMMAND}",
+            dir.display()
+        )));
+    }
+    LocalChat::load(dir, BlockingPool::new(1))
 }

@@ -147,6 +147,35 @@ pub async fn delete(db: &impl ConnectionTrait, org: &OrgId, id: &SourceId) -> Re
     Ok(result.rows_affected > 0)
 }
 
+/// How many of `org`'s ready sources were indexed by an embedder other than `model`.
+pub async fn count_indexed_by_others(
+    db: &impl ConnectionTrait,
+    org: &OrgId,
+    model: &str,
+) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    knowledge_source::Entity::find()
+        .filter(knowledge_source::Column::OrgId.eq(org.as_str()))
+        .filter(knowledge_source::Column::Status.eq(Status::Ready))
+        .filter(knowledge_source::Column::EmbeddingModel.ne(model))
+        .count(db)
+        .await
+}
+
+/// Ready sources indexed by an embedder other than `model`, across organizations, for the
+/// start-up warning. Unscoped by necessity, like [`due_for_refresh`]; it returns a count only.
+pub async fn count_all_indexed_by_others(
+    db: &impl ConnectionTrait,
+    model: &str,
+) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    knowledge_source::Entity::find()
+        .filter(knowledge_source::Column::Status.eq(Status::Ready))
+        .filter(knowledge_source::Column::EmbeddingModel.ne(model))
+        .count(db)
+        .await
+}
+
 /// URL sources whose next refresh is due, across organizations, for the scheduler.
 ///
 /// Unscoped by necessity: the scheduler serves every organization; each due source then

@@ -246,6 +246,30 @@ pub async fn delete(
     Ok(())
 }
 
+/// The embedder in use and how many ready sources still need re-indexing for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexStatus {
+    /// Id of the embedder in use.
+    pub embedder: String,
+    /// Length of its vectors.
+    pub dimension: usize,
+    /// Ready sources indexed by another embedder: not found by searches until re-embedded.
+    pub stale_sources: u64,
+}
+
+/// Which embedder indexes the organization's knowledge, and what it has not indexed yet.
+pub async fn index_status(state: &AppState, principal: &Principal) -> AppResult<IndexStatus> {
+    let org = principal.require(Scope::Read)?;
+    let embedder = &state.models.embedder;
+    let stale_sources =
+        repo::knowledge::count_indexed_by_others(&state.db, org, embedder.id()).await?;
+    Ok(IndexStatus {
+        embedder: embedder.id().to_owned(),
+        dimension: embedder.dimension(),
+        stale_sources,
+    })
+}
+
 /// Re-indexes sources (all, or those among `ids`) in the background; the current chunks
 /// keep answering until each source's new chunks replace them. Returns how many were queued.
 pub async fn reembed(

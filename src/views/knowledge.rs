@@ -216,6 +216,28 @@ impl From<SearchMode> for StoreMode {
     }
 }
 
+/// The embedder that indexes the organization's knowledge.
+#[derive(Debug, Clone, SimpleObject, Serialize, ToSchema)]
+pub struct KnowledgeIndex {
+    /// Id of the embedder in use (`all-MiniLM-L6-v2`, `hash-v1`, `openai:…`).
+    pub embedder: String,
+    /// Length of its vectors.
+    pub dimension: i32,
+    /// Ready sources indexed by a previous embedder. Searches do not find them until
+    /// `reembedKnowledge` re-indexes them.
+    pub stale_sources: i32,
+}
+
+impl From<crate::services::knowledge::IndexStatus> for KnowledgeIndex {
+    fn from(s: crate::services::knowledge::IndexStatus) -> Self {
+        Self {
+            embedder: s.embedder,
+            dimension: i32::try_from(s.dimension).unwrap_or(i32::MAX),
+            stale_sources: i32::try_from(s.stale_sources).unwrap_or(i32::MAX),
+        }
+    }
+}
+
 /// A retrieved chunk.
 #[derive(Debug, Clone, SimpleObject, Serialize, ToSchema)]
 pub struct KnowledgeHit {

