@@ -257,7 +257,10 @@ async fn smollm(models: &Path) -> anyhow::Result<()> {
         .display()
         .to_string();
     let path = prompt.path().display().to_string();
-    if let Some(r) = anchor("llama_cpp.py", &[&gguf, &path, &NEW_TOKENS.to_string()]) {
+    if let Some(r) = anchor(
+        "llama_cpp_anchor.py",
+        &[&gguf, &path, &NEW_TOKENS.to_string()],
+    ) {
         let theirs = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
         println!(
             "  llama.cpp           first token {:>6.3} s · prefill {:>7.1} tok/s · decode {:>6.1} tok/s ({} prompt tokens)",
