@@ -551,13 +551,19 @@ async fn a_changed_embedder_is_detected_and_reembedding_brings_the_sources_back(
     other
         .gql_ok(&other.key, "mutation { reembedKnowledge }", json!({}))
         .await;
-    for _ in 0..200 {
-        let data = other.gql_ok(&other.key, index, json!({})).await;
-        if data["knowledgeIndex"]["staleSources"] == 0 {
+    let query = "query($id: ID!) { knowledgeSource(id: $id) { status embeddingModel } }";
+    let mut source = Value::Null;
+    for _ in 0..400 {
+        source =
+            other.gql_ok(&other.key, query, json!({ "id": id })).await["knowledgeSource"].clone();
+        if source == json!({ "status": "READY", "embeddingModel": "renamed-v1" }) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert_eq!(source["embeddingModel"], "renamed-v1", "{source}");
+    let data = other.gql_ok(&other.key, index, json!({})).await;
+    assert_eq!(data["knowledgeIndex"]["staleSources"], 0);
     let hits = other.search(&other.key, "copper teapot", json!({})).await;
     assert_eq!(hits[0]["source"]["id"], id.as_str(), "{hits:?}");
 }
