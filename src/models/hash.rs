@@ -7,6 +7,15 @@ use async_trait::async_trait;
 
 use super::Embedder;
 
+/// `vector` scaled to unit length (unchanged when it is all zeros).
+pub(crate) fn normalized(mut vector: Vec<f32>) -> Vec<f32> {
+    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        vector.iter_mut().for_each(|x| *x /= norm);
+    }
+    vector
+}
+
 /// Feature-hashing embedder.
 #[derive(Debug, Clone)]
 pub struct HashEmbedder {
@@ -53,11 +62,7 @@ impl HashEmbedder {
                 add(&trigram.iter().collect::<String>(), 0.25);
             }
         }
-        let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
-        if norm > 0.0 {
-            vector.iter_mut().for_each(|x| *x /= norm);
-        }
-        vector
+        normalized(vector)
     }
 }
 

@@ -129,7 +129,16 @@ impl Models {
         let mut notes = Vec::new();
         let provider_configured =
             settings.openai_api_key.is_some() || settings.openai_base_url.is_some();
-        let provider = || OpenAi::new(settings);
+        // One client, shared by whichever models use the provider.
+        let mut api: Option<OpenAi> = None;
+        let mut provider = || -> Result<OpenAi, ModelError> {
+            if let Some(api) = &api {
+                return Ok(api.clone());
+            }
+            let client = OpenAi::new(settings)?;
+            api = Some(client.clone());
+            Ok(client)
+        };
 
         let embedder: Arc<dyn Embedder> = match settings.embedder {
             EmbedderChoice::Hash => Arc::new(HashEmbedder::default()),

@@ -276,16 +276,11 @@ impl OpenAiEmbedder {
             )));
         }
         data.sort_by_key(|e| e.index);
-        Ok(data.into_iter().map(|e| normalized(e.embedding)).collect())
+        Ok(data
+            .into_iter()
+            .map(|e| super::hash::normalized(e.embedding))
+            .collect())
     }
-}
-
-fn normalized(mut vector: Vec<f32>) -> Vec<f32> {
-    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if norm > 0.0 {
-        vector.iter_mut().for_each(|x| *x /= norm);
-    }
-    vector
 }
 
 #[async_trait]
