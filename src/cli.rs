@@ -41,6 +41,28 @@ enum Command {
     Key(KeyCommand),
     /// Print the GraphQL schema (SDL) as committed in schema.graphql.
     Schema,
+    /// Chat with an assistant of a running server over websocket, printing tokens as they
+    /// arrive.
+    Chat {
+        /// The server's GraphQL websocket, such as ws://localhost:8080/graphql.
+        #[arg(long, default_value = "ws://127.0.0.1:8080/graphql")]
+        url: String,
+        /// An API key with the write scope (cmp_…).
+        #[arg(long, env = "COMPANIN_API_KEY", hide_env_values = true)]
+        key: String,
+        /// The key's secret, for keys issued with one.
+        #[arg(long, env = "COMPANIN_API_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+        /// The assistant to talk to (asst_…).
+        #[arg(long)]
+        assistant: String,
+        /// Your id in the customer's system (an anonymous visitor without it).
+        #[arg(long)]
+        external_user_id: Option<String>,
+        /// Send this message, print the reply and exit (default: read lines from stdin).
+        #[arg(long, short)]
+        message: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,6 +133,24 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             db::migrate(&db).await?;
             println!("database is up to date");
             Ok(())
+        }
+        Command::Chat {
+            url,
+            key,
+            secret,
+            assistant,
+            external_user_id,
+            message,
+        } => {
+            crate::chat_client::run(crate::chat_client::ChatOptions {
+                url,
+                key,
+                secret,
+                assistant,
+                external_user_id,
+                message,
+            })
+            .await
         }
         Command::Schema => {
             print!("{}", graphql::sdl(&graphql::build(&settings, None)));

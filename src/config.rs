@@ -99,6 +99,21 @@ pub struct Settings {
     pub openai_timeout_seconds: u64,
     /// Retries of a request the provider answered with 429 or 5xx, with exponential backoff.
     pub openai_max_retries: usize,
+    /// Lifetime of a session that does not set `ttl_seconds`.
+    pub session_ttl_seconds: u64,
+    /// Longest visitor message, in characters.
+    pub max_message_chars: usize,
+    /// Largest traits object of a context or metadata object of a session, in bytes of JSON.
+    pub max_traits_bytes: usize,
+    /// Tokens of earlier messages given to the chat model with each new one (newest first).
+    pub history_tokens: usize,
+    /// Milliseconds between writes of a streaming reply's text to the database.
+    pub reply_flush_ms: u64,
+    /// Seconds without a write after which a streaming reply counts as abandoned (its server
+    /// stopped) and is marked failed.
+    pub reply_abandoned_seconds: u64,
+    /// Seconds a websocket may stay open without `connection_init` (closed with 4408).
+    pub ws_init_timeout_seconds: u64,
 }
 
 /// Which embedder is used (`COMPANIN_EMBEDDER`).
@@ -181,6 +196,13 @@ impl Default for Settings {
             openai_vision: false,
             openai_timeout_seconds: 60,
             openai_max_retries: 3,
+            session_ttl_seconds: 24 * 60 * 60,
+            max_message_chars: 8_000,
+            max_traits_bytes: 16 * 1024,
+            history_tokens: 1_500,
+            reply_flush_ms: 200,
+            reply_abandoned_seconds: 120,
+            ws_init_timeout_seconds: 10,
         }
     }
 }

@@ -35,6 +35,8 @@ pub enum AppError {
     Conflict(String),
     /// The assistant is paused (409).
     AssistantInactive,
+    /// The session has expired or was ended (410); it stays readable.
+    SessionExpired,
     /// The request body is over the configured limit (413).
     PayloadTooLarge(String),
     /// Anything else (500). Logged with its cause chain, answered without detail.
@@ -70,6 +72,7 @@ impl AppError {
             Self::BadInput { .. } | Self::Malformed(_) => "BAD_USER_INPUT",
             Self::Conflict(_) => "CONFLICT",
             Self::AssistantInactive => "ASSISTANT_INACTIVE",
+            Self::SessionExpired => "SESSION_EXPIRED",
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
@@ -84,6 +87,7 @@ impl AppError {
             Self::BadInput { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Malformed(_) => StatusCode::BAD_REQUEST,
             Self::Conflict(_) | Self::AssistantInactive => StatusCode::CONFLICT,
+            Self::SessionExpired => StatusCode::GONE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -100,6 +104,9 @@ impl AppError {
             Self::NotFound(kind) => format!("{kind} not found"),
             Self::BadInput { message, .. } => message.clone(),
             Self::AssistantInactive => "the assistant is inactive".into(),
+            Self::SessionExpired => {
+                "the session has expired or was ended: open a new session".into()
+            }
             Self::Internal(_) => "internal server error".into(),
         }
     }

@@ -7,6 +7,7 @@
 #![recursion_limit = "256"]
 
 pub mod auth;
+pub mod chat_client;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -11,6 +11,10 @@ use crate::{
     db, graphql, http,
     ingest::{self, worker::JobSignal},
     models::Models,
+    services::{
+        self,
+        replies::{LocalBroker, Replies},
+    },
     state::AppState,
     storage::BlobStore,
     vector::VectorStore,
@@ -75,8 +79,10 @@ impl Application {
             models,
             vectors,
             job_signal: JobSignal::default(),
+            replies: Arc::new(Replies::new(Arc::new(LocalBroker::default()))),
         };
         ingest::worker::spawn(&state);
+        services::replies::spawn_sweeper(&state);
         let schema = graphql::build(&state.settings, Some(state.clone()));
         let listener = TcpListener::bind(state.settings.bind)
             .await

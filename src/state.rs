@@ -6,7 +6,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::{
     auth::jwt::SigningKeys, config::Settings, ingest::worker::JobSignal, models::Models,
-    storage::BlobStore, vector::VectorStore,
+    services::replies::Replies, storage::BlobStore, vector::VectorStore,
 };
 
 /// Cheap to clone: handles to the shared parts of the application.
@@ -26,4 +26,6 @@ pub struct AppState {
     pub blobs: BlobStore,
     /// Wakes ingestion workers.
     pub job_signal: JobSignal,
+    /// Replies being generated, and the broker that streams them.
+    pub replies: Arc<Replies>,
 }

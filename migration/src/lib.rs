@@ -11,6 +11,7 @@ mod m20261122_000005_create_knowledge_source;
 mod m20261122_000006_create_ingest_job;
 mod m20261122_000007_create_url_refresh;
 mod m20261122_000008_create_assistant_knowledge;
+mod m20261122_000009_create_conversations;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_create_ingest_job::Migration),
             Box::new(m20261122_000007_create_url_refresh::Migration),
             Box::new(m20261122_000008_create_assistant_knowledge::Migration),
+            Box::new(m20261122_000009_create_conversations::Migration),
         ]
     }
 }

@@ -44,6 +44,18 @@ id_kinds! {
     Job, JobId, "job_", "job";
     /// One fetch of a URL source.
     Fetch, RefreshId, "ref_", "refresh";
+    /// A visitor session.
+    Sess, SessionId, "sess_", "session";
+    /// Visitor traits attached to a session.
+    Ctx, ContextId, "ctx_", "context";
+    /// A conversation.
+    Conv, ConversationId, "conv_", "conversation";
+    /// A message.
+    Msg, MessageId, "msg_", "message";
+    /// Feedback on a conversation or message.
+    Fb, FeedbackId, "fb_", "feedback";
+    /// An anonymous visitor.
+    Vis, VisitorId, "vis_", "visitor";
 }
 
 /// An id of kind `K`.

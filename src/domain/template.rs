@@ -20,6 +20,26 @@ impl TaskTemplate {
         // Stored templates were validated when written.
         placeholders(&self.template).unwrap_or_default()
     }
+
+    /// The template with every `{{placeholder}}` replaced by `value(name)`; names the first
+    /// placeholder without a value.
+    pub fn render(&self, value: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+        let mut out = String::with_capacity(self.template.len());
+        let mut rest = self.template.as_str();
+        while let Some(open) = rest.find("{{") {
+            let after = &rest[open + 2..];
+            let Some(close) = after.find("}}") else {
+                break;
+            };
+            let name = after[..close].trim();
+            let filled = value(name).ok_or_else(|| format!("no value for `{{{{{name}}}}}`"))?;
+            out.push_str(&rest[..open]);
+            out.push_str(&filled);
+            rest = &after[close + 2..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
 }
 
 /// Checks a template name.
@@ -101,6 +121,22 @@ mod tests {
         ] {
             assert!(placeholders(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn rendering_fills_every_placeholder_or_names_the_missing_one() {
+        let template = TaskTemplate {
+            name: "refund".into(),
+            template: "Order {{ order.id }}: {{message}}".into(),
+        };
+        let filled = template.render(|name| match name {
+            "order.id" => Some("A-17".into()),
+            "message" => Some("where is it?".into()),
+            _ => None,
+        });
+        assert_eq!(filled.as_deref(), Ok("Order A-17: where is it?"));
+        let missing = template.render(|name| (name == "message").then(|| "hi".into()));
+        assert_eq!(missing, Err("no value for `{{order.id}}`".into()));
     }
 
     #[test]

@@ -4,11 +4,13 @@
 mod api_keys;
 mod assistants;
 mod context;
+mod conversations;
 mod knowledge;
 mod node;
+mod sessions;
 mod viewer;
 
-use async_graphql::{EmptySubscription, MergedObject, SDLExportOptions, Schema};
+use async_graphql::{MergedObject, MergedSubscription, SDLExportOptions, Schema};
 
 use crate::{config::Settings, state::AppState};
 
@@ -21,6 +23,8 @@ pub struct Query(
     node::NodeQuery,
     assistants::AssistantQuery,
     knowledge::KnowledgeQuery,
+    sessions::SessionQuery,
+    conversations::ConversationQuery,
     api_keys::ApiKeyQuery,
 );
 
@@ -29,17 +33,27 @@ pub struct Query(
 pub struct Mutation(
     assistants::AssistantMutation,
     knowledge::KnowledgeMutation,
+    sessions::SessionMutation,
+    conversations::ConversationMutation,
     api_keys::ApiKeyMutation,
 );
 
+/// Every subscription field.
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(conversations::ConversationSubscription);
+
 /// The schema type served at `/graphql`.
-pub type CompaninSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type CompaninSchema = Schema<Query, Mutation, Subscription>;
 
 /// Builds the schema with the configured limits; `state` is absent only to print the SDL.
 pub fn build(settings: &Settings, state: Option<AppState>) -> CompaninSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .limit_depth(settings.graphql_max_depth)
-        .limit_complexity(settings.graphql_max_complexity);
+    let mut builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .limit_depth(settings.graphql_max_depth)
+    .limit_complexity(settings.graphql_max_complexity);
     if !settings.graphql_introspection {
         builder = builder.disable_introspection();
     }

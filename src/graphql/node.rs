@@ -9,8 +9,10 @@ use crate::{
     views::{
         api_keys::ApiKey,
         assistants::{Assistant, AssistantVersion},
+        conversations::{Conversation, Feedback, Message},
         knowledge::KnowledgeSource,
         organizations::Organization,
+        sessions::{Context as VisitorContext, Session},
     },
 };
 
@@ -32,6 +34,16 @@ pub enum Node {
     AssistantVersion(AssistantVersion),
     /// A knowledge source.
     KnowledgeSource(KnowledgeSource),
+    /// A visitor session.
+    Session(Session),
+    /// Visitor traits attached to a session.
+    Context(VisitorContext),
+    /// A conversation.
+    Conversation(Conversation),
+    /// A message.
+    Message(Message),
+    /// Feedback.
+    Feedback(Feedback),
 }
 
 #[derive(Default)]
@@ -62,6 +74,21 @@ impl NodeQuery {
             "ks" => services::knowledge::get(state, principal, &id)
                 .await
                 .map(|s| Node::KnowledgeSource(s.into())),
+            "sess" => services::sessions::get(state, principal, &id)
+                .await
+                .map(|s| Node::Session(s.into())),
+            "ctx" => services::sessions::get_context(state, principal, &id)
+                .await
+                .map(|c| Node::Context(c.into())),
+            "conv" => services::conversations::get(state, principal, &id)
+                .await
+                .map(|c| Node::Conversation(c.into())),
+            "msg" => services::conversations::message(state, principal, &id)
+                .await
+                .map(|m| Node::Message(m.into())),
+            "fb" => services::feedback::get(state, principal, &id)
+                .await
+                .map(|f| Node::Feedback(f.into())),
             _ => Err(AppError::NotFound("node")),
         };
         found(node)

@@ -114,7 +114,7 @@ fn preflighted(headers: &HeaderMap) -> bool {
 
 /// Every error gets a code: the request-level ones (parse, validation, depth, complexity)
 /// `GRAPHQL_VALIDATION_FAILED`, field-level ones from argument coercion `BAD_USER_INPUT`.
-fn with_codes(mut response: GqlResponse) -> GqlResponse {
+pub(super) fn with_codes(mut response: GqlResponse) -> GqlResponse {
     let request_level = response.data == Value::Null;
     for error in &mut response.errors {
         let extensions = error

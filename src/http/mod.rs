@@ -7,6 +7,7 @@ mod middleware;
 mod playground;
 mod probes;
 pub mod rest;
+mod ws;
 
 use axum::{
     Extension, Router,
@@ -32,7 +33,8 @@ pub fn router(state: AppState, schema: CompaninSchema) -> Router {
     let (rest, openapi) = rest::router(state.settings.max_upload_bytes).split_for_parts();
     let body_limit = state.settings.max_request_bytes;
     Router::new()
-        .route("/graphql", post(graphql::execute))
+        .route("/graphql", post(graphql::execute).get(ws::upgrade))
+        .route("/graphql/ws", get(ws::upgrade))
         .merge(rest)
         .merge(SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", openapi))
         .merge(playground::router())

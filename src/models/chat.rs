@@ -142,6 +142,11 @@ pub trait ChatModel: Send + Sync {
     fn id(&self) -> &str;
     /// Starts a reply; text arrives as it is produced.
     async fn stream(&self, request: ChatRequest) -> Result<ChatStream, ModelError>;
+    /// About how many of the model's tokens `text` takes (for history budgets); four bytes
+    /// a token unless the model knows better.
+    fn count_tokens(&self, text: &str) -> usize {
+        text.len().div_ceil(4)
+    }
 }
 
 /// The messages a generative model sees: the request's, with the retrieved passages added to

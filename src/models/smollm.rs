@@ -71,6 +71,12 @@ impl ChatModel for LocalChat {
         "local:SmolLM2-135M-Instruct"
     }
 
+    fn count_tokens(&self, text: &str) -> usize {
+        self.vocab
+            .encode(text)
+            .map_or_else(|_| text.len().div_ceil(4), |tokens| tokens.len())
+    }
+
     async fn stream(&self, request: ChatRequest) -> Result<ChatStream, ModelError> {
         let prompt = self.prompt_tokens(&request)?;
         let context = self.model.context_length;

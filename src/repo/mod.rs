@@ -4,9 +4,12 @@
 pub mod api_keys;
 pub mod assistant_knowledge;
 pub mod assistants;
+pub mod conversations;
+pub mod feedback;
 pub mod jobs;
 pub mod knowledge;
 pub mod organizations;
+pub mod sessions;
 
 use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
 

@@ -4,6 +4,10 @@
 
 pub mod api_keys;
 pub mod assistants;
+pub mod conversations;
+pub mod feedback;
 pub mod knowledge;
 pub mod organizations;
+pub mod replies;
 pub mod retrieval;
+pub mod sessions;

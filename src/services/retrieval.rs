@@ -17,6 +17,8 @@ use crate::{
 pub const QA_MATCH_SIMILARITY: f32 = 0.85;
 /// Most hits one search returns.
 pub const MAX_TOP_K: i32 = 50;
+/// Longest query, in characters.
+pub const MAX_QUERY_CHARS: usize = 2_000;
 
 /// A search.
 #[derive(Debug, Clone)]
@@ -60,8 +62,11 @@ pub async fn search(
 ) -> AppResult<Vec<Hit>> {
     let org = principal.require(Scope::Read)?;
     let query = search.query.trim();
-    if query.is_empty() || query.chars().count() > 2_000 {
-        return Err(AppError::bad_input("query", "must be 1 to 2000 characters"));
+    if query.is_empty() || query.chars().count() > MAX_QUERY_CHARS {
+        return Err(AppError::bad_input(
+            "query",
+            format!("must be 1 to {MAX_QUERY_CHARS} characters"),
+        ));
     }
     let (mut top_k, mut min_score, mut allowed, mut excluded) = (5, 0.0, None, Vec::new());
     if let Some(assistant) = &search.assistant_id {

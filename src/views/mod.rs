@@ -4,5 +4,7 @@
 pub mod api_keys;
 pub mod assistants;
 pub mod common;
+pub mod conversations;
 pub mod knowledge;
 pub mod organizations;
+pub mod sessions;

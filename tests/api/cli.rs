@@ -193,3 +193,60 @@ async fn settings_come_from_the_file_and_the_environment_overrides_it() {
         "a bad setting is named: {stderr}"
     );
 }
+
+#[tokio::test]
+async fn cli_chat_prints_the_streamed_reply_and_its_sources() {
+    let app = TestApp::spawn().await;
+    let qa = app
+        .create_qa(
+            &app.key,
+            "Do you deliver on Sundays?",
+            "No, we deliver Monday to Saturday.",
+        )
+        .await;
+    app.settled(&app.key, &qa).await;
+    let assistant = app.assistant(&app.key, serde_json::json!({})).await;
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_companin"))
+        .args(["chat", "--url", &app.ws_url(), "--assistant", &assistant])
+        .args(["--message", "Do you deliver on Sundays?"])
+        .env_clear()
+        .env("COMPANIN_API_KEY", &app.key)
+        .env("COMPANIN_DATA_DIR", &app.settings.data_dir)
+        .output()
+        .await
+        .expect("companin chat runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.starts_with("No, we deliver Monday to Saturday."),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("source: Do you deliver on Sundays? ({qa})")),
+        "{stdout}"
+    );
+
+    let refused = tokio::process::Command::new(env!("CARGO_BIN_EXE_companin"))
+        .args([
+            "chat",
+            "--url",
+            &app.ws_url(),
+            "--assistant",
+            &assistant,
+            "-m",
+            "hi",
+        ])
+        .env_clear()
+        .env("COMPANIN_API_KEY", "cmp_live_wrong")
+        .env("COMPANIN_DATA_DIR", &app.settings.data_dir)
+        .output()
+        .await
+        .expect("companin chat runs");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("4403"), "{stderr}");
+}

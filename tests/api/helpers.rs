@@ -37,6 +37,15 @@ impl TestApp {
 
     /// Starts the server with adjusted settings.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        Self::spawn_inner(adjust, None).await
+    }
+
+    /// Starts the server with adjusted settings and the given models.
+    pub async fn spawn_with_models(adjust: impl FnOnce(&mut Settings), models: Models) -> Self {
+        Self::spawn_inner(adjust, Some(models)).await
+    }
+
+    async fn spawn_inner(adjust: impl FnOnce(&mut Settings), models: Option<Models>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         // The fast, dependency-free models unless a test asks for the real ones.
         let mut settings = Settings {
@@ -52,9 +61,11 @@ impl TestApp {
             settings.database_url = Some(pg.url.clone().into());
         }
         adjust(&mut settings);
-        let app = Application::build(settings.clone())
-            .await
-            .expect("application builds");
+        let app = match models {
+            Some(models) => Application::build_with_models(settings.clone(), models).await,
+            None => Application::build(settings.clone()).await,
+        }
+        .expect("application builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
         let mut test_app = Self {
@@ -155,6 +166,11 @@ impl TestApp {
         let status = response.status();
         let body = response.json().await.unwrap_or(Value::Null);
         (status, body)
+    }
+
+    /// The websocket URL of the GraphQL endpoint.
+    pub fn ws_url(&self) -> String {
+        format!("{}/graphql", self.address.replacen("http", "ws", 1))
     }
 
     /// The database URL the server uses, for the CLI.

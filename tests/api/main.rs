@@ -1,10 +1,12 @@
 //! Integration tests: each starts the real application on port 0 with a fresh database
 //! (a SQLite file in a temp dir, or a new PostgreSQL database when `TEST_DATABASE_URL` is
-//! set) and talks HTTP to it.
+//! set) and talks HTTP and websocket to it.
 
 mod assistants;
 mod auth;
 mod cli;
+mod conversation_support;
+mod conversations;
 mod fake_openai;
 mod graphql_conventions;
 mod helpers;
@@ -13,4 +15,7 @@ mod knowledge;
 mod knowledge_support;
 mod models;
 mod rest;
+mod scripted_chat;
 mod tenancy;
+mod websocket;
+mod ws_support;

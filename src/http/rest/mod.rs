@@ -3,7 +3,9 @@
 
 mod api_keys;
 mod assistants;
+mod conversations;
 mod knowledge;
+mod sessions;
 mod viewer;
 
 use serde::{Deserialize, Serialize};
@@ -24,6 +26,8 @@ pub fn router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(assistants::router())
         .merge(knowledge::router(max_upload_bytes))
+        .merge(sessions::router())
+        .merge(conversations::router())
         .merge(api_keys::router())
         .merge(viewer::router())
 }

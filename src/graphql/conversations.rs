@@ -1,0 +1,246 @@
+//! Conversations, messages, replies and feedback.
+
+use async_graphql::{
+    ComplexObject, Context, ID, Object, Result, Subscription, connection::Connection,
+};
+use chrono::{DateTime, Utc};
+use futures::{Stream, StreamExt};
+
+use super::context::{connection, page, parts};
+use crate::{
+    services::{self, conversations::ListConversations},
+    views::conversations::{
+        Conversation, CreateConversationInput, Feedback, FeedbackInput, Message, ReplyEvent,
+        SendMessageInput, SendMessagePayload,
+    },
+};
+
+#[derive(Default)]
+pub struct ConversationQuery;
+
+#[Object]
+impl ConversationQuery {
+    /// Conversations, oldest first, filtered by session, assistant, visitor
+    /// (`externalUserId`, across channels) and start time.
+    #[allow(clippy::too_many_arguments)]
+    async fn conversations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        session_id: Option<ID>,
+        assistant_id: Option<ID>,
+        external_user_id: Option<String>,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<Connection<String, Conversation>> {
+        let (state, principal) = parts(ctx)?;
+        let filter = ListConversations {
+            session_id: session_id.map(|id| id.0),
+            assistant_id: assistant_id.map(|id| id.0),
+            external_user_id,
+            since,
+            until,
+        };
+        let rows = services::conversations::list(
+            state,
+            principal,
+            filter,
+            &page(first, after, last, before)?,
+        )
+        .await?;
+        Ok(connection(rows, |c| c.id.clone(), Conversation::from))
+    }
+
+    /// One conversation, or null when it does not exist in this organization.
+    async fn conversation(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Conversation>> {
+        let (state, principal) = parts(ctx)?;
+        super::node::found(
+            services::conversations::get(state, principal, &id)
+                .await
+                .map(Conversation::from),
+        )
+    }
+
+    /// One message, or null when it does not exist in this organization.
+    async fn message(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Message>> {
+        let (state, principal) = parts(ctx)?;
+        super::node::found(
+            services::conversations::message(state, principal, &id)
+                .await
+                .map(Message::from),
+        )
+    }
+}
+
+#[ComplexObject]
+impl Conversation {
+    /// The messages, oldest first.
+    async fn messages(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Connection<String, Message>> {
+        let (state, principal) = parts(ctx)?;
+        let rows = services::conversations::messages(
+            state,
+            principal,
+            &self.id,
+            &page(first, after, last, before)?,
+        )
+        .await?;
+        Ok(connection(rows, |m| m.id.clone(), Message::from))
+    }
+
+    /// Feedback on this conversation and its messages, oldest first.
+    async fn feedback(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Connection<String, Feedback>> {
+        let (state, principal) = parts(ctx)?;
+        let rows = services::feedback::list(
+            state,
+            principal,
+            &self.id,
+            None,
+            &page(first, after, last, before)?,
+        )
+        .await?;
+        Ok(connection(rows, |f| f.id.clone(), Feedback::from))
+    }
+}
+
+#[ComplexObject]
+impl Message {
+    /// Feedback on this message, oldest first.
+    async fn feedback(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Connection<String, Feedback>> {
+        let (state, principal) = parts(ctx)?;
+        let rows = services::feedback::list(
+            state,
+            principal,
+            &self.conversation_id,
+            Some(self.id.as_str()),
+            &page(first, after, last, before)?,
+        )
+        .await?;
+        Ok(connection(rows, |f| f.id.clone(), Feedback::from))
+    }
+}
+
+#[derive(Default)]
+pub struct ConversationMutation;
+
+#[Object]
+impl ConversationMutation {
+    /// Opens a conversation in an open session.
+    async fn create_conversation(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateConversationInput,
+    ) -> Result<Conversation> {
+        let (state, principal) = parts(ctx)?;
+        Ok(
+            services::conversations::create(state, principal, input.into())
+                .await?
+                .into(),
+        )
+    }
+
+    /// Sends a visitor's message. With `wait` (the default) the payload holds the finished
+    /// reply; with `wait: false` it returns at once and the reply streams through
+    /// `replyStream(messageId:)`. Either way the reply is generated and stored to the end.
+    async fn send_message(
+        &self,
+        ctx: &Context<'_>,
+        input: SendMessageInput,
+        #[graphql(default = true)] wait: bool,
+    ) -> Result<SendMessagePayload> {
+        let (state, principal) = parts(ctx)?;
+        let sent = services::conversations::send(state, principal, input.into()).await?;
+        let user_message = sent.user_message.clone().into();
+        let reply = if wait { sent.wait().await? } else { sent.reply };
+        Ok(SendMessagePayload {
+            user_message,
+            reply: reply.into(),
+        })
+    }
+
+    /// Stops a reply being generated; the text written so far is kept (`CANCELLED`).
+    async fn cancel_reply(&self, ctx: &Context<'_>, message_id: ID) -> Result<Message> {
+        let (state, principal) = parts(ctx)?;
+        Ok(
+            services::conversations::cancel(state, principal, &message_id)
+                .await?
+                .into(),
+        )
+    }
+
+    /// Rates a conversation or one of its messages (1–5; thumbs down 1, up 5).
+    async fn submit_feedback(&self, ctx: &Context<'_>, input: FeedbackInput) -> Result<Feedback> {
+        let (state, principal) = parts(ctx)?;
+        Ok(services::feedback::submit(state, principal, input.into())
+            .await?
+            .into())
+    }
+}
+
+#[derive(Default)]
+pub struct ConversationSubscription;
+
+#[Subscription]
+impl ConversationSubscription {
+    /// Sends a visitor's message and streams the reply: `ReplyStarted`, `ReplyDelta`s,
+    /// `ReplyCitations`, then `ReplyCompleted` (or `ReplyFailed`).
+    async fn chat(
+        &self,
+        ctx: &Context<'_>,
+        input: SendMessageInput,
+    ) -> Result<impl Stream<Item = ReplyEvent> + use<>> {
+        let (state, principal) = parts(ctx)?;
+        let sent = services::conversations::send(state, principal, input.into()).await?;
+        let events =
+            services::conversations::reply_stream(state, principal, &sent.reply.id).await?;
+        Ok(events.map(ReplyEvent::from))
+    }
+
+    /// A reply's events: what was generated so far, then the rest live (the whole reply
+    /// when it has ended). Use it to re-attach after a dropped connection.
+    async fn reply_stream(
+        &self,
+        ctx: &Context<'_>,
+        message_id: ID,
+    ) -> Result<impl Stream<Item = ReplyEvent> + use<>> {
+        let (state, principal) = parts(ctx)?;
+        let events = services::conversations::reply_stream(state, principal, &message_id).await?;
+        Ok(events.map(ReplyEvent::from))
+    }
+
+    /// The events of every reply of a conversation that starts from now on.
+    async fn conversation_events(
+        &self,
+        ctx: &Context<'_>,
+        conversation_id: ID,
+    ) -> Result<impl Stream<Item = ReplyEvent> + use<>> {
+        let (state, principal) = parts(ctx)?;
+        let events =
+            services::conversations::conversation_events(state, principal, &conversation_id)
+                .await?;
+        Ok(events.map(ReplyEvent::from))
+    }
+}

@@ -1,0 +1,161 @@
+//! Visitor sessions and their contexts.
+
+use async_graphql::{ComplexObject, Context, ID, Object, Result, connection::Connection};
+
+use super::context::{connection, page, parts};
+use crate::{
+    services::{self, conversations::ListConversations},
+    views::{
+        conversations::Conversation,
+        sessions::{AttachContextInput, Context as VisitorContext, CreateSessionInput, Session},
+    },
+};
+
+#[derive(Default)]
+pub struct SessionQuery;
+
+#[Object]
+impl SessionQuery {
+    /// Sessions, oldest first; with `externalUserId`, one visitor's sessions on every channel.
+    async fn sessions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        external_user_id: Option<String>,
+    ) -> Result<Connection<String, Session>> {
+        let (state, principal) = parts(ctx)?;
+        let rows = services::sessions::list(
+            state,
+            principal,
+            external_user_id.as_deref(),
+            &page(first, after, last, before)?,
+        )
+        .await?;
+        Ok(connection(rows, |s| s.id.clone(), Session::from))
+    }
+
+    /// One session, or null when it does not exist in this organization.
+    async fn session(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Session>> {
+        let (state, principal) = parts(ctx)?;
+        super::node::found(
+            services::sessions::get(state, principal, &id)
+                .await
+                .map(Session::from),
+        )
+    }
+
+    /// Contexts of a session, or of every session of a visitor (`externalUserId`), oldest
+    /// first.
+    #[allow(clippy::too_many_arguments)]
+    async fn contexts(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        session_id: Option<ID>,
+        external_user_id: Option<String>,
+    ) -> Result<Connection<String, VisitorContext>> {
+        let (state, principal) = parts(ctx)?;
+        let rows = services::sessions::list_contexts(
+            state,
+            principal,
+            session_id.as_ref().map(|id| id.as_str()),
+            external_user_id.as_deref(),
+            &page(first, after, last, before)?,
+        )
+        .await?;
+        Ok(connection(rows, |c| c.id.clone(), VisitorContext::from))
+    }
+}
+
+#[ComplexObject]
+impl Session {
+    /// The contexts attached to this session, oldest first; the last is in force.
+    async fn contexts(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Connection<String, VisitorContext>> {
+        let (state, principal) = parts(ctx)?;
+        let rows = services::sessions::list_contexts(
+            state,
+            principal,
+            Some(self.id.as_str()),
+            None,
+            &page(first, after, last, before)?,
+        )
+        .await?;
+        Ok(connection(rows, |c| c.id.clone(), VisitorContext::from))
+    }
+
+    /// The conversations of this session, oldest first.
+    async fn conversations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Connection<String, Conversation>> {
+        let (state, principal) = parts(ctx)?;
+        let filter = ListConversations {
+            session_id: Some(self.id.to_string()),
+            ..Default::default()
+        };
+        let rows = services::conversations::list(
+            state,
+            principal,
+            filter,
+            &page(first, after, last, before)?,
+        )
+        .await?;
+        Ok(connection(rows, |c| c.id.clone(), Conversation::from))
+    }
+}
+
+#[derive(Default)]
+pub struct SessionMutation;
+
+#[Object]
+impl SessionMutation {
+    /// Opens a session for a visitor: anonymous, or authenticated with `externalUserId`.
+    async fn create_session(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateSessionInput,
+    ) -> Result<Session> {
+        let (state, principal) = parts(ctx)?;
+        Ok(services::sessions::create(state, principal, input.into())
+            .await?
+            .into())
+    }
+
+    /// Ends a session: it stays readable and refuses new messages (`SESSION_EXPIRED`).
+    async fn end_session(&self, ctx: &Context<'_>, id: ID) -> Result<Session> {
+        let (state, principal) = parts(ctx)?;
+        Ok(services::sessions::end(state, principal, &id).await?.into())
+    }
+
+    /// Attaches visitor traits to a session; the latest are given to the assistant with each
+    /// message.
+    async fn attach_context(
+        &self,
+        ctx: &Context<'_>,
+        input: AttachContextInput,
+    ) -> Result<VisitorContext> {
+        let (state, principal) = parts(ctx)?;
+        Ok(
+            services::sessions::attach_context(state, principal, &input.session_id, input.traits.0)
+                .await?
+                .into(),
+        )
+    }
+}

@@ -1,0 +1,447 @@
+//! GraphQL over websocket at `/graphql` and `/graphql/ws`: the `graphql-transport-ws`
+//! protocol to the letter (close codes 4400, 4401, 4403, 4406, 4408, 4409, 4429), and the
+//! legacy `graphql-ws` (subscriptions-transport-ws) protocol.
+//!
+//! async-graphql's own handler closes with other codes (3008 on the init timeout, 1002 on a
+//! bad message) and does not refuse duplicate ids, so the protocol loop is written here over
+//! `Schema::execute_stream`.
+
+use std::{collections::HashMap, time::Duration};
+
+use async_graphql::{Request as GqlRequest, Value as GqlValue};
+use axum::{
+    Extension,
+    extract::{
+        State,
+        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
+    },
+    http::{HeaderMap, HeaderName, HeaderValue},
+    response::Response,
+};
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::{sync::mpsc, task::AbortHandle};
+
+use super::graphql::with_codes;
+use crate::{
+    auth::{Principal, authenticate},
+    error::AppError,
+    graphql::CompaninSchema,
+    state::AppState,
+};
+
+/// The `graphql-ws` library's protocol.
+pub const TRANSPORT_WS: &str = "graphql-transport-ws";
+/// The legacy subscriptions-transport-ws protocol.
+pub const LEGACY_WS: &str = "graphql-ws";
+/// Seconds between server pings (`ping`, or `ka` on the legacy protocol).
+const KEEPALIVE: Duration = Duration::from_secs(30);
+/// Messages queued per connection before subscription tasks wait for the socket.
+const OUTBOX: usize = 256;
+/// Initial read and write buffer of a socket, in bytes (they grow for large messages), so
+/// idle subscriptions stay cheap.
+const SOCKET_BUFFER: usize = 8 * 1024;
+/// Longest close reason: a close frame's payload is at most 125 bytes, two for the code.
+const MAX_REASON: usize = 123;
+/// How long the server waits for the client's close after its own.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Upgrades to a websocket speaking the protocol the client asks for
+/// (`graphql-transport-ws` when it names none).
+pub async fn upgrade(
+    State(state): State<AppState>,
+    Extension(schema): Extension<CompaninSchema>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let asked_for_any = ws.requested_protocols().next().is_some();
+    let ws = ws
+        .protocols([TRANSPORT_WS, LEGACY_WS])
+        .read_buffer_size(SOCKET_BUFFER)
+        .write_buffer_size(SOCKET_BUFFER)
+        .max_message_size(state.settings.max_request_bytes);
+    let protocol = match ws.selected_protocol().and_then(|v| v.to_str().ok()) {
+        Some(LEGACY_WS) => Some(Protocol::Legacy),
+        Some(_) => Some(Protocol::TransportWs),
+        None if asked_for_any => None,
+        None => Some(Protocol::TransportWs),
+    };
+    ws.on_upgrade(move |mut socket| async move {
+        let Some(protocol) = protocol else {
+            close(&mut socket, 4406, "Subprotocol not acceptable").await;
+            return;
+        };
+        let (outbox, inbox) = mpsc::channel(OUTBOX);
+        Connection {
+            state,
+            schema,
+            upgrade_headers: headers,
+            protocol,
+            initialised: false,
+            principal: None,
+            subscriptions: HashMap::new(),
+            generation: 0,
+            outbox,
+        }
+        .run(socket, inbox)
+        .await;
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    TransportWs,
+    Legacy,
+}
+
+impl Protocol {
+    /// The message types a client may send.
+    fn accepts(self, kind: &str) -> bool {
+        match self {
+            Self::TransportWs => matches!(
+                kind,
+                "connection_init" | "ping" | "pong" | "subscribe" | "complete"
+            ),
+            Self::Legacy => matches!(
+                kind,
+                "connection_init" | "start" | "stop" | "connection_terminate"
+            ),
+        }
+    }
+
+    fn next(self) -> &'static str {
+        match self {
+            Self::TransportWs => "next",
+            Self::Legacy => "data",
+        }
+    }
+}
+
+/// A message from the client, in either protocol (its type checked against the protocol
+/// first).
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientMessage {
+    ConnectionInit {
+        #[serde(default)]
+        payload: Option<Value>,
+    },
+    Ping {
+        #[serde(default)]
+        payload: Option<Value>,
+    },
+    Pong {},
+    #[serde(alias = "start")]
+    Subscribe {
+        id: String,
+        payload: Box<GqlRequest>,
+    },
+    #[serde(alias = "stop")]
+    Complete {
+        id: String,
+    },
+    ConnectionTerminate {},
+}
+
+/// What a subscription task sends to the connection. `generation` tells an operation from
+/// an earlier one that used the same id.
+enum Outgoing {
+    /// A message of the operation.
+    Frame {
+        id: String,
+        generation: u64,
+        frame: String,
+    },
+    /// The operation ended: forget its id, then send `last`.
+    End {
+        id: String,
+        generation: u64,
+        last: String,
+    },
+}
+
+/// What the connection does after a client message.
+enum Flow {
+    Continue,
+    Close(u16, String),
+}
+
+struct Connection {
+    state: AppState,
+    schema: CompaninSchema,
+    upgrade_headers: HeaderMap,
+    protocol: Protocol,
+    initialised: bool,
+    principal: Option<Principal>,
+    subscriptions: HashMap<String, (u64, AbortHandle)>,
+    generation: u64,
+    outbox: mpsc::Sender<Outgoing>,
+}
+
+impl Connection {
+    async fn run(mut self, mut socket: WebSocket, mut inbox: mpsc::Receiver<Outgoing>) {
+        let init_timeout = tokio::time::sleep(Duration::from_secs(
+            self.state.settings.ws_init_timeout_seconds,
+        ));
+        tokio::pin!(init_timeout);
+        let mut keepalive = tokio::time::interval(KEEPALIVE);
+        keepalive.reset();
+        let closing = loop {
+            tokio::select! {
+                () = &mut init_timeout, if !self.initialised => {
+                    break Some((4408, "Connection initialisation timeout".to_owned()));
+                }
+                incoming = socket.recv() => match incoming {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break None,
+                    Some(Ok(Message::Text(text))) => {
+                        match self.handle(&mut socket, text.as_str()).await {
+                            Flow::Continue => {}
+                            Flow::Close(code, reason) => break Some((code, reason)),
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        break Some((4400, "Binary messages are not part of the protocol".to_owned()));
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                },
+                Some(outgoing) = inbox.recv() => {
+                    let Some(frame) = self.deliverable(outgoing) else {
+                        continue;
+                    };
+                    if socket.send(Message::Text(frame.into())).await.is_err() {
+                        break None;
+                    }
+                }
+                _ = keepalive.tick(), if self.principal.is_some() => {
+                    let frame = match self.protocol {
+                        Protocol::TransportWs => json!({"type": "ping"}),
+                        Protocol::Legacy => json!({"type": "ka"}),
+                    };
+                    if socket.send(Message::Text(frame.to_string().into())).await.is_err() {
+                        break None;
+                    }
+                }
+            }
+        };
+        for (_, (_, task)) in self.subscriptions.drain() {
+            task.abort();
+        }
+        if let Some((code, reason)) = closing {
+            close(&mut socket, code, &reason).await;
+        }
+    }
+
+    /// The frame to send for `outgoing`, unless it belongs to an operation that was
+    /// completed (or replaced) meanwhile.
+    fn deliverable(&mut self, outgoing: Outgoing) -> Option<String> {
+        let current = |subscriptions: &HashMap<String, (u64, AbortHandle)>, id: &str, g: u64| {
+            subscriptions
+                .get(id)
+                .is_some_and(|(current, _)| *current == g)
+        };
+        match outgoing {
+            Outgoing::Frame {
+                id,
+                generation,
+                frame,
+            } => current(&self.subscriptions, &id, generation).then_some(frame),
+            Outgoing::End {
+                id,
+                generation,
+                last,
+            } => {
+                if !current(&self.subscriptions, &id, generation) {
+                    return None;
+                }
+                self.subscriptions.remove(&id);
+                Some(last)
+            }
+        }
+    }
+
+    async fn handle(&mut self, socket: &mut WebSocket, text: &str) -> Flow {
+        #[derive(Deserialize)]
+        struct Kind {
+            #[serde(rename = "type")]
+            kind: String,
+        }
+        let kind = match serde_json::from_str::<Kind>(text) {
+            Ok(k) => k.kind,
+            Err(_) => return invalid("not a JSON object with a `type`"),
+        };
+        if !self.protocol.accepts(&kind) {
+            return invalid(&format!("unknown message type `{kind}`"));
+        }
+        let message: ClientMessage = match serde_json::from_str(text) {
+            Ok(message) => message,
+            Err(e) => return invalid(&e.to_string()),
+        };
+        match message {
+            ClientMessage::ConnectionInit { payload } => match payload {
+                None | Some(Value::Null | Value::Object(_)) => self.init(socket, payload).await,
+                Some(_) => invalid("the connection_init payload must be an object"),
+            },
+            ClientMessage::Ping { payload } => {
+                let mut pong = json!({"type": "pong"});
+                match payload {
+                    None | Some(Value::Null) => {}
+                    Some(Value::Object(fields)) => pong["payload"] = Value::Object(fields),
+                    Some(_) => return invalid("the ping payload must be an object"),
+                }
+                send(socket, pong).await
+            }
+            ClientMessage::Pong {} => Flow::Continue,
+            ClientMessage::Subscribe { id, payload } => self.subscribe(id, *payload),
+            ClientMessage::Complete { id } => {
+                if let Some((_, task)) = self.subscriptions.remove(&id) {
+                    task.abort();
+                }
+                Flow::Continue
+            }
+            ClientMessage::ConnectionTerminate {} => Flow::Close(1000, "Normal Closure".into()),
+        }
+    }
+
+    /// Authenticates from the init payload (`X-API-Key`, `X-API-Secret`, `Authorization`),
+    /// falling back to the upgrade request's headers.
+    async fn init(&mut self, socket: &mut WebSocket, payload: Option<Value>) -> Flow {
+        if self.initialised {
+            return Flow::Close(4429, "Too many initialisation requests".into());
+        }
+        self.initialised = true;
+        let mut headers = self.upgrade_headers.clone();
+        if let Some(Value::Object(fields)) = payload {
+            for (name, value) in fields {
+                let (Ok(name), Some(Ok(value))) = (
+                    HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()),
+                    value.as_str().map(HeaderValue::from_str),
+                ) else {
+                    continue;
+                };
+                headers.insert(name, value);
+            }
+        }
+        match authenticate(&self.state.db, &headers).await {
+            Ok(principal) => {
+                self.principal = Some(principal);
+                send(socket, json!({"type": "connection_ack"})).await
+            }
+            Err(e @ AppError::Internal(_)) => {
+                e.log();
+                Flow::Close(4500, "Internal server error".into())
+            }
+            Err(e) => {
+                if self.protocol == Protocol::Legacy {
+                    let refusal =
+                        json!({"type": "connection_error", "payload": {"message": e.message()}});
+                    let _ = send(socket, refusal).await;
+                }
+                Flow::Close(4403, format!("Forbidden: {}", e.message()))
+            }
+        }
+    }
+
+    fn subscribe(&mut self, id: String, request: GqlRequest) -> Flow {
+        let Some(principal) = self.principal.clone() else {
+            return Flow::Close(4401, "Unauthorized".into());
+        };
+        if id.is_empty() {
+            return invalid("the operation id must not be empty");
+        }
+        if let Some((_, earlier)) = self.subscriptions.get(&id) {
+            if self.protocol == Protocol::TransportWs {
+                return Flow::Close(4409, format!("Subscriber for {id} already exists"));
+            }
+            // subscriptions-transport-ws replaces an operation started again under its id.
+            earlier.abort();
+        }
+        self.generation += 1;
+        let generation = self.generation;
+        let mut responses = self.schema.execute_stream(request.data(principal));
+        let outbox = self.outbox.clone();
+        let next = self.protocol.next();
+        let task_id = id.clone();
+        let task = tokio::spawn(async move {
+            let mut first = true;
+            while let Some(response) = responses.next().await {
+                let response = with_codes(response);
+                if first && is_request_error(&response) {
+                    let last = json!({"id": task_id, "type": "error", "payload": response.errors});
+                    let _ = outbox
+                        .send(Outgoing::End {
+                            id: task_id,
+                            generation,
+                            last: last.to_string(),
+                        })
+                        .await;
+                    return;
+                }
+                first = false;
+                let frame = json!({"id": task_id, "type": next, "payload": response});
+                let frame = Outgoing::Frame {
+                    id: task_id.clone(),
+                    generation,
+                    frame: frame.to_string(),
+                };
+                if outbox.send(frame).await.is_err() {
+                    return;
+                }
+            }
+            let last = json!({"id": task_id, "type": "complete"});
+            let _ = outbox
+                .send(Outgoing::End {
+                    id: task_id,
+                    generation,
+                    last: last.to_string(),
+                })
+                .await;
+        });
+        self.subscriptions
+            .insert(id, (generation, task.abort_handle()));
+        Flow::Continue
+    }
+}
+
+/// Closes with 4400, naming what was wrong.
+fn invalid(detail: &str) -> Flow {
+    Flow::Close(4400, format!("Invalid message received: {detail}"))
+}
+
+/// An error before execution (parse, validation, limits): it has no data and no path.
+fn is_request_error(response: &async_graphql::Response) -> bool {
+    response.data == GqlValue::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty())
+}
+
+async fn send(socket: &mut WebSocket, message: Value) -> Flow {
+    match socket.send(Message::Text(message.to_string().into())).await {
+        Ok(()) => Flow::Continue,
+        Err(_) => Flow::Close(1011, "could not write to the socket".into()),
+    }
+}
+
+/// Sends a close frame (the reason cut to fit one) and waits briefly for the client's, so
+/// the client reads the code rather than a reset connection.
+async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
+    let mut end = reason.len().min(MAX_REASON);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    let frame = CloseFrame {
+        code,
+        reason: reason[..end].to_owned().into(),
+    };
+    if socket.send(Message::Close(Some(frame))).await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        while let Some(Ok(message)) = socket.recv().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+}

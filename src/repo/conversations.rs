@@ -1,0 +1,350 @@
+//! Conversations and their messages.
+
+use chrono::{DateTime, Utc};
+use entity::{
+    conversation,
+    message::{self, Role, Status},
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, sea_query::Expr,
+};
+
+use super::windowed;
+use crate::domain::{
+    ids::{ConversationId, MessageId, OrgId},
+    pagination::{Page, PageRequest},
+};
+
+/// A conversation to open.
+#[derive(Debug, Clone)]
+pub struct NewConversation {
+    /// The session it belongs to (`sess_…`).
+    pub session_id: String,
+    /// The assistant answering (`asst_…`).
+    pub assistant_id: String,
+    /// A pinned version number.
+    pub assistant_version: Option<i32>,
+    /// A title.
+    pub title: Option<String>,
+    /// The session's visitor.
+    pub external_user_id: Option<String>,
+}
+
+/// Inserts a conversation.
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    org: &OrgId,
+    new: NewConversation,
+) -> Result<conversation::Model, DbErr> {
+    let now = Utc::now();
+    conversation::ActiveModel {
+        id: Set(ConversationId::generate().into_string()),
+        org_id: Set(org.as_str().to_owned()),
+        session_id: Set(new.session_id),
+        assistant_id: Set(new.assistant_id),
+        assistant_version: Set(new.assistant_version),
+        title: Set(new.title),
+        external_user_id: Set(new.external_user_id),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await
+}
+
+/// The conversation `id` of `org`.
+pub async fn find(
+    db: &impl ConnectionTrait,
+    org: &OrgId,
+    id: &ConversationId,
+) -> Result<Option<conversation::Model>, DbErr> {
+    conversation::Entity::find_by_id(id.as_str())
+        .filter(conversation::Column::OrgId.eq(org.as_str()))
+        .one(db)
+        .await
+}
+
+/// The newest conversation of a session with an assistant.
+pub async fn latest_of_session(
+    db: &impl ConnectionTrait,
+    org: &OrgId,
+    session_id: &str,
+    assistant_id: &str,
+) -> Result<Option<conversation::Model>, DbErr> {
+    conversation::Entity::find()
+        .filter(conversation::Column::OrgId.eq(org.as_str()))
+        .filter(conversation::Column::SessionId.eq(session_id))
+        .filter(conversation::Column::AssistantId.eq(assistant_id))
+        .order_by_desc(conversation::Column::Id)
+        .one(db)
+        .await
+}
+
+/// Which conversations to list.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter {
+    /// Of this session.
+    pub session_id: Option<String>,
+    /// With this assistant.
+    pub assistant_id: Option<String>,
+    /// Of this visitor (all channels).
+    pub external_user_id: Option<String>,
+    /// Started at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Started before.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// A page of conversations, oldest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    org: &OrgId,
+    filter: &ConversationFilter,
+    page: &PageRequest,
+) -> Result<Page<conversation::Model>, DbErr> {
+    let mut query =
+        conversation::Entity::find().filter(conversation::Column::OrgId.eq(org.as_str()));
+    if let Some(session) = &filter.session_id {
+        query = query.filter(conversation::Column::SessionId.eq(session.as_str()));
+    }
+    if let Some(assistant) = &filter.assistant_id {
+        query = query.filter(conversation::Column::AssistantId.eq(assistant.as_str()));
+    }
+    if let Some(user) = &filter.external_user_id {
+        query = query.filter(conversation::Column::ExternalUserId.eq(user.as_str()));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(conversation::Column::CreatedAt.gte(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(conversation::Column::CreatedAt.lt(until));
+    }
+    let rows = windowed(query, conversation::Column::Id, page)
+        .all(db)
+        .await?;
+    Ok(page.finish(rows))
+}
+
+/// Marks the conversation as active now.
+pub async fn touch(db: &impl ConnectionTrait, org: &OrgId, id: &str) -> Result<(), DbErr> {
+    conversation::Entity::update_many()
+        .col_expr(conversation::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(conversation::Column::Id.eq(id))
+        .filter(conversation::Column::OrgId.eq(org.as_str()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// A message to store.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// The conversation (`conv_…`).
+    pub conversation_id: String,
+    /// Who writes it.
+    pub role: Role,
+    /// Its text (empty for a reply that is about to stream).
+    pub content: String,
+    /// Its state.
+    pub status: Status,
+    /// A reply's user message.
+    pub reply_to: Option<String>,
+    /// The answering version.
+    pub assistant_version: Option<i32>,
+    /// The answering model.
+    pub model: Option<String>,
+}
+
+/// Inserts a message.
+pub async fn insert_message(
+    db: &impl ConnectionTrait,
+    org: &OrgId,
+    new: NewMessage,
+) -> Result<message::Model, DbErr> {
+    let now = Utc::now();
+    message::ActiveModel {
+        id: Set(MessageId::generate().into_string()),
+        org_id: Set(org.as_str().to_owned()),
+        conversation_id: Set(new.conversation_id),
+        role: Set(new.role),
+        content: Set(new.content),
+        status: Set(new.status),
+        reply_to: Set(new.reply_to),
+        assistant_version: Set(new.assistant_version),
+        model: Set(new.model),
+        prompt_tokens: Set(None),
+        completion_tokens: Set(None),
+        first_token_ms: Set(None),
+        latency_ms: Set(None),
+        citations: Set(serde_json::json!([])),
+        error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        completed_at: Set(None),
+    }
+    .insert(db)
+    .await
+}
+
+/// The message `id` of `org`.
+pub async fn find_message(
+    db: &impl ConnectionTrait,
+    org: &OrgId,
+    id: &MessageId,
+) -> Result<Option<message::Model>, DbErr> {
+    message::Entity::find_by_id(id.as_str())
+        .filter(message::Column::OrgId.eq(org.as_str()))
+        .one(db)
+        .await
+}
+
+/// A page of a conversation's messages, oldest first.
+pub async fn messages(
+    db: &impl ConnectionTrait,
+    org: &OrgId,
+    conversation: &str,
+    page: &PageRequest,
+) -> Result<Page<message::Model>, DbErr> {
+    let query = message::Entity::find()
+        .filter(message::Column::OrgId.eq(org.as_str()))
+        .filter(message::Column::ConversationId.eq(conversation));
+    let rows = windowed(query, message::Column::Id, page).all(db).await?;
+    Ok(page.finish(rows))
+}
+
+/// The newest `limit` messages of a conversation before `before`, newest first.
+pub async fn recent_messages(
+    db: &impl ConnectionTrait,
+    org: &OrgId,
+    conversation: &str,
+    before: &str,
+    limit: u64,
+) -> Result<Vec<message::Model>, DbErr> {
+    message::Entity::find()
+        .filter(message::Column::OrgId.eq(org.as_str()))
+        .filter(message::Column::ConversationId.eq(conversation))
+        .filter(message::Column::Id.lt(before))
+        .order_by_desc(message::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Writes what a streaming reply holds so far. Returns false when the reply is no longer
+/// streaming (it was cancelled), so the generator stops.
+pub async fn save_progress(
+    db: &impl ConnectionTrait,
+    org: &OrgId,
+    id: &str,
+    content: &str,
+    first_token_ms: Option<i32>,
+) -> Result<bool, DbErr> {
+    let mut update = message::Entity::update_many()
+        .col_expr(message::Column::Content, Expr::value(content))
+        .col_expr(message::Column::Status, Expr::value(Status::Streaming))
+        .col_expr(message::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(message::Column::Id.eq(id))
+        .filter(message::Column::OrgId.eq(org.as_str()))
+        .filter(message::Column::Status.is_in([Status::Pending, Status::Streaming]));
+    if let Some(ms) = first_token_ms {
+        update = update.col_expr(message::Column::FirstTokenMs, Expr::value(ms));
+    }
+    Ok(update.exec(db).await?.rows_affected > 0)
+}
+
+/// How a reply ended.
+#[derive(Debug, Clone)]
+pub struct Finish {
+    /// `COMPLETE`, `FAILED` or `CANCELLED`.
+    pub status: Status,
+    /// The whole text written.
+    pub content: String,
+    /// The model that answered.
+    pub model: String,
+    /// Prompt tokens.
+    pub prompt_tokens: Option<i32>,
+    /// Generated tokens.
+    pub completion_tokens: Option<i32>,
+    /// Time to the first text.
+    pub first_token_ms: Option<i32>,
+    /// Time to the end.
+    pub latency_ms: i32,
+    /// JSON array of citations.
+    pub citations: serde_json::Value,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// Completes a reply that is still pending or streaming. Returns false when it had already
+/// ended (cancelled meanwhile), leaving it as it was.
+pub async fn finish(
+    db: &impl ConnectionTrait,
+    org: &OrgId,
+    id: &str,
+    finish: Finish,
+) -> Result<bool, DbErr> {
+    let result = message::Entity::update_many()
+        .col_expr(message::Column::Status, Expr::value(finish.status))
+        .col_expr(message::Column::Content, Expr::value(finish.content))
+        .col_expr(message::Column::Model, Expr::value(finish.model))
+        .col_expr(
+            message::Column::PromptTokens,
+            Expr::value(finish.prompt_tokens),
+        )
+        .col_expr(
+            message::Column::CompletionTokens,
+            Expr::value(finish.completion_tokens),
+        )
+        .col_expr(
+            message::Column::FirstTokenMs,
+            Expr::value(finish.first_token_ms),
+        )
+        .col_expr(message::Column::LatencyMs, Expr::value(finish.latency_ms))
+        .col_expr(message::Column::Citations, Expr::value(finish.citations))
+        .col_expr(message::Column::Error, Expr::value(finish.error))
+        .col_expr(message::Column::CompletedAt, Expr::value(Utc::now()))
+        .col_expr(message::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(message::Column::Id.eq(id))
+        .filter(message::Column::OrgId.eq(org.as_str()))
+        .filter(message::Column::Status.is_in([Status::Pending, Status::Streaming]))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+/// Marks a pending or streaming reply cancelled, keeping the text saved so far. Returns
+/// whether it was still running.
+pub async fn cancel(db: &impl ConnectionTrait, org: &OrgId, id: &str) -> Result<bool, DbErr> {
+    let result = message::Entity::update_many()
+        .col_expr(message::Column::Status, Expr::value(Status::Cancelled))
+        .col_expr(message::Column::CompletedAt, Expr::value(Utc::now()))
+        .col_expr(message::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(message::Column::Id.eq(id))
+        .filter(message::Column::OrgId.eq(org.as_str()))
+        .filter(message::Column::Status.is_in([Status::Pending, Status::Streaming]))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+/// Fails every reply left pending or streaming by a process that stopped: one whose
+/// generator has not written since `stale_before` (generators write at least every few
+/// seconds). Unscoped: the sweeper covers every organization. Returns how many.
+pub async fn fail_abandoned(
+    db: &impl ConnectionTrait,
+    stale_before: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    let result = message::Entity::update_many()
+        .col_expr(message::Column::Status, Expr::value(Status::Failed))
+        .col_expr(
+            message::Column::Error,
+            Expr::value("the server stopped while this reply was being generated"),
+        )
+        .col_expr(message::Column::CompletedAt, Expr::value(Utc::now()))
+        .filter(message::Column::Status.is_in([Status::Pending, Status::Streaming]))
+        .filter(message::Column::UpdatedAt.lt(stale_before))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}

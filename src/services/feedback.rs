@@ -1,0 +1,161 @@
+//! Feedback on conversations and messages (SPEC §7).
+
+use entity::feedback;
+use serde_json::Value;
+
+use crate::{
+    auth::{Principal, Scope},
+    domain::{
+        ids::{ConversationId, FeedbackId, MessageId},
+        pagination::{Page, PageRequest},
+    },
+    error::{AppError, AppResult},
+    repo::{self, feedback::NewFeedback},
+    services::sessions::json_object,
+    state::AppState,
+};
+
+/// Longest comment, in characters.
+pub const MAX_COMMENT_CHARS: usize = 4_000;
+
+/// Who gives feedback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActorType {
+    /// The visitor.
+    Visitor,
+    /// A person of the organization.
+    Agent,
+    /// An automated process.
+    System,
+}
+
+impl ActorType {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Visitor => "VISITOR",
+            Self::Agent => "AGENT",
+            Self::System => "SYSTEM",
+        }
+    }
+
+    /// Reads the stored name (written by [`ActorType::as_str`]).
+    pub fn from_db(raw: &str) -> Self {
+        match raw {
+            "AGENT" => Self::Agent,
+            "SYSTEM" => Self::System,
+            _ => Self::Visitor,
+        }
+    }
+}
+
+/// Feedback to record.
+#[derive(Debug, Clone)]
+pub struct SubmitFeedback {
+    /// `conv_…`
+    pub conversation_id: String,
+    /// `msg_…` of that conversation.
+    pub message_id: Option<String>,
+    /// 1–5 (thumbs: 1 down, 5 up).
+    pub rating: i32,
+    /// Free text.
+    pub comment: Option<String>,
+    /// Who gives it (default the visitor).
+    pub actor_type: ActorType,
+    /// The actor's id in the customer's system.
+    pub actor_id: Option<String>,
+    /// The actor's name.
+    pub actor_name: Option<String>,
+    /// JSON object.
+    pub actor_metadata: Option<Value>,
+}
+
+/// Records feedback on a conversation or one of its messages.
+pub async fn submit(
+    state: &AppState,
+    principal: &Principal,
+    input: SubmitFeedback,
+) -> AppResult<feedback::Model> {
+    let org = principal.require(Scope::Write)?;
+    let conversation = repo::conversations::find(
+        &state.db,
+        org,
+        &ConversationId::parse(&input.conversation_id)?,
+    )
+    .await?
+    .ok_or(AppError::NotFound("conversation"))?;
+    if let Some(message_id) = &input.message_id {
+        repo::conversations::find_message(&state.db, org, &MessageId::parse(message_id)?)
+            .await?
+            .filter(|m| m.conversation_id == conversation.id)
+            .ok_or(AppError::NotFound("message"))?;
+    }
+    if !(1..=5).contains(&input.rating) {
+        return Err(AppError::bad_input(
+            "rating",
+            "must be 1 to 5 (thumbs down is 1, thumbs up 5)",
+        ));
+    }
+    if input
+        .comment
+        .as_ref()
+        .is_some_and(|c| c.chars().count() > MAX_COMMENT_CHARS)
+    {
+        return Err(AppError::bad_input(
+            "comment",
+            format!("must be at most {MAX_COMMENT_CHARS} characters"),
+        ));
+    }
+    for (field, value) in [
+        ("actor.id", &input.actor_id),
+        ("actor.name", &input.actor_name),
+    ] {
+        if value.as_ref().is_some_and(|v| v.chars().count() > 255) {
+            return Err(AppError::bad_input(field, "must be at most 255 characters"));
+        }
+    }
+    let actor_metadata = json_object(
+        input.actor_metadata,
+        "actor.metadata",
+        state.settings.max_traits_bytes,
+    )?;
+    Ok(repo::feedback::insert(
+        &state.db,
+        org,
+        NewFeedback {
+            conversation_id: conversation.id,
+            message_id: input.message_id,
+            rating: input.rating,
+            comment: input.comment.filter(|c| !c.trim().is_empty()),
+            actor_type: input.actor_type.as_str().to_owned(),
+            actor_id: input.actor_id,
+            actor_name: input.actor_name,
+            actor_metadata,
+        },
+    )
+    .await?)
+}
+
+/// A page of the feedback on a conversation (or on one of its messages), oldest first.
+pub async fn list(
+    state: &AppState,
+    principal: &Principal,
+    conversation_id: &str,
+    message_id: Option<&str>,
+    page: &PageRequest,
+) -> AppResult<Page<feedback::Model>> {
+    let org = principal.require(Scope::Read)?;
+    let conversation =
+        repo::conversations::find(&state.db, org, &ConversationId::parse(conversation_id)?)
+            .await?
+            .ok_or(AppError::NotFound("conversation"))?;
+    Ok(repo::feedback::list(&state.db, org, &conversation.id, message_id, page).await?)
+}
+
+/// The feedback `id` (for `node(id:)`).
+pub async fn get(state: &AppState, principal: &Principal, id: &str) -> AppResult<feedback::Model> {
+    let org = principal.require(Scope::Read)?;
+    repo::feedback::find(&state.db, org, &FeedbackId::parse(id)?)
+        .await?
+        .ok_or(AppError::NotFound("feedback"))
+}

@@ -1,0 +1,381 @@
+//! The task that generates one reply: it streams the chat model's text to the broker, saves
+//! it as it grows, and completes the stored message with citations, usage and latency. It
+//! runs on its own, so a reply is finished and stored even when every client went away.
+
+use std::{sync::Arc, time::Duration};
+
+use entity::message::{self, Status};
+use futures::{StreamExt, future::BoxFuture};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    broker::ReplyBroker,
+    events::{Citation, ReplyEvent},
+    prompt::cited_positions,
+};
+use crate::{
+    domain::ids::{MessageId, OrgId},
+    models::{ChatChunk, ChatRequest},
+    repo::{self, conversations::Finish},
+    services::retrieval::Hit,
+    state::AppState,
+};
+
+/// A streaming reply writes at least this often, so others can tell it is alive.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+/// The model name of a reply that quotes a strongly matching Q&A answer.
+pub const QA_MATCH_MODEL: &str = "qa-match";
+
+/// What a reply is generated from, prepared inside the reply's task (retrieval, history,
+/// prompt) so that nothing is lost when the sender goes away.
+pub struct Prepared {
+    /// What the chat model is asked.
+    pub request: ChatRequest,
+    /// The passages retrieved, best first.
+    pub passages: Vec<Hit>,
+    /// A strongly matching Q&A answer, given verbatim instead of generating (its source is
+    /// `passages[0]`).
+    pub verbatim: Option<String>,
+}
+
+/// Everything a reply needs.
+pub(crate) struct ReplyJob {
+    /// The organization.
+    pub org: OrgId,
+    /// The reply's message, stored `PENDING`.
+    pub reply: message::Model,
+    /// Prepares the prompt; an error fails the reply with its message.
+    pub prepare: BoxFuture<'static, Result<Prepared, String>>,
+    /// When the visitor's message arrived.
+    pub received: Instant,
+}
+
+/// How the generation loop ended.
+enum Outcome {
+    Done {
+        prompt_tokens: u32,
+        completion_tokens: u32,
+        cited: Vec<String>,
+    },
+    Cancelled,
+    Failed(String),
+}
+
+/// Generates the reply and returns the stored message when it has ended. `ReplyStarted` was
+/// published before (so a subscriber attaching right after the send finds the reply live).
+pub(crate) async fn run(
+    state: AppState,
+    job: ReplyJob,
+    cancel: CancellationToken,
+) -> Option<Arc<message::Model>> {
+    let broker = state.replies.broker().clone();
+    let conversation_id = job.reply.conversation_id.clone();
+    let message_id = job.reply.id.clone();
+    let ReplyJob {
+        org,
+        reply: _,
+        prepare,
+        received,
+    } = job;
+    let prepared = tokio::select! {
+        biased;
+        () = cancel.cancelled() => Err(None),
+        prepared = prepare => prepared.map_err(Some),
+    };
+    let job = match prepared {
+        Ok(prepared) => Ready {
+            org,
+            prepared,
+            received,
+        },
+        Err(reason) => {
+            let outcome = match reason {
+                None => Outcome::Cancelled,
+                Some(error) => Outcome::Failed(error),
+            };
+            let job = Ready {
+                org,
+                prepared: Prepared {
+                    request: ChatRequest::default(),
+                    passages: Vec::new(),
+                    verbatim: None,
+                },
+                received,
+            };
+            let out = Emitter::new(broker.clone(), &conversation_id, &message_id, received);
+            let model = state.models.chat.id().to_owned();
+            return conclude(&state, &job, out, outcome, model).await;
+        }
+    };
+    let model = if job.prepared.verbatim.is_some() {
+        QA_MATCH_MODEL.to_owned()
+    } else {
+        state.models.chat.id().to_owned()
+    };
+    let mut out = Emitter::new(broker, &conversation_id, &message_id, job.received);
+    let outcome = if let Some(answer) = &job.prepared.verbatim {
+        out.emit(answer.clone()).await;
+        Outcome::Done {
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cited: job
+                .prepared
+                .passages
+                .first()
+                .map(|h| vec![h.source.id.clone()])
+                .unwrap_or_default(),
+        }
+    } else {
+        generate(&state, &job, &cancel, &mut out).await
+    };
+    conclude(&state, &job, out, outcome, model).await
+}
+
+/// A reply with its prompt prepared.
+struct Ready {
+    org: OrgId,
+    prepared: Prepared,
+    received: Instant,
+}
+
+/// Stores how the reply ended and publishes its last events.
+async fn conclude(
+    state: &AppState,
+    job: &Ready,
+    out: Emitter,
+    outcome: Outcome,
+    model: String,
+) -> Option<Arc<message::Model>> {
+    let Emitter {
+        broker,
+        conversation_id,
+        message_id,
+        text,
+        index,
+        first_token_ms,
+        ..
+    } = out;
+    let passages = &job.prepared.passages;
+    let (status, citations, usage, error) = match outcome {
+        Outcome::Done {
+            prompt_tokens,
+            completion_tokens,
+            cited,
+        } => (
+            Status::Complete,
+            citations(passages, &text, &cited),
+            Some((prompt_tokens, completion_tokens)),
+            None,
+        ),
+        Outcome::Cancelled => (
+            Status::Cancelled,
+            citations(passages, &text, &[]),
+            None,
+            None,
+        ),
+        Outcome::Failed(error) => (Status::Failed, Vec::new(), None, Some(error)),
+    };
+    let finish = Finish {
+        status,
+        content: text,
+        model,
+        prompt_tokens: usage.map(|u| u.0 as i32),
+        completion_tokens: usage.map(|u| u.1 as i32).or(Some(index as i32)),
+        first_token_ms,
+        latency_ms: elapsed_ms(job.received),
+        citations: serde_json::to_value(&citations).unwrap_or_default(),
+        error: error.clone(),
+    };
+    let stored_end = repo::conversations::finish(&state.db, &job.org, &message_id, finish).await;
+    if let Err(e) = &stored_end {
+        tracing::error!(message = %message_id, error = %e, "could not store the end of a reply");
+    }
+    // Read back what is stored: a reply cancelled elsewhere keeps the state written there.
+    let stored = match repo::conversations::find_message(
+        &state.db,
+        &job.org,
+        &MessageId::from_db(message_id.clone()),
+    )
+    .await
+    {
+        Ok(Some(stored)) => Some(Arc::new(stored)),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::error!(message = %message_id, error = %e, "could not read a finished reply");
+            None
+        }
+    };
+    let _ = repo::conversations::touch(&state.db, &job.org, &conversation_id).await;
+    // A reply whose end could not be stored is reported failed, whatever was generated.
+    let stored = stored
+        .filter(|m| stored_end.is_ok() && !matches!(m.status, Status::Pending | Status::Streaming));
+    let terminal = match (&stored, error) {
+        (Some(stored), _) if stored.status == Status::Failed => ReplyEvent::Failed {
+            conversation_id: conversation_id.clone(),
+            message_id: message_id.clone(),
+            error: stored
+                .error
+                .clone()
+                .unwrap_or_else(|| "the reply failed".into()),
+        },
+        (Some(stored), _) => {
+            broker
+                .publish(ReplyEvent::Citations {
+                    conversation_id: conversation_id.clone(),
+                    message_id: message_id.clone(),
+                    citations: super::events::citations_of(stored),
+                })
+                .await;
+            ReplyEvent::Completed {
+                message: stored.clone(),
+            }
+        }
+        (None, error) => ReplyEvent::Failed {
+            conversation_id,
+            message_id,
+            error: error.unwrap_or_else(|| "the reply could not be stored".into()),
+        },
+    };
+    broker.publish(terminal).await;
+    stored
+}
+
+/// Publishes the text as it comes and keeps the whole.
+struct Emitter {
+    broker: Arc<dyn ReplyBroker>,
+    conversation_id: String,
+    message_id: String,
+    received: Instant,
+    text: String,
+    index: u32,
+    first_token_ms: Option<i32>,
+}
+
+impl Emitter {
+    fn new(
+        broker: Arc<dyn ReplyBroker>,
+        conversation_id: &str,
+        message_id: &str,
+        received: Instant,
+    ) -> Self {
+        Self {
+            broker,
+            conversation_id: conversation_id.to_owned(),
+            message_id: message_id.to_owned(),
+            received,
+            text: String::new(),
+            index: 0,
+            first_token_ms: None,
+        }
+    }
+
+    async fn emit(&mut self, piece: String) {
+        if piece.is_empty() {
+            return;
+        }
+        if self.first_token_ms.is_none() {
+            self.first_token_ms = Some(elapsed_ms(self.received));
+        }
+        self.text.push_str(&piece);
+        self.broker
+            .publish(ReplyEvent::Delta {
+                conversation_id: self.conversation_id.clone(),
+                message_id: self.message_id.clone(),
+                index: self.index,
+                delta: piece,
+            })
+            .await;
+        self.index += 1;
+    }
+}
+
+/// Streams the chat model's reply into `out`, saving progress as it grows, until the model
+/// completes, fails, or the reply is cancelled (here, or in the database by another replica).
+async fn generate(
+    state: &AppState,
+    job: &Ready,
+    cancel: &CancellationToken,
+    out: &mut Emitter,
+) -> Outcome {
+    let opened = tokio::select! {
+        biased;
+        () = cancel.cancelled() => return Outcome::Cancelled,
+        opened = state.models.chat.stream(job.prepared.request.clone()) => opened,
+    };
+    let mut stream = match opened {
+        Ok(stream) => stream,
+        Err(e) => return Outcome::Failed(e.to_string()),
+    };
+    let mut flush =
+        tokio::time::interval(Duration::from_millis(state.settings.reply_flush_ms.max(10)));
+    flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let (mut saved_len, mut last_write) = (0usize, Instant::now());
+    loop {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Outcome::Cancelled,
+            chunk = stream.next() => match chunk {
+                Some(Ok(ChatChunk::Delta(piece))) => out.emit(piece).await,
+                Some(Ok(ChatChunk::Done(done))) => return Outcome::Done {
+                    prompt_tokens: done.prompt_tokens,
+                    completion_tokens: done.completion_tokens,
+                    cited: done.citations,
+                },
+                Some(Err(e)) => return Outcome::Failed(e.to_string()),
+                None => return Outcome::Failed(
+                    "the chat model ended the reply without completing it".into(),
+                ),
+            },
+            _ = flush.tick() => {
+                if out.text.len() == saved_len && last_write.elapsed() < HEARTBEAT {
+                    continue;
+                }
+                match repo::conversations::save_progress(
+                    &state.db, &job.org, &out.message_id, &out.text, out.first_token_ms,
+                ).await {
+                    // Cancelled elsewhere (another replica): stop here.
+                    Ok(false) => return Outcome::Cancelled,
+                    Ok(true) => {}
+                    Err(e) => tracing::warn!(
+                        message = %out.message_id, error = %e, "could not save reply progress"
+                    ),
+                }
+                (saved_len, last_write) = (out.text.len(), Instant::now());
+            }
+        }
+    }
+}
+
+/// The passages a reply cites: those the model named (by source id, or `[n]` in the text),
+/// else every passage it was given (they grounded the reply).
+fn citations(passages: &[Hit], text: &str, cited_sources: &[String]) -> Vec<Citation> {
+    let mut chosen: Vec<&Hit> = Vec::new();
+    for source in cited_sources {
+        if let Some(hit) = passages.iter().find(|h| &h.source.id == source) {
+            chosen.push(hit);
+        }
+    }
+    if chosen.is_empty() {
+        chosen = cited_positions(text, passages.len())
+            .into_iter()
+            .map(|i| &passages[i])
+            .collect();
+    }
+    if chosen.is_empty() {
+        chosen = passages.iter().collect();
+    }
+    chosen
+        .into_iter()
+        .map(|hit| Citation {
+            source_id: hit.source.id.clone(),
+            title: hit.source.title.clone(),
+            chunk_text: hit.text.clone(),
+            score: hit.score,
+        })
+        .collect()
+}
+
+fn elapsed_ms(since: Instant) -> i32 {
+    i32::try_from(since.elapsed().as_millis()).unwrap_or(i32::MAX)
+}

@@ -1,0 +1,264 @@
+//! Visitor sessions and their contexts (SPEC §6).
+
+use chrono::{Duration, Utc};
+use entity::{session_context, visitor_session};
+use serde_json::Value;
+
+use crate::{
+    auth::{Principal, Scope},
+    domain::{
+        ids::{AssistantId, ContextId, OrgId, SessionId},
+        pagination::{Page, PageRequest},
+    },
+    error::{AppError, AppResult},
+    repo::{self, sessions::ContextFilter},
+    state::AppState,
+};
+
+/// Longest session lifetime a caller may ask for (30 days).
+pub const MAX_TTL_SECONDS: i64 = 30 * 24 * 60 * 60;
+/// Shortest session lifetime (one minute).
+pub const MIN_TTL_SECONDS: i64 = 60;
+
+/// A session to open.
+#[derive(Debug, Clone, Default)]
+pub struct CreateSession {
+    /// The assistant the visitor talks to.
+    pub assistant_id: Option<String>,
+    /// The customer's own id of an authenticated visitor.
+    pub external_user_id: Option<String>,
+    /// `web`, `widget`, `api` (default)…
+    pub channel: Option<String>,
+    /// Free-form JSON object.
+    pub metadata: Option<Value>,
+    /// Lifetime in seconds (default from configuration).
+    pub ttl_seconds: Option<i64>,
+}
+
+/// Opens a session.
+pub async fn create(
+    state: &AppState,
+    principal: &Principal,
+    input: CreateSession,
+) -> AppResult<visitor_session::Model> {
+    let org = principal.require(Scope::Write)?;
+    let channel = input.channel.unwrap_or_else(|| "api".to_owned());
+    check_channel(&channel)?;
+    let external_user_id = input
+        .external_user_id
+        .map(|id| check_external_user_id(&id).map(|()| id))
+        .transpose()?;
+    let metadata = json_object(input.metadata, "metadata", state.settings.max_traits_bytes)?;
+    let ttl = input
+        .ttl_seconds
+        .unwrap_or(state.settings.session_ttl_seconds as i64);
+    if !(MIN_TTL_SECONDS..=MAX_TTL_SECONDS).contains(&ttl) {
+        return Err(AppError::bad_input(
+            "ttl_seconds",
+            format!("must be between {MIN_TTL_SECONDS} and {MAX_TTL_SECONDS}"),
+        ));
+    }
+    if let Some(assistant) = &input.assistant_id {
+        live_assistant(state, org, assistant).await?;
+    }
+    Ok(repo::sessions::insert(
+        &state.db,
+        org,
+        repo::sessions::NewSession {
+            assistant_id: input.assistant_id,
+            external_user_id,
+            channel,
+            metadata,
+            expires_at: Utc::now() + Duration::seconds(ttl),
+        },
+    )
+    .await?)
+}
+
+/// The assistant `id` of `org`, not deleted (`NOT_FOUND` otherwise).
+async fn live_assistant(state: &AppState, org: &OrgId, id: &str) -> AppResult<()> {
+    repo::assistants::find(&state.db, org, &AssistantId::parse(id)?)
+        .await?
+        .map(|_| ())
+        .ok_or(AppError::NotFound("assistant"))
+}
+
+/// The session `id`.
+pub async fn get(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> AppResult<visitor_session::Model> {
+    let org = principal.require(Scope::Read)?;
+    existing(state, org, id).await
+}
+
+/// The session `id` of `org`, or `NOT_FOUND`.
+pub(crate) async fn existing(
+    state: &AppState,
+    org: &OrgId,
+    id: &str,
+) -> AppResult<visitor_session::Model> {
+    repo::sessions::find(&state.db, org, &SessionId::parse(id)?)
+        .await?
+        .ok_or(AppError::NotFound("session"))
+}
+
+/// Fails with `SESSION_EXPIRED` when the session no longer takes messages.
+pub fn ensure_open(session: &visitor_session::Model) -> AppResult<()> {
+    if session.ended_at.is_some() || session.expires_at <= Utc::now() {
+        Err(AppError::SessionExpired)
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether the session still takes messages.
+pub fn is_open(session: &visitor_session::Model) -> bool {
+    ensure_open(session).is_ok()
+}
+
+/// A page of sessions, optionally of one visitor (`external_user_id`).
+pub async fn list(
+    state: &AppState,
+    principal: &Principal,
+    external_user_id: Option<&str>,
+    page: &PageRequest,
+) -> AppResult<Page<visitor_session::Model>> {
+    let org = principal.require(Scope::Read)?;
+    Ok(repo::sessions::list(&state.db, org, external_user_id, page).await?)
+}
+
+/// Ends a session: it stays readable and refuses new messages.
+pub async fn end(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> AppResult<visitor_session::Model> {
+    let org = principal.require(Scope::Write)?;
+    let id = SessionId::parse(id)?;
+    if !repo::sessions::end(&state.db, org, &id).await? {
+        return Err(AppError::NotFound("session"));
+    }
+    existing(state, org, id.as_str()).await
+}
+
+/// Attaches traits to an open session; they are in force from the next message on.
+pub async fn attach_context(
+    state: &AppState,
+    principal: &Principal,
+    session_id: &str,
+    traits: Value,
+) -> AppResult<session_context::Model> {
+    let org = principal.require(Scope::Write)?;
+    let session = existing(state, org, session_id).await?;
+    ensure_open(&session)?;
+    let traits = json_object(Some(traits), "traits", state.settings.max_traits_bytes)?;
+    Ok(
+        repo::sessions::insert_context(&state.db, org, &SessionId::from_db(session.id), traits)
+            .await?,
+    )
+}
+
+/// The context `id`.
+pub async fn get_context(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> AppResult<session_context::Model> {
+    let org = principal.require(Scope::Read)?;
+    repo::sessions::find_context(&state.db, org, &ContextId::parse(id)?)
+        .await?
+        .ok_or(AppError::NotFound("context"))
+}
+
+/// A page of contexts of a session, or of every session of a visitor.
+pub async fn list_contexts(
+    state: &AppState,
+    principal: &Principal,
+    session_id: Option<&str>,
+    external_user_id: Option<&str>,
+    page: &PageRequest,
+) -> AppResult<Page<session_context::Model>> {
+    let org = principal.require(Scope::Read)?;
+    let session_id = match session_id {
+        Some(id) => Some(SessionId::from_db(existing(state, org, id).await?.id)),
+        None => None,
+    };
+    let filter = ContextFilter {
+        session_id,
+        external_user_id: external_user_id.map(str::to_owned),
+    };
+    Ok(repo::sessions::list_contexts(&state.db, org, &filter, page).await?)
+}
+
+/// The traits in force for a session (an empty object when none were attached).
+pub async fn latest_traits(state: &AppState, org: &OrgId, session_id: &str) -> AppResult<Value> {
+    Ok(
+        repo::sessions::latest_context(&state.db, org, &SessionId::from_db(session_id.to_owned()))
+            .await?
+            .map_or_else(|| Value::Object(Default::default()), |c| c.traits),
+    )
+}
+
+fn check_channel(channel: &str) -> AppResult<()> {
+    let ok = (1..=32).contains(&channel.len())
+        && channel
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::bad_input(
+            "channel",
+            "must be 1 to 32 lowercase letters, digits, `-` or `_` (web, widget, api, email…)",
+        ))
+    }
+}
+
+fn check_external_user_id(id: &str) -> AppResult<()> {
+    if id.trim().is_empty() || id.len() > 255 || id.chars().any(char::is_control) {
+        return Err(AppError::bad_input(
+            "external_user_id",
+            "must be 1 to 255 characters without control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// A JSON object of at most `max_bytes` (an absent one is empty).
+pub(crate) fn json_object(value: Option<Value>, field: &str, max_bytes: usize) -> AppResult<Value> {
+    match value {
+        None | Some(Value::Null) => Ok(Value::Object(Default::default())),
+        Some(Value::Object(map)) => {
+            let value = Value::Object(map);
+            let size = value.to_string().len();
+            if size > max_bytes {
+                Err(AppError::bad_input(
+                    field,
+                    format!("is {size} bytes of JSON; the limit is {max_bytes}"),
+                ))
+            } else {
+                Ok(value)
+            }
+        }
+        Some(_) => Err(AppError::bad_input(field, "must be a JSON object")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traits_must_be_a_bounded_json_object() {
+        assert!(json_object(Some(serde_json::json!({"plan": "pro"})), "traits", 100).is_ok());
+        assert!(json_object(Some(serde_json::json!(["plan"])), "traits", 100).is_err());
+        let big = serde_json::json!({ "notes": "x".repeat(200) });
+        assert!(json_object(Some(big), "traits", 100).is_err());
+        assert_eq!(
+            json_object(None, "traits", 100).ok(),
+            Some(serde_json::json!({}))
+        );
+    }
+}
