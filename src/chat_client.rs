@@ -8,7 +8,7 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_tungstenite::{
-    MaybeTlsStream, WebSocketStream, connect_async,
+    MaybeTlsStream, WebSocketStream, connect_async_with_config,
     tungstenite::{Message, client::IntoClientRequest, http::HeaderValue},
 };
 
@@ -86,7 +86,7 @@ async fn connect(options: &ChatOptions) -> anyhow::Result<Socket> {
         "Sec-WebSocket-Protocol",
         HeaderValue::from_static("graphql-transport-ws"),
     );
-    let (mut socket, _) = connect_async(request)
+    let (mut socket, _) = connect_async_with_config(request, None, true)
         .await
         .with_context(|| format!("connecting to {}", options.url))?;
     let mut payload = json!({"X-API-Key": options.key});

@@ -18,7 +18,7 @@ use axum::{
     http::{HeaderMap, HeaderName, HeaderValue},
     response::Response,
 };
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::{sync::mpsc, task::AbortHandle};
@@ -42,6 +42,8 @@ const OUTBOX: usize = 256;
 /// Initial read and write buffer of a socket, in bytes (they grow for large messages), so
 /// idle subscriptions stay cheap.
 const SOCKET_BUFFER: usize = 8 * 1024;
+/// Most frames written at once.
+const BATCH: usize = 64;
 /// Longest close reason: a close frame's payload is at most 125 bytes, two for the code.
 const MAX_REASON: usize = 123;
 /// How long the server waits for the client's close after its own.
@@ -206,10 +208,21 @@ impl Connection {
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 },
                 Some(outgoing) = inbox.recv() => {
-                    let Some(frame) = self.deliverable(outgoing) else {
-                        continue;
-                    };
-                    if socket.send(Message::Text(frame.into())).await.is_err() {
+                    // Everything already queued goes out in one write.
+                    let mut queued = 0;
+                    let mut next = Some(outgoing);
+                    while let Some(outgoing) = next.take() {
+                        if let Some(frame) = self.deliverable(outgoing) {
+                            if socket.feed(Message::Text(frame.into())).await.is_err() {
+                                break;
+                            }
+                            queued += 1;
+                        }
+                        if queued < BATCH {
+                            next = inbox.try_recv().ok();
+                        }
+                    }
+                    if queued > 0 && socket.flush().await.is_err() {
                         break None;
                     }
                 }

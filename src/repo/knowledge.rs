@@ -147,6 +147,25 @@ pub async fn delete(db: &impl ConnectionTrait, org: &OrgId, id: &SourceId) -> Re
     Ok(result.rows_affected > 0)
 }
 
+/// Whether `org` has any source with chunks indexed by `model` (a search of an organization
+/// without any is answered without asking the vector store).
+pub async fn has_indexed(
+    db: &impl ConnectionTrait,
+    org: &OrgId,
+    model: &str,
+) -> Result<bool, DbErr> {
+    let found = knowledge_source::Entity::find()
+        .select_only()
+        .column(knowledge_source::Column::Id)
+        .filter(knowledge_source::Column::OrgId.eq(org.as_str()))
+        .filter(knowledge_source::Column::EmbeddingModel.eq(model))
+        .filter(knowledge_source::Column::IndexedAt.is_not_null())
+        .into_tuple::<String>()
+        .one(db)
+        .await?;
+    Ok(found.is_some())
+}
+
 /// How many of `org`'s ready sources were indexed by an embedder other than `model`.
 pub async fn count_indexed_by_others(
     db: &impl ConnectionTrait,

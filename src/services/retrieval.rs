@@ -99,6 +99,9 @@ pub async fn search(
         return Err(AppError::bad_input("min_score", "must be between 0 and 1"));
     }
     let embedder = &state.models.embedder;
+    if !repo::knowledge::has_indexed(&state.db, org, embedder.id()).await? {
+        return Ok(Vec::new());
+    }
     let vector = embedder
         .embed(&[query.to_owned()])
         .await?

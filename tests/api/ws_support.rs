@@ -6,7 +6,7 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
-    MaybeTlsStream, WebSocketStream, connect_async,
+    MaybeTlsStream, WebSocketStream, connect_async_with_config,
     tungstenite::{Message, client::IntoClientRequest, http::HeaderValue},
 };
 
@@ -35,7 +35,9 @@ impl Ws {
                 HeaderValue::from_str(value).expect("header value"),
             );
         }
-        let (socket, response) = connect_async(request).await.expect("websocket connects");
+        let (socket, response) = connect_async_with_config(request, None, true)
+            .await
+            .expect("websocket connects");
         assert_eq!(
             response
                 .headers()

@@ -5,8 +5,15 @@
 use std::{sync::Arc, time::Duration};
 
 use entity::message::{self, Status};
-use futures::{StreamExt, future::BoxFuture};
-use tokio::time::{Instant, MissedTickBehavior};
+use futures::{
+    StreamExt,
+    future::{BoxFuture, OptionFuture},
+};
+use sea_orm::DbErr;
+use tokio::{
+    task::JoinHandle,
+    time::{Instant, MissedTickBehavior},
+};
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -311,6 +318,9 @@ async fn generate(
         tokio::time::interval(Duration::from_millis(state.settings.reply_flush_ms.max(10)));
     flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let (mut saved_len, mut last_write) = (0usize, Instant::now());
+    // At most one save in flight, off the generation's path: tokens never wait on the
+    // database.
+    let mut saving: Option<JoinHandle<Result<bool, DbErr>>> = None;
     loop {
         tokio::select! {
             biased;
@@ -327,20 +337,29 @@ async fn generate(
                     "the chat model ended the reply without completing it".into(),
                 ),
             },
-            _ = flush.tick() => {
+            Some(saved) = OptionFuture::from(saving.as_mut()), if saving.is_some() => {
+                saving = None;
+                match saved {
+                    // Cancelled elsewhere (another replica): stop here.
+                    Ok(Ok(false)) => return Outcome::Cancelled,
+                    Ok(Ok(true)) => {}
+                    Ok(Err(e)) => tracing::warn!(
+                        message = %out.message_id, error = %e, "could not save reply progress"
+                    ),
+                    Err(e) => tracing::warn!(
+                        message = %out.message_id, error = %e, "the reply progress writer failed"
+                    ),
+                }
+            }
+            _ = flush.tick(), if saving.is_none() => {
                 if out.text.len() == saved_len && last_write.elapsed() < HEARTBEAT {
                     continue;
                 }
-                match repo::conversations::save_progress(
-                    &state.db, &job.org, &out.message_id, &out.text, out.first_token_ms,
-                ).await {
-                    // Cancelled elsewhere (another replica): stop here.
-                    Ok(false) => return Outcome::Cancelled,
-                    Ok(true) => {}
-                    Err(e) => tracing::warn!(
-                        message = %out.message_id, error = %e, "could not save reply progress"
-                    ),
-                }
+                let (db, org, id) = (state.db.clone(), job.org.clone(), out.message_id.clone());
+                let (text, first_token_ms) = (out.text.clone(), out.first_token_ms);
+                saving = Some(tokio::spawn(async move {
+                    repo::conversations::save_progress(&db, &org, &id, &text, first_token_ms).await
+                }));
                 (saved_len, last_write) = (out.text.len(), Instant::now());
             }
         }
