@@ -101,18 +101,9 @@ pub(crate) async fn run(
                 None => Outcome::Cancelled,
                 Some(error) => Outcome::Failed(error),
             };
-            let job = Ready {
-                org,
-                prepared: Prepared {
-                    request: ChatRequest::default(),
-                    passages: Vec::new(),
-                    verbatim: None,
-                },
-                received,
-            };
             let out = Emitter::new(broker.clone(), &conversation_id, &message_id, received);
             let model = state.models.chat.id().to_owned();
-            return conclude(&state, &job, out, outcome, model).await;
+            return conclude(&state, &org, &[], out, outcome, model).await;
         }
     };
     let model = if job.prepared.verbatim.is_some() {
@@ -136,7 +127,15 @@ pub(crate) async fn run(
     } else {
         generate(&state, &job, &cancel, &mut out).await
     };
-    conclude(&state, &job, out, outcome, model).await
+    conclude(
+        &state,
+        &job.org,
+        &job.prepared.passages,
+        out,
+        outcome,
+        model,
+    )
+    .await
 }
 
 /// A reply with its prompt prepared.
@@ -149,7 +148,8 @@ struct Ready {
 /// Stores how the reply ended and publishes its last events.
 async fn conclude(
     state: &AppState,
-    job: &Ready,
+    org: &OrgId,
+    passages: &[Hit],
     out: Emitter,
     outcome: Outcome,
     model: String,
@@ -158,12 +158,11 @@ async fn conclude(
         broker,
         conversation_id,
         message_id,
+        received,
         text,
         index,
         first_token_ms,
-        ..
     } = out;
-    let passages = &job.prepared.passages;
     let (status, citations, usage, error) = match outcome {
         Outcome::Done {
             prompt_tokens,
@@ -190,18 +189,18 @@ async fn conclude(
         prompt_tokens: usage.map(|u| u.0 as i32),
         completion_tokens: usage.map(|u| u.1 as i32).or(Some(index as i32)),
         first_token_ms,
-        latency_ms: elapsed_ms(job.received),
+        latency_ms: elapsed_ms(received),
         citations: serde_json::to_value(&citations).unwrap_or_default(),
         error: error.clone(),
     };
-    let stored_end = repo::conversations::finish(&state.db, &job.org, &message_id, finish).await;
+    let stored_end = repo::conversations::finish(&state.db, org, &message_id, finish).await;
     if let Err(e) = &stored_end {
         tracing::error!(message = %message_id, error = %e, "could not store the end of a reply");
     }
     // Read back what is stored: a reply cancelled elsewhere keeps the state written there.
     let stored = match repo::conversations::find_message(
         &state.db,
-        &job.org,
+        org,
         &MessageId::from_db(message_id.clone()),
     )
     .await
@@ -213,7 +212,7 @@ async fn conclude(
             None
         }
     };
-    let _ = repo::conversations::touch(&state.db, &job.org, &conversation_id).await;
+    let _ = repo::conversations::touch(&state.db, org, &conversation_id).await;
     // A reply whose end could not be stored is reported failed, whatever was generated.
     let stored = stored
         .filter(|m| stored_end.is_ok() && !matches!(m.status, Status::Pending | Status::Streaming));
