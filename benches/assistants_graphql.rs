@@ -1,5 +1,7 @@
 //! `assistants(first: 20)` over GraphQL with API-key auth, against a bare axum handler that
-//! reads the same 20 rows from the same database, in one run, with one load generator.
+//! reads the same 20 rows from the same database, in one run, with one load generator; and
+//! the same GraphQL server with the rate limiter and the request log switched off, to
+//! measure what governance costs (goal: at most 10 %).
 //!
 //! Run: `cargo bench --profile dev --bench assistants_graphql`
 //! (`BENCH_SECONDS` sets the measured seconds per target, default 10; `BENCH_CONNECTIONS`
@@ -12,7 +14,11 @@ use std::{
 
 use axum::{Json, Router, extract::State, routing::get};
 use companin::{
-    auth::authenticate, config::Settings, db, domain::assistant::AssistantPatch, services,
+    auth::{authenticate, jwt::SigningKeys},
+    config::Settings,
+    db,
+    domain::assistant::AssistantPatch,
+    services,
     startup::Application,
 };
 use entity::{assistant, assistant_version};
@@ -28,7 +34,8 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let dir = tempfile::tempdir()?;
-    let (graphql_url, bare_url, key) = servers.block_on(start(dir.path().to_path_buf()))?;
+    let (graphql_url, ungoverned_url, bare_url, key) =
+        servers.block_on(start(dir.path().to_path_buf()))?;
 
     let load = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -37,16 +44,27 @@ fn main() -> anyhow::Result<()> {
         "assistants(first: 20) · {connections} connections · {seconds} s per target after 2 s warm-up"
     );
     let bare = load.block_on(drive(Target::Bare(bare_url), connections, seconds))?;
+    let ungoverned = load.block_on(drive(
+        Target::Graphql(ungoverned_url, key.clone()),
+        connections,
+        seconds,
+    ))?;
     let graphql = load.block_on(drive(
         Target::Graphql(graphql_url, key),
         connections,
         seconds,
     ))?;
     bare.print("bare axum handler (same rows)");
-    graphql.print("GraphQL + API key");
+    ungoverned.print("GraphQL, no limiter or log");
+    graphql.print("GraphQL + API key (governed)");
     println!(
         "ratio GraphQL / bare: {:.2} (goal ≥ 0.50)",
         graphql.per_second / bare.per_second
+    );
+    println!(
+        "ratio governed / ungoverned: {:.3} (limiter + request log overhead {:.1} %, goal ≤ 10 %)",
+        graphql.per_second / ungoverned.per_second,
+        (1.0 - graphql.per_second / ungoverned.per_second) * 100.0
     );
     Ok(())
 }
@@ -58,16 +76,27 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// Starts both servers over one SQLite database holding 20 assistants.
-async fn start(data_dir: std::path::PathBuf) -> anyhow::Result<(String, String, String)> {
+/// Starts the servers (governed, ungoverned, bare) over one SQLite database holding 20
+/// assistants.
+async fn start(data_dir: std::path::PathBuf) -> anyhow::Result<(String, String, String, String)> {
     let settings = Settings {
         data_dir,
         bind: "127.0.0.1:0".parse()?,
+        // The benchmark measures serving, not the per-organization budget.
+        rate_limit_per_hour: u32::MAX,
         ..Settings::default()
     };
     let app = Application::build(settings.clone()).await?;
     let graphql_url = format!("http://{}/graphql", app.address());
     tokio::spawn(app.run_until_stopped());
+    let ungoverned = Application::build(Settings {
+        rate_limit_enabled: false,
+        request_log_enabled: false,
+        ..settings.clone()
+    })
+    .await?;
+    let ungoverned_url = format!("http://{}/graphql", ungoverned.address());
+    tokio::spawn(ungoverned.run_until_stopped());
 
     let db = db::connect(&settings).await?;
     let (org, key) = services::organizations::create(&db, "Bench", false)
@@ -75,7 +104,8 @@ async fn start(data_dir: std::path::PathBuf) -> anyhow::Result<(String, String, 
         .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
     let mut headers = axum::http::HeaderMap::new();
     headers.insert("x-api-key", key.key.parse()?);
-    let principal = authenticate(&db, &headers)
+    let keys = SigningKeys::load_or_generate(&settings)?;
+    let principal = authenticate(&db, &keys, &headers)
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
     for i in 0..20 {
@@ -94,7 +124,7 @@ async fn start(data_dir: std::path::PathBuf) -> anyhow::Result<(String, String, 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let bare_url = format!("http://{}/assistants", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, bare).await });
-    Ok((graphql_url, bare_url, key.key))
+    Ok((graphql_url, ungoverned_url, bare_url, key.key))
 }
 
 /// The baseline: the same query the GraphQL resolver runs, serialized straight to JSON.

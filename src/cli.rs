@@ -10,7 +10,7 @@ use crate::{
     db,
     error::AppError,
     graphql,
-    services::{self, api_keys::NewApiKey},
+    services::{self, api_keys::NewApiKey, rate_limits::RateLimitInput},
     startup::Application,
     telemetry,
     views::api_keys::ApiKey,
@@ -30,7 +30,15 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Migrate the database, then serve the API (GraphQL, REST, playground).
-    Serve,
+    Serve {
+        /// Also seed a sandbox organization with sample data (once per data dir) and print
+        /// its key and playground links.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// The sandbox organization.
+    #[command(subcommand)]
+    Sandbox(SandboxCommand),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage organizations.
@@ -76,6 +84,29 @@ enum OrgCommand {
         #[arg(long)]
         sandbox: bool,
     },
+    /// Override an organization's rate limit (takes effect within seconds on running
+    /// servers).
+    SetLimit {
+        /// The organization (org_…).
+        org_id: String,
+        /// Requests per window.
+        #[arg(long, required_unless_present = "default")]
+        limit: Option<u32>,
+        /// Window length, such as 1h, 15m or 30s.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "1h")]
+        window: Duration,
+        /// Return to the server's default limit instead.
+        #[arg(long, conflicts_with = "limit")]
+        default: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SandboxCommand {
+    /// Create a sandbox organization (cmp_test_ key) with sample assistants, knowledge in
+    /// every format, sessions, conversations, feedback and a widget app; print its key and
+    /// playground links.
+    Seed,
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,7 +158,23 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     telemetry::init(settings.log_format);
     match cli.command {
-        Command::Serve => serve(settings).await,
+        Command::Serve { demo } => serve(settings, demo).await,
+        Command::Sandbox(SandboxCommand::Seed) => {
+            let models = crate::models::Models::from_settings(&settings)
+                .await
+                .map_err(|e| anyhow::anyhow!("loading the models: {e}"))?;
+            let state = crate::startup::state(settings, models).await?;
+            crate::ingest::worker::spawn(&state);
+            eprintln!(
+                "seeding the sandbox: indexing sample knowledge and answering sample conversations…"
+            );
+            let seeded = services::sandbox::seed(&state, playground_origins(&state.settings))
+                .await
+                .map_err(cli_error)?;
+            print_sandbox(&state.settings, &seeded);
+            state.request_log.flush().await;
+            Ok(())
+        }
         Command::Migrate => {
             let db = db::connect(&settings).await?;
             db::migrate(&db).await?;
@@ -168,6 +215,40 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             eprintln!(
                 "The API key is shown only once: store it now. Send it as the X-API-Key header."
             );
+            Ok(())
+        }
+        Command::Org(OrgCommand::SetLimit {
+            org_id,
+            limit,
+            window,
+            default,
+        }) => {
+            let db = connected(&settings).await?;
+            let org = crate::domain::ids::OrgId::parse(&org_id).map_err(cli_error)?;
+            let change = match (default, limit) {
+                (false, Some(limit)) => Some(RateLimitInput {
+                    limit: i64::from(limit),
+                    window_seconds: Some(i64::try_from(window.as_secs()).unwrap_or(i64::MAX)),
+                }),
+                _ => None,
+            };
+            let stored = services::rate_limits::set_for(&db, &org, change)
+                .await
+                .map_err(cli_error)?;
+            match (stored.rate_limit, stored.rate_limit_window_seconds) {
+                (Some(limit), Some(window)) => {
+                    println!("org_id: {}", stored.id);
+                    println!("rate_limit: {limit}");
+                    println!("window_seconds: {window}");
+                }
+                _ => {
+                    println!("org_id: {}", stored.id);
+                    println!(
+                        "rate_limit: default ({} per hour)",
+                        settings.rate_limit_per_hour
+                    );
+                }
+            }
             Ok(())
         }
         Command::Key(command) => key_command(&settings, command).await,
@@ -259,9 +340,12 @@ async fn connected(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConne
     Ok(db)
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
+async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     tracing::info!(settings = %settings.summary(), "starting Companin");
     let app = Application::build(settings).await?;
+    if demo {
+        demo_sandbox(app.state().clone(), app.address());
+    }
     let base = format!("http://{}", app.address());
     tracing::info!("listening on {base}");
     tracing::info!(
@@ -271,6 +355,73 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         "no API key yet? run `companin org create --name \"My org\"` (or `cargo run -- org create --name \"My org\"`)"
     );
     app.run_until_stopped().await
+}
+
+/// Seeds the sandbox in the background of a serving server, unless this data already has
+/// one; prints its credentials when ready.
+fn demo_sandbox(state: crate::state::AppState, address: std::net::SocketAddr) {
+    tokio::spawn(async move {
+        match services::sandbox::existing(&state.db).await {
+            Ok(Some(org)) => {
+                tracing::info!(org_id = %org.id, "the sandbox organization exists: issue a key with `companin key create --org {}`", org.id);
+                return;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %cli_error(e), "could not look for the sandbox");
+                return;
+            }
+        }
+        tracing::info!(
+            "seeding the sandbox organization (sample knowledge, conversations, widget app)…"
+        );
+        let mut origins = playground_origins(&state.settings);
+        let actual = format!("http://{address}");
+        if !origins.contains(&actual) {
+            origins.push(actual);
+        }
+        match services::sandbox::seed(&state, origins).await {
+            Ok(seeded) => print_sandbox(&state.settings, &seeded),
+            Err(e) => tracing::error!(error = %cli_error(e), "seeding the sandbox failed"),
+        }
+    });
+}
+
+/// The origins the playground's chat page is served from.
+fn playground_origins(settings: &Settings) -> Vec<String> {
+    let port = settings.bind.port();
+    match &settings.public_url {
+        Some(url) => vec![url.trim_end_matches('/').to_owned()],
+        None if settings.bind.ip().is_unspecified() || settings.bind.ip().is_loopback() => vec![
+            format!("http://127.0.0.1:{port}"),
+            format!("http://localhost:{port}"),
+        ],
+        None => vec![format!("http://{}", settings.bind)],
+    }
+}
+
+fn print_sandbox(settings: &Settings, seeded: &services::sandbox::Seeded) {
+    let base = playground_origins(settings)
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    println!("sandbox_org_id: {}", seeded.org_id);
+    println!("api_key: {}", seeded.api_key);
+    println!("client_id: {}", seeded.client_id);
+    println!("client_secret: {}", seeded.client_secret);
+    for (name, id) in &seeded.assistants {
+        println!("assistant: {id} ({name})");
+    }
+    println!(
+        "chat: {base}/playground/chat.html?client_id={}&client_secret={}",
+        seeded.client_id, seeded.client_secret
+    );
+    println!(
+        "analytics: {base}/playground/analytics.html?key={}",
+        seeded.api_key
+    );
+    println!("graphiql: {base}/playground?key={}", seeded.api_key);
+    eprintln!("The key and the client secret are shown only once: store them now.");
 }
 
 /// Client errors print their message; internal ones their cause chain.

@@ -1,7 +1,7 @@
 //! Typed settings, loaded once: defaults → optional `companin.toml` → environment.
 //!
 //! Environment variables are `COMPANIN_<FIELD>` (for example `COMPANIN_DATA_DIR`), plus the
-//! conventional `DATABASE_URL`, `OPENAI_API_KEY` and `OPENAI_BASE_URL`. Secrets are [`SecretString`]s: their `Debug` output is
+//! conventional `DATABASE_URL`, `REDIS_URL`, `OPENAI_API_KEY` and `OPENAI_BASE_URL`. Secrets are [`SecretString`]s: their `Debug` output is
 //! redacted, and [`Settings::summary`] masks passwords inside URLs.
 
 use std::{
@@ -30,6 +30,11 @@ pub struct Settings {
     pub bind: SocketAddr,
     /// Default per-organization request budget per hour.
     pub rate_limit_per_hour: u32,
+    /// Whether requests are counted against the budgets (off only behind a gateway that
+    /// limits, or to measure the limiter's cost).
+    pub rate_limit_enabled: bool,
+    /// Whether every authenticated request is written to the request log (analytics read it).
+    pub request_log_enabled: bool,
     /// HMAC signing secret for JWTs; generated and stored in the data dir when unset.
     pub jwt_secret: Option<SecretString>,
     /// Key id (`kid`) of `jwt_secret`.
@@ -114,6 +119,19 @@ pub struct Settings {
     pub reply_abandoned_seconds: u64,
     /// Seconds a websocket may stay open without `connection_init` (closed with 4408).
     pub ws_init_timeout_seconds: u64,
+    /// Redis (`REDIS_URL`, `redis://host:6379/0`): rate limits shared by every replica.
+    /// Counted in this process when unset.
+    pub redis_url: Option<SecretString>,
+    /// Prefix of every Redis key, so several deployments can share one Redis.
+    pub redis_prefix: String,
+    /// The URL browsers reach this server at (`https://chat.example.com`), for the links and
+    /// the widget origin the sandbox prints; `http://127.0.0.1:<port>` when unset.
+    pub public_url: Option<String>,
+    /// Lifetime of a widget token, in seconds.
+    pub widget_token_ttl_seconds: u64,
+    /// On SIGTERM/SIGINT: seconds to let in-flight requests and streams finish before the
+    /// remaining connections are closed.
+    pub shutdown_grace_seconds: u64,
 }
 
 /// Which embedder is used (`COMPANIN_EMBEDDER`).
@@ -163,6 +181,8 @@ impl Default for Settings {
             database_max_connections: 16,
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             rate_limit_per_hour: 1000,
+            rate_limit_enabled: true,
+            request_log_enabled: true,
             jwt_secret: None,
             jwt_kid: "k1".into(),
             graphql_max_depth: 16,
@@ -203,6 +223,11 @@ impl Default for Settings {
             reply_flush_ms: 200,
             reply_abandoned_seconds: 120,
             ws_init_timeout_seconds: 10,
+            redis_url: None,
+            redis_prefix: "companin:".into(),
+            shutdown_grace_seconds: 30,
+            widget_token_ttl_seconds: 600,
+            public_url: None,
         }
     }
 }
@@ -218,7 +243,12 @@ impl Settings {
         Figment::new()
             .merge(Toml::file(file))
             .merge(Env::prefixed("COMPANIN_").ignore(&["config"]))
-            .merge(Env::raw().only(&["DATABASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL"]))
+            .merge(Env::raw().only(&[
+                "DATABASE_URL",
+                "REDIS_URL",
+                "OPENAI_API_KEY",
+                "OPENAI_BASE_URL",
+            ]))
             .extract()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
     }
@@ -244,10 +274,13 @@ impl Settings {
     /// One line describing what this process uses, with secrets masked.
     pub fn summary(&self) -> String {
         format!(
-            "data_dir={} database={} lancedb={} bind={} rate_limit_per_hour={} graphql(depth={} complexity={} introspection={} batching={}) max_request_bytes={} max_upload_bytes={} ingest_workers={} allow_private_urls={} models_dir={} jwt_secret={}",
+            "data_dir={} database={} lancedb={} redis={} bind={} rate_limit_per_hour={} graphql(depth={} complexity={} introspection={} batching={}) max_request_bytes={} max_upload_bytes={} ingest_workers={} allow_private_urls={} models_dir={} jwt_secret={}",
             self.data_dir.display(),
             redact_url(&self.database_url()),
             redact_url(&self.lancedb_uri()),
+            self.redis_url
+                .as_ref()
+                .map_or_else(|| "none".to_owned(), |u| redact_url(u.expose_secret())),
             self.bind,
             self.rate_limit_per_hour,
             self.graphql_max_depth,

@@ -39,6 +39,11 @@ pub enum AppError {
     SessionExpired,
     /// The request body is over the configured limit (413).
     PayloadTooLarge(String),
+    /// The organization's request budget is spent (429); nothing was executed.
+    RateLimited {
+        /// Seconds until the window resets.
+        retry_after: u64,
+    },
     /// Anything else (500). Logged with its cause chain, answered without detail.
     Internal(anyhow::Error),
 }
@@ -74,6 +79,7 @@ impl AppError {
             Self::AssistantInactive => "ASSISTANT_INACTIVE",
             Self::SessionExpired => "SESSION_EXPIRED",
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
+            Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -89,6 +95,7 @@ impl AppError {
             Self::Conflict(_) | Self::AssistantInactive => StatusCode::CONFLICT,
             Self::SessionExpired => StatusCode::GONE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -107,6 +114,9 @@ impl AppError {
             Self::SessionExpired => {
                 "the session has expired or was ended: open a new session".into()
             }
+            Self::RateLimited { retry_after } => {
+                format!("the organization's rate limit is reached: retry in {retry_after} s")
+            }
             Self::Internal(_) => "internal server error".into(),
         }
     }
@@ -117,6 +127,7 @@ impl AppError {
             Self::BadInput {
                 field: Some(field), ..
             } => json!({ "field": field }),
+            Self::RateLimited { retry_after } => json!({ "retry_after": retry_after }),
             _ => json!({}),
         }
     }
@@ -167,6 +178,9 @@ impl From<AppError> for async_graphql::Error {
         } = &err
         {
             extensions.set("field", snake_to_camel_path(field));
+        }
+        if let AppError::RateLimited { retry_after } = &err {
+            extensions.set("retryAfter", *retry_after);
         }
         error
     }

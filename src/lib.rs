@@ -16,6 +16,8 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod ingest;
+pub mod limiter;
+pub mod metrics;
 pub mod models;
 pub mod repo;
 pub mod services;

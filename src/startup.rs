@@ -1,19 +1,26 @@
 //! Building the application: database, state, schema, router and listener.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     auth::jwt::SigningKeys,
     config::Settings,
     db, graphql, http,
     ingest::{self, worker::JobSignal},
+    limiter::{Limiter, MemoryLimiter, RedisLimiter},
+    metrics::Metrics,
     models::Models,
     services::{
         self,
+        oauth_apps::WidgetOrigins,
+        rate_limits::RateLimits,
         replies::{LocalBroker, Replies},
+        request_log::RequestLog,
     },
     state::AppState,
     storage::BlobStore,
@@ -25,6 +32,7 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     address: SocketAddr,
+    state: AppState,
 }
 
 impl Application {
@@ -39,48 +47,7 @@ impl Application {
 
     /// [`Application::build`] with the given models.
     pub async fn build_with_models(settings: Settings, models: Models) -> anyhow::Result<Self> {
-        crate::tls::install_crypto_provider();
-        let db = db::connect(&settings).await?;
-        db::migrate(&db).await?;
-        let signing_keys = SigningKeys::load_or_generate(&settings)?;
-        tracing::info!(
-            keys = signing_keys.len(),
-            current_kid = %signing_keys.current().kid,
-            source = signing_keys.source,
-            "JWT signing keys loaded"
-        );
-        let vectors =
-            VectorStore::open(&settings.lancedb_uri(), settings.vector_index_threshold).await?;
-        let stale =
-            crate::repo::knowledge::count_all_indexed_by_others(&db, models.embedder.id()).await?;
-        if stale > 0 {
-            tracing::warn!(
-                stale,
-                embedder = models.embedder.id(),
-                "knowledge sources were indexed by another embedder and are not found by searches \
-                 until re-indexed: run the reembedKnowledge mutation (POST /api/v1/knowledge/reembed)"
-            );
-        }
-        tracing::info!(
-            embedder = models.embedder.id(),
-            dimension = models.embedder.dimension(),
-            chat = models.chat.id(),
-            summarizer = models.summarizer.id(),
-            "models in use"
-        );
-        for note in &models.notes {
-            tracing::warn!("{note}");
-        }
-        let state = AppState {
-            db,
-            blobs: BlobStore::new(&settings.data_dir),
-            settings: Arc::new(settings),
-            signing_keys: Arc::new(signing_keys),
-            models,
-            vectors,
-            job_signal: JobSignal::default(),
-            replies: Arc::new(Replies::new(Arc::new(LocalBroker::default()))),
-        };
+        let state = state(settings, models).await?;
         ingest::worker::spawn(&state);
         services::replies::spawn_sweeper(&state);
         let schema = graphql::build(&state.settings, Some(state.clone()));
@@ -88,12 +55,18 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", state.settings.bind))?;
         let address = listener.local_addr()?;
-        let router = http::router(state, schema);
+        let router = http::router(state.clone(), schema);
         Ok(Self {
             listener,
             router,
             address,
+            state,
         })
+    }
+
+    /// The shared state the server runs with.
+    pub fn state(&self) -> &AppState {
+        &self.state
     }
 
     /// The port actually bound.
@@ -106,8 +79,21 @@ impl Application {
         self.address
     }
 
-    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
+    /// Serves until SIGINT or SIGTERM.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes, then shuts down cleanly: stops accepting, closes
+    /// websockets (1001), lets in-flight requests and streams finish for up to
+    /// `shutdown_grace_seconds`, and writes the queued request log.
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let state = self.state;
+        let shutdown = state.shutdown.clone();
+        let grace = Duration::from_secs(state.settings.shutdown_grace_seconds);
         let app = tower::ServiceExt::map_request(self.router, http::normalize_path);
         // Streamed tokens are small writes: send each at once instead of waiting for the
         // peer's delayed ACK (Nagle), which would add up to 40 ms a token.
@@ -116,13 +102,30 @@ impl Application {
                 tracing::debug!(error = %e, "could not set TCP_NODELAY");
             }
         });
-        axum::serve(
+        let trigger = shutdown.clone();
+        let server = axum::serve(
             listener,
             axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
         )
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")
+        .with_graceful_shutdown(async move {
+            stop.await;
+            tracing::info!("shutting down: finishing in-flight requests and streams");
+            trigger.cancel();
+        });
+        let deadline = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(grace).await;
+        };
+        let served = tokio::select! {
+            served = server => served.context("serving HTTP"),
+            () = deadline => {
+                tracing::warn!(grace_seconds = grace.as_secs(), "connections still open after the grace period: closing them");
+                Ok(())
+            }
+        };
+        state.request_log.flush().await;
+        tracing::info!("request log written; stopped");
+        served
     }
 }
 
@@ -147,5 +150,89 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Connects and migrates the database, loads the signing keys and opens the stores: the
+/// state of a server, or of a command that works like one (`companin sandbox seed`). No
+/// background worker is started.
+pub async fn state(settings: Settings, models: Models) -> anyhow::Result<AppState> {
+    crate::tls::install_crypto_provider();
+    let db = db::connect(&settings).await?;
+    db::migrate(&db).await?;
+    let signing_keys = SigningKeys::load_or_generate(&settings)?;
+    tracing::info!(
+        keys = signing_keys.len(),
+        current_kid = %signing_keys.current().kid,
+        source = signing_keys.source,
+        "JWT signing keys loaded"
+    );
+    let vectors =
+        VectorStore::open(&settings.lancedb_uri(), settings.vector_index_threshold).await?;
+    let stale =
+        crate::repo::knowledge::count_all_indexed_by_others(&db, models.embedder.id()).await?;
+    if stale > 0 {
+        tracing::warn!(
+            stale,
+            embedder = models.embedder.id(),
+            "knowledge sources were indexed by another embedder and are not found by searches \
+             until re-indexed: run the reembedKnowledge mutation (POST /api/v1/knowledge/reembed)"
+        );
+    }
+    tracing::info!(
+        embedder = models.embedder.id(),
+        dimension = models.embedder.dimension(),
+        chat = models.chat.id(),
+        summarizer = models.summarizer.id(),
+        "models in use"
+    );
+    for note in &models.notes {
+        tracing::warn!("{note}");
+    }
+    let metrics = Arc::new(Metrics::default());
+    let rate_limits = rate_limits(&settings, &db, &metrics).await?;
+    let request_log = RequestLog::start(db.clone(), metrics.clone(), settings.request_log_enabled);
+    let state = AppState {
+        rate_limits,
+        request_log,
+        metrics,
+        shutdown: CancellationToken::new(),
+        widget_origins: Arc::new(WidgetOrigins::new(db.clone())),
+        db,
+        blobs: BlobStore::new(&settings.data_dir),
+        settings: Arc::new(settings),
+        signing_keys: Arc::new(signing_keys),
+        models,
+        vectors,
+        job_signal: JobSignal::default(),
+        replies: Arc::new(Replies::new(Arc::new(LocalBroker::default()))),
+    };
+    Ok(state)
+}
+
+/// Admission against per-organization budgets, counted in Redis when `REDIS_URL` is set.
+async fn rate_limits(
+    settings: &Settings,
+    db: &sea_orm::DatabaseConnection,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<Arc<RateLimits>> {
+    let limiter: Arc<dyn Limiter> = match &settings.redis_url {
+        Some(url) => {
+            Arc::new(RedisLimiter::connect(url.expose_secret(), &settings.redis_prefix).await?)
+        }
+        None => Arc::new(MemoryLimiter::default()),
+    };
+    let rate_limits = RateLimits::new(
+        db.clone(),
+        limiter,
+        settings.rate_limit_per_hour,
+        metrics.clone(),
+        settings.rate_limit_enabled,
+    );
+    tracing::info!(
+        enabled = settings.rate_limit_enabled,
+        counted_in = rate_limits.kind(),
+        default_per_hour = settings.rate_limit_per_hour,
+        "rate limits"
+    );
+    Ok(Arc::new(rate_limits))
 }

@@ -4,9 +4,20 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::{
-    auth::jwt::SigningKeys, config::Settings, ingest::worker::JobSignal, models::Models,
-    services::replies::Replies, storage::BlobStore, vector::VectorStore,
+    auth::jwt::SigningKeys,
+    config::Settings,
+    ingest::worker::JobSignal,
+    metrics::Metrics,
+    models::Models,
+    services::{
+        oauth_apps::WidgetOrigins, rate_limits::RateLimits, replies::Replies,
+        request_log::RequestLog,
+    },
+    storage::BlobStore,
+    vector::VectorStore,
 };
 
 /// Cheap to clone: handles to the shared parts of the application.
@@ -28,4 +39,14 @@ pub struct AppState {
     pub job_signal: JobSignal,
     /// Replies being generated, and the broker that streams them.
     pub replies: Arc<Replies>,
+    /// Per-organization request budgets.
+    pub rate_limits: Arc<RateLimits>,
+    /// The batched request log.
+    pub request_log: RequestLog,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Origins the chat widget may run on, for CORS.
+    pub widget_origins: Arc<WidgetOrigins>,
+    /// Cancelled when the server begins to shut down: long-lived connections close.
+    pub shutdown: CancellationToken,
 }

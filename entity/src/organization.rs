@@ -11,6 +11,10 @@ pub struct Model {
     pub name: String,
     /// Sandbox organizations get `cmp_test_` keys and never mix with live ones.
     pub sandbox: bool,
+    /// Requests per window; the server default when null.
+    pub rate_limit: Option<i32>,
+    /// Length of the rate-limit window in seconds; one hour when null.
+    pub rate_limit_window_seconds: Option<i32>,
     pub created_at: DateTimeUtc,
 }
 

@@ -12,6 +12,9 @@ mod m20261122_000006_create_ingest_job;
 mod m20261122_000007_create_url_refresh;
 mod m20261122_000008_create_assistant_knowledge;
 mod m20261122_000009_create_conversations;
+mod m20261122_000010_add_organization_rate_limit;
+mod m20261122_000011_create_request_log;
+mod m20261122_000012_create_oauth_app;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -29,6 +32,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000007_create_url_refresh::Migration),
             Box::new(m20261122_000008_create_assistant_knowledge::Migration),
             Box::new(m20261122_000009_create_conversations::Migration),
+            Box::new(m20261122_000010_add_organization_rate_limit::Migration),
+            Box::new(m20261122_000011_create_request_log::Migration),
+            Box::new(m20261122_000012_create_oauth_app::Migration),
         ]
     }
 }

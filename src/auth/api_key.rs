@@ -42,6 +42,19 @@ impl NewKeyMaterial {
     }
 }
 
+/// Prefix of OAuth client ids.
+pub const CLIENT_ID_PREFIX: &str = "cmp_client_";
+/// Prefix of OAuth client secrets.
+pub const CLIENT_SECRET_PREFIX: &str = "cmp_cs_";
+
+/// A new OAuth client id and secret.
+pub fn client_credentials() -> (String, String) {
+    (
+        format!("{CLIENT_ID_PREFIX}{}", &random_part()[..24]),
+        format!("{CLIENT_SECRET_PREFIX}{}", random_part()),
+    )
+}
+
 fn random_part() -> String {
     rand::rng()
         .sample_iter(&Alphanumeric)

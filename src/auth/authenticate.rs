@@ -4,9 +4,9 @@ use axum::http::{HeaderMap, header::AUTHORIZATION};
 use chrono::{Duration, Utc};
 use sea_orm::DatabaseConnection;
 
-use super::{Principal, Scopes, api_key};
+use super::{Principal, Scopes, WidgetGrant, api_key, jwt::SigningKeys, widget_token};
 use crate::{
-    domain::ids::{KeyId, OrgId},
+    domain::ids::{AppId, AssistantId, KeyId, OrgId},
     error::{AppError, AppResult},
     repo,
 };
@@ -20,8 +20,18 @@ pub const API_SECRET_HEADER: &str = "x-api-secret";
 const TOUCH_INTERVAL: Duration = Duration::seconds(60);
 
 /// Authenticates a request from its headers: `X-API-Key` (or `Authorization: Bearer` with an
-/// API key), plus `X-API-Secret` when the key was issued with one.
-pub async fn authenticate(db: &DatabaseConnection, headers: &HeaderMap) -> AppResult<Principal> {
+/// API key), plus `X-API-Secret` when the key was issued with one; or `Authorization: Bearer`
+/// with a widget token.
+pub async fn authenticate(
+    db: &DatabaseConnection,
+    keys: &SigningKeys,
+    headers: &HeaderMap,
+) -> AppResult<Principal> {
+    if let Some(token) = bearer_token(headers)?
+        && widget_token::looks_like_jwt(&token)
+    {
+        return widget(db, keys, &token).await;
+    }
     let presented = presented_key(headers)?;
     if !api_key::is_well_formed_key(&presented) {
         return Err(unauthenticated("malformed API key"));
@@ -52,6 +62,40 @@ pub async fn authenticate(db: &DatabaseConnection, headers: &HeaderMap) -> AppRe
     Ok(Principal::api_key(org, id, Scopes::from_db(&key.scopes)))
 }
 
+/// A widget token's caller, while its app is not revoked.
+async fn widget(db: &DatabaseConnection, keys: &SigningKeys, token: &str) -> AppResult<Principal> {
+    let claims = widget_token::verify(keys, token)?;
+    let (Ok(org), Ok(app), Ok(assistant)) = (
+        OrgId::parse(&claims.org),
+        AppId::parse(&claims.app),
+        AssistantId::parse(&claims.asst),
+    ) else {
+        return Err(unauthenticated("invalid widget token"));
+    };
+    let app_row = repo::oauth_apps::find(db, &org, &app)
+        .await?
+        .filter(|a| a.revoked_at.is_none())
+        .ok_or_else(|| unauthenticated("the widget token's app has been revoked"))?;
+    let allowed_origins = serde_json::from_value(app_row.allowed_origins).unwrap_or_default();
+    Ok(Principal::widget(
+        org,
+        WidgetGrant {
+            app,
+            assistant,
+            visitor_id: claims.sub,
+            external_user_id: claims.ext,
+            allowed_origins,
+            expires_at: claims.exp,
+        },
+    ))
+}
+
+/// The token of `Authorization: Bearer …`, when present.
+fn bearer_token(headers: &HeaderMap) -> AppResult<Option<String>> {
+    Ok(header(headers, AUTHORIZATION.as_str())?
+        .and_then(|auth| auth.strip_prefix("Bearer ").map(|t| t.trim().to_owned())))
+}
+
 fn presented_key(headers: &HeaderMap) -> AppResult<String> {
     if let Some(key) = header(headers, API_KEY_HEADER)? {
         return Ok(key);
@@ -60,7 +104,7 @@ fn presented_key(headers: &HeaderMap) -> AppResult<String> {
         Some(auth) => match auth.strip_prefix("Bearer ") {
             Some(token) if token.starts_with("cmp_") => Ok(token.trim().to_owned()),
             _ => Err(unauthenticated(
-                "unsupported Authorization header: send `X-API-Key: cmp_…`",
+                "unsupported Authorization header: send `X-API-Key: cmp_…` or a widget token",
             )),
         },
         None => Err(unauthenticated(

@@ -9,6 +9,7 @@ pub mod api_key;
 mod authenticate;
 pub mod jwt;
 mod principal;
+pub mod widget_token;
 
 pub use authenticate::{API_KEY_HEADER, API_SECRET_HEADER, authenticate};
-pub use principal::{Principal, Scope, Scopes};
+pub use principal::{Principal, Scope, Scopes, WidgetGrant};

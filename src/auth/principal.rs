@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::{
-    domain::ids::{KeyId, OrgId},
+    domain::ids::{AppId, AssistantId, KeyId, OrgId},
     error::AppError,
 };
 
@@ -122,18 +122,71 @@ impl fmt::Display for Scopes {
     }
 }
 
+/// What a widget token allows: the visitor operations (open a session, attach context,
+/// converse, read its own conversations, give feedback) of one visitor with one assistant.
+#[derive(Debug, Clone)]
+pub struct WidgetGrant {
+    /// The OAuth app the token was minted for.
+    pub app: AppId,
+    /// The only assistant the visitor may talk to.
+    pub assistant: AssistantId,
+    /// The visitor's id: its sessions are the only ones it sees.
+    pub visitor_id: String,
+    /// The customer's own id of an authenticated visitor: its sessions are its own too.
+    pub external_user_id: Option<String>,
+    /// Origins the widget may run on (checked against `Origin`).
+    pub allowed_origins: Vec<String>,
+    /// When the token expires (Unix seconds).
+    pub expires_at: i64,
+}
+
+impl WidgetGrant {
+    /// Whether a session of `visitor_id` / `external_user_id` is this visitor's.
+    pub fn owns(&self, visitor_id: &str, external_user_id: Option<&str>) -> bool {
+        visitor_id == self.visitor_id
+            || self
+                .external_user_id
+                .as_deref()
+                .is_some_and(|own| external_user_id == Some(own))
+    }
+
+    /// Whether a browser page at `origin` may use the token.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        self.allowed_origins.iter().any(|o| o == origin)
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Credential {
+    ApiKey(KeyId),
+    Widget(Box<WidgetGrant>),
+}
+
 /// An authenticated caller, bound to exactly one organization.
 #[derive(Debug, Clone)]
 pub struct Principal {
     org: OrgId,
-    key: KeyId,
+    credential: Credential,
     scopes: Scopes,
 }
 
 impl Principal {
     /// A caller authenticated by the API key `key` of `org`.
     pub(crate) fn api_key(org: OrgId, key: KeyId, scopes: Scopes) -> Self {
-        Self { org, key, scopes }
+        Self {
+            org,
+            credential: Credential::ApiKey(key),
+            scopes,
+        }
+    }
+
+    /// A browser widget authenticated by a widget token of `org`.
+    pub(crate) fn widget(org: OrgId, grant: WidgetGrant) -> Self {
+        Self {
+            org,
+            credential: Credential::Widget(Box::new(grant)),
+            scopes: Scopes::default(),
+        }
     }
 
     /// The organization every operation of this caller is confined to.
@@ -141,12 +194,33 @@ impl Principal {
         &self.org
     }
 
-    /// The key the caller authenticated with.
-    pub fn key(&self) -> &KeyId {
-        &self.key
+    /// The API key the caller authenticated with.
+    pub fn key(&self) -> Option<&KeyId> {
+        match &self.credential {
+            Credential::ApiKey(key) => Some(key),
+            Credential::Widget(_) => None,
+        }
     }
 
-    /// The granted scopes.
+    /// The widget token's grant, for a widget.
+    pub fn widget_grant(&self) -> Option<&WidgetGrant> {
+        match &self.credential {
+            Credential::ApiKey(_) => None,
+            Credential::Widget(grant) => Some(grant),
+        }
+    }
+
+    /// The API key's id, for the request log.
+    pub fn key_id(&self) -> Option<&str> {
+        self.key().map(KeyId::as_str)
+    }
+
+    /// The OAuth app's id of a widget token, for the request log.
+    pub fn app_id(&self) -> Option<&str> {
+        self.widget_grant().map(|g| g.app.as_str())
+    }
+
+    /// The granted scopes (none for a widget token).
     pub fn scopes(&self) -> Scopes {
         self.scopes
     }
@@ -155,11 +229,24 @@ impl Principal {
     pub fn require(&self, scope: Scope) -> Result<&OrgId, AppError> {
         if self.scopes.allows(scope) {
             Ok(&self.org)
+        } else if self.widget_grant().is_some() {
+            Err(AppError::Forbidden(
+                "a widget token only allows the visitor's own sessions and conversations".into(),
+            ))
         } else {
             Err(AppError::Forbidden(format!(
                 "this key lacks the `{}` scope",
                 scope.as_str()
             )))
+        }
+    }
+
+    /// For a visitor operation: an API key needs `scope`; a widget token may, and the
+    /// service then confines it to its visitor and assistant.
+    pub fn require_visitor(&self, scope: Scope) -> Result<&OrgId, AppError> {
+        match &self.credential {
+            Credential::Widget(_) => Ok(&self.org),
+            Credential::ApiKey(_) => self.require(scope),
         }
     }
 }

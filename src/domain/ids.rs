@@ -56,6 +56,8 @@ id_kinds! {
     Fb, FeedbackId, "fb_", "feedback";
     /// An anonymous visitor.
     Vis, VisitorId, "vis_", "visitor";
+    /// An OAuth app (the chat widget's credentials).
+    App, AppId, "app_", "OAuth app";
 }
 
 /// An id of kind `K`.

@@ -1,12 +1,15 @@
 //! The GraphQL schema: one query, mutation (and later subscription) root merged from a
 //! module per capability, with the limits from configuration.
 
+mod analytics;
 mod api_keys;
 mod assistants;
 mod context;
 mod conversations;
 mod knowledge;
 mod node;
+mod oauth_apps;
+mod rate_limits;
 mod sessions;
 mod viewer;
 
@@ -26,6 +29,9 @@ pub struct Query(
     sessions::SessionQuery,
     conversations::ConversationQuery,
     api_keys::ApiKeyQuery,
+    rate_limits::RateLimitQuery,
+    analytics::AnalyticsQuery,
+    oauth_apps::OAuthAppQuery,
 );
 
 /// Every mutation field.
@@ -36,6 +42,8 @@ pub struct Mutation(
     sessions::SessionMutation,
     conversations::ConversationMutation,
     api_keys::ApiKeyMutation,
+    rate_limits::RateLimitMutation,
+    oauth_apps::OAuthAppMutation,
 );
 
 /// Every subscription field.

@@ -11,6 +11,7 @@ use crate::{
         assistants::{Assistant, AssistantVersion},
         conversations::{Conversation, Feedback, Message},
         knowledge::KnowledgeSource,
+        oauth_apps::OAuthApp,
         organizations::Organization,
         sessions::{Context as VisitorContext, Session},
     },
@@ -44,6 +45,8 @@ pub enum Node {
     Message(Message),
     /// Feedback.
     Feedback(Feedback),
+    /// An OAuth app.
+    OAuthApp(OAuthApp),
 }
 
 #[derive(Default)]
@@ -89,6 +92,9 @@ impl NodeQuery {
             "fb" => services::feedback::get(state, principal, &id)
                 .await
                 .map(|f| Node::Feedback(f.into())),
+            "app" => services::oauth_apps::get(db, principal, &id)
+                .await
+                .map(|a| Node::OAuthApp(a.into())),
             _ => Err(AppError::NotFound("node")),
         };
         found(node)

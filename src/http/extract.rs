@@ -10,17 +10,14 @@ use axum::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::{
-    auth::{Principal, authenticate},
-    error::AppError,
-    state::AppState,
-};
+use crate::{auth::Principal, error::AppError, state::AppState};
 
 impl FromRequestParts<AppState> for Principal {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        authenticate(&state.db, &parts.headers).await
+    /// The caller the governance middleware authenticated and admitted.
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, AppError> {
+        super::governance::principal_of(parts)
     }
 }
 

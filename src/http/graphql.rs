@@ -1,4 +1,5 @@
-//! `POST /graphql`: CSRF guard, authentication, body limit, batching switch, then the schema.
+//! `POST /graphql` (behind the governance middleware, which also applies the CSRF guard
+//! first): body limit, batching switch, then the schema.
 
 use async_graphql::{
     BatchRequest, BatchResponse, ErrorExtensionValues, Response as GqlResponse, Value,
@@ -13,7 +14,8 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::{auth::authenticate, error::AppError, graphql::CompaninSchema, state::AppState};
+use super::governance::OperationInfo;
+use crate::{auth::Principal, error::AppError, graphql::CompaninSchema, state::AppState};
 
 /// Headers a browser cannot send cross-origin without a CORS preflight.
 const PREFLIGHTED_HEADERS: [&str; 5] = [
@@ -28,18 +30,10 @@ const PREFLIGHTED_HEADERS: [&str; 5] = [
 pub async fn execute(
     State(state): State<AppState>,
     Extension(schema): Extension<CompaninSchema>,
+    principal: Principal,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if !preflighted(&headers) {
-        return refuse(AppError::Malformed(
-            "this request could be a cross-site request forgery: send `Content-Type: application/json` or a custom header such as `X-API-Key`".into(),
-        ));
-    }
-    let principal = match authenticate(&state.db, &headers).await {
-        Ok(principal) => principal,
-        Err(e) => return refuse(e),
-    };
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let multipart = content_type.is_some_and(|ct| {
         ct.trim_start()
@@ -79,17 +73,66 @@ pub async fn execute(
             return refuse(AppError::Malformed("the batch holds no operation".into()));
         }
     }
+    let operation = describe_batch(&batch);
     let response = match schema.execute_batch(batch.data(principal)).await {
         BatchResponse::Single(r) => BatchResponse::Single(with_codes(r)),
         BatchResponse::Batch(list) => {
             BatchResponse::Batch(list.into_iter().map(with_codes).collect())
         }
     };
-    Json(response).into_response()
+    let mut response = Json(response).into_response();
+    response.extensions_mut().insert(operation);
+    response
+}
+
+/// The operation a request runs (the first one's type for a batch), for the request log.
+fn describe_batch(batch: &BatchRequest) -> OperationInfo {
+    match batch {
+        BatchRequest::Single(request) => describe(request),
+        BatchRequest::Batch(list) => {
+            let described: Vec<_> = list.iter().map(describe).collect();
+            OperationInfo {
+                name: described
+                    .iter()
+                    .map(|op| op.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                kind: described.first().and_then(|op| op.kind),
+            }
+        }
+    }
+}
+
+/// The name and type of the operation `request` selects.
+pub(super) fn describe(request: &async_graphql::Request) -> OperationInfo {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let document = async_graphql::parser::parse_query(&request.query).ok();
+    let selected = document.as_ref().and_then(|doc| match &doc.operations {
+        DocumentOperations::Single(op) => Some((None, op.node.ty)),
+        DocumentOperations::Multiple(ops) => match &request.operation_name {
+            Some(name) => ops
+                .get_key_value(name.as_str())
+                .map(|(name, op)| (Some(name.to_string()), op.node.ty)),
+            None => ops
+                .iter()
+                .next()
+                .map(|(name, op)| (Some(name.to_string()), op.node.ty)),
+        },
+    });
+    let kind = selected.as_ref().map(|(_, ty)| match ty {
+        OperationType::Query => "query",
+        OperationType::Mutation => "mutation",
+        OperationType::Subscription => "subscription",
+    });
+    let name = selected
+        .and_then(|(name, _)| name)
+        .or_else(|| request.operation_name.clone())
+        .unwrap_or_else(|| "anonymous".to_owned());
+    OperationInfo { name, kind }
 }
 
 /// Whether the request could not have been sent by a browser without a CORS preflight.
-fn preflighted(headers: &HeaderMap) -> bool {
+pub(super) fn preflighted(headers: &HeaderMap) -> bool {
     if PREFLIGHTED_HEADERS.iter().any(|h| headers.contains_key(*h)) {
         return true;
     }
@@ -133,7 +176,7 @@ pub(super) fn with_codes(mut response: GqlResponse) -> GqlResponse {
 }
 
 /// A GraphQL-shaped refusal with the error's HTTP status.
-fn refuse(error: AppError) -> Response {
+pub(super) fn refuse(error: AppError) -> Response {
     error.log();
     let body = json!({
         "errors": [{ "message": error.message(), "extensions": { "code": error.code() } }]

@@ -1,7 +1,9 @@
 //! The HTTP surface: GraphQL, the REST layer, docs, playground and probes, behind one
 //! middleware stack.
 
+mod cors;
 mod extract;
+mod governance;
 mod graphql;
 mod middleware;
 mod playground;
@@ -12,6 +14,8 @@ mod ws;
 use axum::{
     Extension, Router,
     extract::DefaultBodyLimit,
+    handler::Handler,
+    middleware::from_fn_with_state,
     routing::{get, post},
 };
 use tower::ServiceBuilder;
@@ -30,18 +34,28 @@ pub use middleware::normalize_path;
 
 /// Every route of the server.
 pub fn router(state: AppState, schema: CompaninSchema) -> Router {
-    let (rest, openapi) = rest::router(state.settings.max_upload_bytes).split_for_parts();
+    let (rest, mut openapi) = rest::router(state.settings.max_upload_bytes).split_for_parts();
+    let (public, public_api) = rest::public_router().split_for_parts();
+    openapi.merge(public_api);
+    let governed = from_fn_with_state(state.clone(), governance::govern);
+    let rest = rest.route_layer(governed.clone());
     let body_limit = state.settings.max_request_bytes;
     Router::new()
-        .route("/graphql", post(graphql::execute).get(ws::upgrade))
+        .route(
+            "/graphql",
+            post(graphql::execute.layer(governed)).get(ws::upgrade),
+        )
         .route("/graphql/ws", get(ws::upgrade))
         .merge(rest)
+        .merge(public)
         .merge(SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", openapi))
         .merge(playground::router())
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
+        .route("/metrics", get(probes::metrics))
         .fallback(|| async { AppError::NotFound("route") })
         .layer(Extension(schema))
+        .layer(cors::layer(&state))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(
             ServiceBuilder::new()

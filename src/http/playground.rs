@@ -1,4 +1,5 @@
-//! `/playground`: GraphiQL from assets embedded in the binary (no network needed).
+//! `/playground` (GraphiQL, the chat page, the analytics page) and `/widget.js`, from assets
+//! embedded in the binary (no network needed).
 
 use axum::{
     Router,
@@ -21,6 +22,7 @@ struct Assets;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/playground", get(|| async { asset("index.html") }))
+        .route("/widget.js", get(|| async { asset("widget.js") }))
         .route(
             "/playground/{*path}",
             get(|Path(path): Path<String>| async move { asset(&path) }),

@@ -6,7 +6,10 @@
 //! bad message) and does not refuse duplicate ids, so the protocol loop is written here over
 //! `Schema::execute_stream`.
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
 
 use async_graphql::{Request as GqlRequest, Value as GqlValue};
 use axum::{
@@ -23,11 +26,15 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::{sync::mpsc, task::AbortHandle};
 
-use super::graphql::with_codes;
+use super::{
+    governance::{Served, check_origin, record},
+    graphql::{describe, with_codes},
+};
 use crate::{
     auth::{Principal, authenticate},
     error::AppError,
     graphql::CompaninSchema,
+    services::request_log::Transport,
     state::AppState,
 };
 
@@ -191,6 +198,9 @@ impl Connection {
         keepalive.reset();
         let closing = loop {
             tokio::select! {
+                () = self.state.shutdown.cancelled() => {
+                    break Some((1001, "Server shutting down".to_owned()));
+                }
                 () = &mut init_timeout, if !self.initialised => {
                     break Some((4408, "Connection initialisation timeout".to_owned()));
                 }
@@ -305,7 +315,7 @@ impl Connection {
                 send(socket, pong).await
             }
             ClientMessage::Pong {} => Flow::Continue,
-            ClientMessage::Subscribe { id, payload } => self.subscribe(id, *payload),
+            ClientMessage::Subscribe { id, payload } => self.subscribe(socket, id, *payload).await,
             ClientMessage::Complete { id } => {
                 if let Some((_, task)) = self.subscriptions.remove(&id) {
                     task.abort();
@@ -335,7 +345,13 @@ impl Connection {
                 headers.insert(name, value);
             }
         }
-        match authenticate(&self.state.db, &headers).await {
+        let authenticated = authenticate(&self.state.db, &self.state.signing_keys, &headers)
+            .await
+            .and_then(|principal| {
+                check_origin(&principal, &self.upgrade_headers)?;
+                Ok(principal)
+            });
+        match authenticated {
             Ok(principal) => {
                 self.principal = Some(principal);
                 send(socket, json!({"type": "connection_ack"})).await
@@ -355,7 +371,7 @@ impl Connection {
         }
     }
 
-    fn subscribe(&mut self, id: String, request: GqlRequest) -> Flow {
+    async fn subscribe(&mut self, socket: &mut WebSocket, id: String, request: GqlRequest) -> Flow {
         let Some(principal) = self.principal.clone() else {
             return Flow::Close(4401, "Unauthorized".into());
         };
@@ -368,6 +384,17 @@ impl Connection {
             }
             // subscriptions-transport-ws replaces an operation started again under its id.
             earlier.abort();
+        }
+        if let Some(refusal) = self.admit(&principal, &request).await {
+            let payload = match self.protocol {
+                Protocol::TransportWs => json!([refusal]),
+                Protocol::Legacy => refusal,
+            };
+            return send(
+                socket,
+                json!({"id": id, "type": "error", "payload": payload}),
+            )
+            .await;
         }
         self.generation += 1;
         let generation = self.generation;
@@ -413,6 +440,42 @@ impl Connection {
         self.subscriptions
             .insert(id, (generation, task.abort_handle()));
         Flow::Continue
+    }
+}
+
+impl Connection {
+    /// Counts the operation against the organization's rate limit and logs it; the error to
+    /// send instead of running it when it is refused.
+    async fn admit(&self, principal: &Principal, request: &GqlRequest) -> Option<Value> {
+        let (started, at) = (Instant::now(), chrono::Utc::now());
+        let decision = self.state.rate_limits.admit(principal.org()).await;
+        let refusal = match &decision {
+            Ok(Some(d)) if !d.allowed => Some(AppError::RateLimited {
+                retry_after: d.reset_after,
+            }),
+            Ok(_) => None,
+            Err(_) => Some(AppError::Internal(anyhow::anyhow!(
+                "rate limit check failed"
+            ))),
+        };
+        let status = refusal.as_ref().map_or(200, |e| e.status().as_u16());
+        let served = Served {
+            principal,
+            transport: Transport::Ws,
+            method: "WS".into(),
+            route: "/graphql".into(),
+            operation: Some(describe(request)),
+            status,
+            started,
+            at,
+            rate_limited: matches!(decision, Ok(Some(d)) if !d.allowed),
+            request_id: None,
+        };
+        record(&self.state, served).await;
+        refusal.map(|e| {
+            let error = async_graphql::Error::from(e).into_server_error(Default::default());
+            serde_json::to_value(error).unwrap_or_else(|_| json!({"message": "refused"}))
+        })
     }
 }
 

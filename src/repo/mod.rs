@@ -1,6 +1,7 @@
 //! sea-orm queries per aggregate. Every function that reads or writes tenant data takes the
 //! organization's id and filters by it; the few unscoped lookups say why they exist.
 
+pub mod analytics;
 pub mod api_keys;
 pub mod assistant_knowledge;
 pub mod assistants;
@@ -8,7 +9,9 @@ pub mod conversations;
 pub mod feedback;
 pub mod jobs;
 pub mod knowledge;
+pub mod oauth_apps;
 pub mod organizations;
+pub mod request_logs;
 pub mod sessions;
 
 use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};

@@ -26,9 +26,11 @@ pub struct NewSession {
     pub metadata: serde_json::Value,
     /// When it stops taking messages.
     pub expires_at: DateTime<Utc>,
+    /// The visitor (a widget token's); a new `vis_…` id when absent.
+    pub visitor_id: Option<String>,
 }
 
-/// Inserts a session for a new visitor id.
+/// Inserts a session, for a new visitor id unless one is given.
 pub async fn insert(
     db: &impl ConnectionTrait,
     org: &OrgId,
@@ -39,7 +41,9 @@ pub async fn insert(
         id: Set(SessionId::generate().into_string()),
         org_id: Set(org.as_str().to_owned()),
         assistant_id: Set(new.assistant_id),
-        visitor_id: Set(VisitorId::generate().into_string()),
+        visitor_id: Set(new
+            .visitor_id
+            .unwrap_or_else(|| VisitorId::generate().into_string())),
         external_user_id: Set(new.external_user_id),
         channel: Set(new.channel),
         metadata: Set(new.metadata),

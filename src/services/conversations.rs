@@ -16,7 +16,7 @@ use tokio::{task::JoinHandle, time::Instant};
 use super::{
     replies::{EventStream, Prepared, ReplyEvent, ReplyJob, prompt},
     retrieval::{self, Hit, Search},
-    sessions,
+    sessions, widget_scope,
 };
 use crate::{
     auth::{Principal, Scope},
@@ -56,10 +56,12 @@ pub async fn create(
     principal: &Principal,
     input: CreateConversation,
 ) -> AppResult<conversation::Model> {
-    let org = principal.require(Scope::Write)?;
+    let org = principal.require_visitor(Scope::Write)?;
     let session = sessions::existing(state, org, &input.session_id).await?;
+    widget_scope::session_visible(principal, &session)?;
     sessions::ensure_open(&session)?;
-    let assistant_id = assistant_of(&session, input.assistant_id)?;
+    let asked = widget_scope::assistant_for(principal, input.assistant_id)?;
+    let assistant_id = assistant_of(&session, asked)?;
     let (assistant, _) = usable_assistant(state, org, &assistant_id).await?;
     if let Some(number) = input.assistant_version {
         version(state, org, &assistant, Some(number)).await?;
@@ -144,8 +146,10 @@ pub async fn get(
     principal: &Principal,
     id: &str,
 ) -> AppResult<conversation::Model> {
-    let org = principal.require(Scope::Read)?;
-    existing(state, org, id).await
+    let org = principal.require_visitor(Scope::Read)?;
+    let conversation = existing(state, org, id).await?;
+    widget_scope::conversation_visible(state, principal, org, &conversation).await?;
+    Ok(conversation)
 }
 
 async fn existing(state: &AppState, org: &OrgId, id: &str) -> AppResult<conversation::Model> {
@@ -208,8 +212,9 @@ pub async fn messages(
     conversation_id: &str,
     page: &PageRequest,
 ) -> AppResult<Page<message::Model>> {
-    let org = principal.require(Scope::Read)?;
+    let org = principal.require_visitor(Scope::Read)?;
     let conversation = existing(state, org, conversation_id).await?;
+    widget_scope::conversation_visible(state, principal, org, &conversation).await?;
     Ok(repo::conversations::messages(&state.db, org, &conversation.id, page).await?)
 }
 
@@ -219,14 +224,31 @@ pub async fn message(
     principal: &Principal,
     id: &str,
 ) -> AppResult<message::Model> {
-    let org = principal.require(Scope::Read)?;
-    find_message(state, org, id).await
+    let org = principal.require_visitor(Scope::Read)?;
+    visible_message(state, principal, org, id).await
 }
 
 async fn find_message(state: &AppState, org: &OrgId, id: &str) -> AppResult<message::Model> {
     repo::conversations::find_message(&state.db, org, &MessageId::parse(id)?)
         .await?
         .ok_or(AppError::NotFound("message"))
+}
+
+/// The message `id`, when its conversation is visible to the caller.
+async fn visible_message(
+    state: &AppState,
+    principal: &Principal,
+    org: &OrgId,
+    id: &str,
+) -> AppResult<message::Model> {
+    let message = find_message(state, org, id).await?;
+    if principal.widget_grant().is_some() {
+        let conversation = existing(state, org, &message.conversation_id).await?;
+        widget_scope::conversation_visible(state, principal, org, &conversation)
+            .await
+            .map_err(|_| AppError::NotFound("message"))?;
+    }
+    Ok(message)
 }
 
 /// A visitor's message to send.
@@ -279,7 +301,7 @@ impl Sent {
 /// assistant may use, then a verbatim Q&A answer or a generated one.
 pub async fn send(state: &AppState, principal: &Principal, input: SendMessage) -> AppResult<Sent> {
     let received = Instant::now();
-    let org = principal.require(Scope::Write)?;
+    let org = principal.require_visitor(Scope::Write)?;
     let text = input.message.trim();
     if text.is_empty() || text.chars().count() > state.settings.max_message_chars {
         return Err(AppError::bad_input(
@@ -290,7 +312,7 @@ pub async fn send(state: &AppState, principal: &Principal, input: SendMessage) -
             ),
         ));
     }
-    let (conversation, session, (assistant, live)) = target(state, org, &input).await?;
+    let (conversation, session, (assistant, live)) = target(state, principal, org, &input).await?;
     let pinned = input.assistant_version.or(conversation.assistant_version);
     let version = version(state, org, &assistant, pinned)
         .await?
@@ -403,6 +425,7 @@ pub async fn send(state: &AppState, principal: &Principal, input: SendMessage) -
 /// The conversation a message goes to, with its open session and its usable assistant.
 async fn target(
     state: &AppState,
+    principal: &Principal,
     org: &OrgId,
     input: &SendMessage,
 ) -> AppResult<(
@@ -413,6 +436,7 @@ async fn target(
     match (&input.conversation_id, &input.session_id) {
         (Some(id), session_id) => {
             let conversation = existing(state, org, id).await?;
+            widget_scope::conversation_visible(state, principal, org, &conversation).await?;
             if session_id
                 .as_ref()
                 .is_some_and(|s| *s != conversation.session_id)
@@ -429,8 +453,10 @@ async fn target(
         }
         (None, Some(session_id)) => {
             let session = sessions::existing(state, org, session_id).await?;
+            widget_scope::session_visible(principal, &session)?;
             sessions::ensure_open(&session)?;
-            let assistant_id = assistant_of(&session, input.assistant_id.clone())?;
+            let asked = widget_scope::assistant_for(principal, input.assistant_id.clone())?;
+            let assistant_id = assistant_of(&session, asked)?;
             let assistant = usable_assistant(state, org, &assistant_id).await?;
             let conversation = match repo::conversations::latest_of_session(
                 &state.db,
@@ -544,8 +570,8 @@ pub async fn cancel(
     principal: &Principal,
     message_id: &str,
 ) -> AppResult<message::Model> {
-    let org = principal.require(Scope::Write)?;
-    let message = find_message(state, org, message_id).await?;
+    let org = principal.require_visitor(Scope::Write)?;
+    let message = visible_message(state, principal, org, message_id).await?;
     if message.role != Role::Assistant {
         return Err(AppError::bad_input(
             "message_id",
@@ -587,8 +613,8 @@ pub async fn reply_stream(
     principal: &Principal,
     message_id: &str,
 ) -> AppResult<EventStream> {
-    let org = principal.require(Scope::Read)?;
-    let message = find_message(state, org, message_id).await?;
+    let org = principal.require_visitor(Scope::Read)?;
+    let message = visible_message(state, principal, org, message_id).await?;
     if message.role != Role::Assistant {
         return Err(AppError::bad_input(
             "message_id",
@@ -670,7 +696,8 @@ pub async fn conversation_events(
     principal: &Principal,
     conversation_id: &str,
 ) -> AppResult<EventStream> {
-    let org = principal.require(Scope::Read)?;
+    let org = principal.require_visitor(Scope::Read)?;
     let conversation = existing(state, org, conversation_id).await?;
+    widget_scope::conversation_visible(state, principal, org, &conversation).await?;
     Ok(state.replies.broker().conversation(&conversation.id).await)
 }

@@ -11,7 +11,7 @@ use crate::{
     },
     error::{AppError, AppResult},
     repo::{self, feedback::NewFeedback},
-    services::sessions::json_object,
+    services::{sessions::json_object, widget_scope},
     state::AppState,
 };
 
@@ -74,9 +74,9 @@ pub struct SubmitFeedback {
 pub async fn submit(
     state: &AppState,
     principal: &Principal,
-    input: SubmitFeedback,
+    mut input: SubmitFeedback,
 ) -> AppResult<feedback::Model> {
-    let org = principal.require(Scope::Write)?;
+    let org = principal.require_visitor(Scope::Write)?;
     let conversation = repo::conversations::find(
         &state.db,
         org,
@@ -84,6 +84,17 @@ pub async fn submit(
     )
     .await?
     .ok_or(AppError::NotFound("conversation"))?;
+    widget_scope::conversation_visible(state, principal, org, &conversation).await?;
+    if let Some(grant) = principal.widget_grant() {
+        // A widget speaks for its visitor, whatever the page claims.
+        input.actor_type = ActorType::Visitor;
+        input.actor_id = Some(
+            grant
+                .external_user_id
+                .clone()
+                .unwrap_or_else(|| grant.visitor_id.clone()),
+        );
+    }
     if let Some(message_id) = &input.message_id {
         repo::conversations::find_message(&state.db, org, &MessageId::parse(message_id)?)
             .await?
@@ -144,11 +155,12 @@ pub async fn list(
     message_id: Option<&str>,
     page: &PageRequest,
 ) -> AppResult<Page<feedback::Model>> {
-    let org = principal.require(Scope::Read)?;
+    let org = principal.require_visitor(Scope::Read)?;
     let conversation =
         repo::conversations::find(&state.db, org, &ConversationId::parse(conversation_id)?)
             .await?
             .ok_or(AppError::NotFound("conversation"))?;
+    widget_scope::conversation_visible(state, principal, org, &conversation).await?;
     Ok(repo::feedback::list(&state.db, org, &conversation.id, message_id, page).await?)
 }
 

@@ -5,7 +5,7 @@ use sea_orm::{DatabaseConnection, TransactionTrait};
 
 use super::api_keys::{self, CreatedApiKey, NewApiKey};
 use crate::{
-    auth::{Principal, Scope, Scopes},
+    auth::{Principal, Scope, Scopes, WidgetGrant},
     error::{AppError, AppResult},
     repo,
 };
@@ -53,15 +53,24 @@ pub struct Caller {
     pub key: Option<api_key::Model>,
     /// The scopes granted.
     pub scopes: Scopes,
+    /// What a widget token allows, for a widget.
+    pub widget: Option<WidgetGrant>,
 }
 
-/// The caller: organization, key and scopes.
+/// The caller: organization, key (or widget grant) and scopes. Widgets may ask too.
 pub async fn viewer(db: &DatabaseConnection, principal: &Principal) -> AppResult<Caller> {
-    let organization = current(db, principal).await?;
-    let key = repo::api_keys::find(db, principal.org(), principal.key()).await?;
+    let org = principal.require_visitor(Scope::Read)?;
+    let organization = repo::organizations::find(db, org)
+        .await?
+        .ok_or(AppError::NotFound("organization"))?;
+    let key = match principal.key() {
+        Some(key) => repo::api_keys::find(db, principal.org(), key).await?,
+        None => None,
+    };
     Ok(Caller {
         organization,
         key,
         scopes: principal.scopes(),
+        widget: principal.widget_grant().cloned(),
     })
 }

@@ -12,6 +12,7 @@ use crate::{
     },
     error::{AppError, AppResult},
     repo::{self, sessions::ContextFilter},
+    services::widget_scope,
     state::AppState,
 };
 
@@ -39,9 +40,25 @@ pub struct CreateSession {
 pub async fn create(
     state: &AppState,
     principal: &Principal,
-    input: CreateSession,
+    mut input: CreateSession,
 ) -> AppResult<visitor_session::Model> {
-    let org = principal.require(Scope::Write)?;
+    let org = principal.require_visitor(Scope::Write)?;
+    input.assistant_id = widget_scope::assistant_for(principal, input.assistant_id)?;
+    let mut visitor_id = None;
+    if let Some(grant) = principal.widget_grant() {
+        if input
+            .external_user_id
+            .as_ref()
+            .is_some_and(|asked| Some(asked) != grant.external_user_id.as_ref())
+        {
+            return Err(AppError::Forbidden(
+                "a widget token acts for its own visitor only".into(),
+            ));
+        }
+        input.external_user_id = grant.external_user_id.clone();
+        input.channel.get_or_insert_with(|| "widget".to_owned());
+        visitor_id = Some(grant.visitor_id.clone());
+    }
     let channel = input.channel.unwrap_or_else(|| "api".to_owned());
     check_channel(&channel)?;
     let external_user_id = input
@@ -70,6 +87,7 @@ pub async fn create(
             channel,
             metadata,
             expires_at: Utc::now() + Duration::seconds(ttl),
+            visitor_id,
         },
     )
     .await?)
@@ -89,8 +107,10 @@ pub async fn get(
     principal: &Principal,
     id: &str,
 ) -> AppResult<visitor_session::Model> {
-    let org = principal.require(Scope::Read)?;
-    existing(state, org, id).await
+    let org = principal.require_visitor(Scope::Read)?;
+    let session = existing(state, org, id).await?;
+    widget_scope::session_visible(principal, &session)?;
+    Ok(session)
 }
 
 /// The session `id` of `org`, or `NOT_FOUND`.
@@ -135,8 +155,9 @@ pub async fn end(
     principal: &Principal,
     id: &str,
 ) -> AppResult<visitor_session::Model> {
-    let org = principal.require(Scope::Write)?;
+    let org = principal.require_visitor(Scope::Write)?;
     let id = SessionId::parse(id)?;
+    widget_scope::session_visible(principal, &existing(state, org, id.as_str()).await?)?;
     if !repo::sessions::end(&state.db, org, &id).await? {
         return Err(AppError::NotFound("session"));
     }
@@ -150,8 +171,9 @@ pub async fn attach_context(
     session_id: &str,
     traits: Value,
 ) -> AppResult<session_context::Model> {
-    let org = principal.require(Scope::Write)?;
+    let org = principal.require_visitor(Scope::Write)?;
     let session = existing(state, org, session_id).await?;
+    widget_scope::session_visible(principal, &session)?;
     ensure_open(&session)?;
     let traits = json_object(Some(traits), "traits", state.settings.max_traits_bytes)?;
     Ok(

@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::api_keys::{ApiKey, ApiKeyScope};
-use crate::services::organizations::Caller;
+use crate::{auth::WidgetGrant, services::organizations::Caller};
 
 /// An organization: the tenant that owns every other record.
 #[derive(Debug, Clone, SimpleObject, Serialize, ToSchema)]
@@ -41,8 +41,39 @@ pub struct Viewer {
     pub organization: Organization,
     /// The API key used for this request.
     pub api_key: Option<ApiKey>,
-    /// The scopes this request may use.
+    /// The scopes this request may use (none for a widget token).
     pub scopes: Vec<ApiKeyScope>,
+    /// For a widget token: the app, assistant and visitor it is bound to.
+    pub widget: Option<WidgetAccess>,
+}
+
+/// What a widget token is bound to.
+#[derive(Debug, Clone, SimpleObject, Serialize, ToSchema)]
+pub struct WidgetAccess {
+    /// The OAuth app (`app_…`).
+    #[schema(value_type = String)]
+    pub app_id: ID,
+    /// The assistant it may talk to (`asst_…`).
+    #[schema(value_type = String)]
+    pub assistant_id: ID,
+    /// The visitor it acts for.
+    pub visitor_id: String,
+    /// The customer's own id of the visitor, when bound to one.
+    pub external_user_id: Option<String>,
+    /// When the token expires.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl From<WidgetGrant> for WidgetAccess {
+    fn from(g: WidgetGrant) -> Self {
+        Self {
+            app_id: ID(g.app.into_string()),
+            assistant_id: ID(g.assistant.into_string()),
+            visitor_id: g.visitor_id,
+            external_user_id: g.external_user_id,
+            expires_at: DateTime::from_timestamp(g.expires_at, 0).unwrap_or_default(),
+        }
+    }
 }
 
 impl From<Caller> for Viewer {
@@ -51,6 +82,7 @@ impl From<Caller> for Viewer {
             organization: c.organization.into(),
             api_key: c.key.map(Into::into),
             scopes: c.scopes.granted().into_iter().map(Into::into).collect(),
+            widget: c.widget.map(Into::into),
         }
     }
 }

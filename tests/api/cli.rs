@@ -250,3 +250,59 @@ async fn cli_chat_prints_the_streamed_reply_and_its_sources() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("4403"), "{stderr}");
 }
+
+#[tokio::test]
+async fn sandbox_seed_creates_a_living_sandbox_organization_and_prints_its_credentials() {
+    let app = TestApp::spawn().await;
+    let output = Command::new(env!("CARGO_BIN_EXE_companin"))
+        .args(["sandbox", "seed"])
+        .env_clear()
+        .env("COMPANIN_DATA_DIR", &app.settings.data_dir)
+        .env("DATABASE_URL", app.database_url())
+        .env("COMPANIN_EMBEDDER", "hash")
+        .env("COMPANIN_LLM", "extractive")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("companin runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let key = field(&output, "api_key");
+    assert!(key.starts_with("cmp_test_"), "{key}");
+    assert!(field(&output, "chat").contains("/playground/chat.html?client_id=cmp_client_"));
+
+    let (_, viewer) = TestApp::send(app.rest(Method::GET, "/api/v1/viewer", &key)).await;
+    assert_eq!(viewer["organization"]["sandbox"], true);
+    let (_, assistants) =
+        TestApp::send(app.rest(Method::GET, "/api/v1/assistants?limit=10", &key)).await;
+    assert_eq!(assistants["data"].as_array().map(Vec::len), Some(3));
+    let (_, sources) =
+        TestApp::send(app.rest(Method::GET, "/api/v1/knowledge/files?limit=20", &key)).await;
+    let files = sources["data"].as_array().cloned().unwrap_or_default();
+    assert_eq!(files.len(), 5, "{sources}");
+    assert!(
+        files.iter().all(|f| f["status"] == "READY"),
+        "every format indexed: {sources}"
+    );
+    let (_, qas) =
+        TestApp::send(app.rest(Method::GET, "/api/v1/knowledge/qas?limit=20", &key)).await;
+    assert_eq!(qas["data"].as_array().map(Vec::len), Some(3));
+    let (_, talk) = TestApp::send(app.rest(Method::GET, "/analytics/conversations", &key)).await;
+    assert_eq!(
+        (talk["conversations"].as_i64(), talk["answers"].as_i64()),
+        (Some(3), Some(3)),
+        "{talk}"
+    );
+    assert!(talk["average_rating"].as_f64().is_some());
+
+    let (status, token) = TestApp::send(app.client.post(format!("{}/api/v1/widget/token", app.address)).json(
+        &serde_json::json!({ "client_id": field(&output, "client_id"), "client_secret": field(&output, "client_secret") }),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+    // The sandbox stays apart from live organizations.
+    let (_, live) = TestApp::send(app.rest(Method::GET, "/api/v1/assistants", &app.key)).await;
+    assert_eq!(live["data"], serde_json::json!([]));
+}

@@ -54,6 +54,8 @@ impl TestApp {
             embedder: EmbedderChoice::Hash,
             llm: LlmChoice::Extractive,
             models_dir: models_dir(),
+            // Polling tests make many requests; rate-limit tests set their own budget.
+            rate_limit_per_hour: 100_000,
             ..Settings::default()
         };
         let postgres = PostgresDb::create().await;

@@ -2,8 +2,10 @@
 //! (a SQLite file in a temp dir, or a new PostgreSQL database when `TEST_DATABASE_URL` is
 //! set) and talks HTTP and websocket to it.
 
+mod analytics;
 mod assistants;
 mod auth;
+mod browser;
 mod cli;
 mod conversation_support;
 mod conversations;
@@ -14,8 +16,11 @@ mod ingestion;
 mod knowledge;
 mod knowledge_support;
 mod models;
+mod rate_limits;
 mod rest;
 mod scripted_chat;
+mod shutdown;
 mod tenancy;
 mod websocket;
+mod widget_tokens;
 mod ws_support;

@@ -1,12 +1,16 @@
 //! The REST compatibility layer under `/api/v1`: the same services as GraphQL, JSON in and
 //! out, documented by the OpenAPI document it is generated with.
 
+mod analytics;
 mod api_keys;
 mod assistants;
 mod conversations;
 mod knowledge;
+mod oauth_apps;
+mod rate_limits;
 mod sessions;
 mod viewer;
+mod widget_token;
 
 use serde::{Deserialize, Serialize};
 use utoipa::{
@@ -21,6 +25,12 @@ use crate::{
     state::AppState,
 };
 
+/// The routes that authenticate by other means than an API key or widget token (client
+/// credentials), with their OpenAPI description.
+pub fn public_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().merge(widget_token::router())
+}
+
 /// The REST routes with their OpenAPI description.
 pub fn router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -29,6 +39,9 @@ pub fn router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(sessions::router())
         .merge(conversations::router())
         .merge(api_keys::router())
+        .merge(rate_limits::router())
+        .merge(analytics::router())
+        .merge(oauth_apps::router())
         .merge(viewer::router())
 }
 

@@ -1,0 +1,45 @@
+//! The organization's rate limit: read it (read scope), override or reset it (admin scope).
+
+use async_graphql::{Context, Object, Result};
+
+use super::context::parts;
+use crate::views::rate_limits::{RateLimit, SetRateLimitInput};
+
+#[derive(Default)]
+pub struct RateLimitQuery;
+
+#[Object]
+impl RateLimitQuery {
+    /// The organization's request budget in force.
+    async fn rate_limit(&self, ctx: &Context<'_>) -> Result<RateLimit> {
+        let (state, principal) = parts(ctx)?;
+        Ok(state.rate_limits.current(principal).await?.into())
+    }
+}
+
+#[derive(Default)]
+pub struct RateLimitMutation;
+
+#[Object]
+impl RateLimitMutation {
+    /// Overrides the organization's request budget (admin scope). Takes effect at once on
+    /// this server, within seconds on the others.
+    async fn set_rate_limit(
+        &self,
+        ctx: &Context<'_>,
+        input: SetRateLimitInput,
+    ) -> Result<RateLimit> {
+        let (state, principal) = parts(ctx)?;
+        Ok(state
+            .rate_limits
+            .set(principal, Some(input.into()))
+            .await?
+            .into())
+    }
+
+    /// Returns the organization to the server's default budget (admin scope).
+    async fn reset_rate_limit(&self, ctx: &Context<'_>) -> Result<RateLimit> {
+        let (state, principal) = parts(ctx)?;
+        Ok(state.rate_limits.set(principal, None).await?.into())
+    }
+}

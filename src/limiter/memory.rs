@@ -1,0 +1,44 @@
+//! The in-process limiter: one counter per organization and window.
+
+use std::{collections::HashMap, sync::Mutex};
+
+use async_trait::async_trait;
+
+use super::{Limiter, Policy};
+use crate::domain::ids::OrgId;
+
+/// A window: its start (Unix seconds) and length (seconds).
+type Window = (u64, u32);
+
+/// Counts in this process only; the default when no Redis is configured.
+#[derive(Debug, Default)]
+pub struct MemoryLimiter {
+    /// Per organization: the window being counted, and its count.
+    windows: Mutex<HashMap<OrgId, (Window, u64)>>,
+}
+
+#[async_trait]
+impl Limiter for MemoryLimiter {
+    async fn increment(
+        &self,
+        org: &OrgId,
+        policy: Policy,
+        window_start: u64,
+    ) -> anyhow::Result<u64> {
+        let window = (window_start, policy.window_seconds);
+        let mut windows = self
+            .windows
+            .lock()
+            .map_err(|_| anyhow::anyhow!("rate limiter lock poisoned"))?;
+        let entry = windows.entry(org.clone()).or_insert((window, 0));
+        if entry.0 != window {
+            *entry = (window, 0);
+        }
+        entry.1 += 1;
+        Ok(entry.1)
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+}

@@ -1,0 +1,238 @@
+//! The sandbox (SPEC §10): a sandbox organization (`cmp_test_` keys) with sample
+//! assistants, knowledge in every file format plus Q&A, visitor sessions with traits,
+//! conversations answered by the configured model, feedback, and an OAuth app for the chat
+//! widget, so a newcomer sees a living system at once. Sandbox data lives in its own
+//! organization and never mixes with live ones.
+
+pub mod samples;
+
+use std::time::Duration;
+
+use entity::knowledge_source::Status;
+use serde_json::json;
+
+use super::{assistants, conversations, feedback, knowledge, oauth_apps, organizations, sessions};
+use crate::{
+    auth::{Principal, Scopes},
+    domain::{
+        assistant::AssistantPatch,
+        ids::{KeyId, OrgId},
+    },
+    error::{AppError, AppResult},
+    repo,
+    state::AppState,
+};
+
+/// The sandbox organization's name.
+pub const NAME: &str = "Companin sandbox";
+/// How long seeding waits for the sample knowledge to be indexed.
+const INDEXING_PATIENCE: Duration = Duration::from_secs(300);
+
+/// What seeding made, with the credentials to use it.
+#[derive(Debug, Clone)]
+pub struct Seeded {
+    /// The sandbox organization.
+    pub org_id: String,
+    /// Its admin key (`cmp_test_…`), shown once.
+    pub api_key: String,
+    /// The chat widget's OAuth app.
+    pub client_id: String,
+    /// Its client secret, shown once.
+    pub client_secret: String,
+    /// The assistants, by name.
+    pub assistants: Vec<(String, String)>,
+}
+
+/// Seeds a new sandbox organization. Ingestion workers must be running for `state`.
+/// `origins` are the pages the playground's widget runs on.
+pub async fn seed(state: &AppState, origins: Vec<String>) -> AppResult<Seeded> {
+    let (org, key) = organizations::create(&state.db, NAME, true).await?;
+    let principal = Principal::api_key(
+        OrgId::from_db(org.id.clone()),
+        KeyId::from_db(key.record.id.clone()),
+        Scopes::all(),
+    );
+    let shop = assistant(
+        state,
+        &principal,
+        "Shop helper",
+        "You answer questions of Acme Home's customers about opening hours, shipping, returns, prices and warranty. Answer briefly and cite your sources.",
+        true,
+    )
+    .await?;
+    let concierge = assistant(
+        state,
+        &principal,
+        "Concierge",
+        "You greet visitors warmly and point them to the right page of the shop.",
+        true,
+    )
+    .await?;
+    let night = assistant(
+        state,
+        &principal,
+        "Night shift",
+        "You answer outside opening hours.",
+        false,
+    )
+    .await?;
+
+    let mut sources = Vec::new();
+    for (question, answer) in samples::QAS {
+        let qa = knowledge::QaPair {
+            question: question.into(),
+            answer: answer.into(),
+            tags: vec!["faq".into()],
+        };
+        sources.push(knowledge::create_qa(state, &principal, qa).await?.id);
+    }
+    for (file_name, content_type, bytes, title) in samples::files() {
+        let file = knowledge::NewFile {
+            file_name: file_name.into(),
+            content_type: Some(content_type.into()),
+            bytes,
+            title: Some(title.into()),
+            description: None,
+        };
+        sources.push(knowledge::upload_file(state, &principal, file).await?.id);
+    }
+    indexed(state, &principal, &sources).await?;
+
+    let visitors = [
+        (
+            "web",
+            None,
+            json!({ "plan": "free", "language": "en" }),
+            "What are your opening hours?",
+            Some(5),
+        ),
+        (
+            "email",
+            Some("cust-1001"),
+            json!({ "plan": "pro", "orders": 7 }),
+            "How long does shipping take to Belgium?",
+            Some(4),
+        ),
+        (
+            "widget",
+            None,
+            json!({ "page": "/returns" }),
+            "Can I return a kettle I bought last week?",
+            Some(2),
+        ),
+    ];
+    for (channel, external_user_id, traits, question, rating) in visitors {
+        let session = sessions::create(
+            state,
+            &principal,
+            sessions::CreateSession {
+                assistant_id: Some(shop.clone()),
+                external_user_id: external_user_id.map(str::to_owned),
+                channel: Some(channel.into()),
+                metadata: Some(json!({ "source": "sandbox" })),
+                ttl_seconds: Some(sessions::MAX_TTL_SECONDS),
+            },
+        )
+        .await?;
+        sessions::attach_context(state, &principal, &session.id, traits).await?;
+        let sent = conversations::send(
+            state,
+            &principal,
+            conversations::SendMessage {
+                session_id: Some(session.id.clone()),
+                message: question.into(),
+                ..Default::default()
+            },
+        )
+        .await?;
+        let reply = sent.wait().await?;
+        if let Some(rating) = rating {
+            feedback::submit(
+                state,
+                &principal,
+                feedback::SubmitFeedback {
+                    conversation_id: reply.conversation_id.clone(),
+                    message_id: Some(reply.id.clone()),
+                    rating,
+                    comment: (rating <= 2).then(|| "I expected the return conditions".to_owned()),
+                    actor_type: feedback::ActorType::Visitor,
+                    actor_id: external_user_id.map(str::to_owned),
+                    actor_name: None,
+                    actor_metadata: None,
+                },
+            )
+            .await?;
+        }
+    }
+
+    let app = oauth_apps::create(
+        state,
+        &principal,
+        oauth_apps::NewOAuthApp {
+            name: "Playground widget".into(),
+            allowed_origins: origins,
+            default_assistant_id: Some(shop.clone()),
+        },
+    )
+    .await?;
+    Ok(Seeded {
+        org_id: org.id,
+        api_key: key.key,
+        client_id: app.app.client_id,
+        client_secret: app.client_secret,
+        assistants: vec![
+            ("Shop helper".into(), shop),
+            ("Concierge".into(), concierge),
+            ("Night shift (paused)".into(), night),
+        ],
+    })
+}
+
+async fn assistant(
+    state: &AppState,
+    principal: &Principal,
+    name: &str,
+    instructions: &str,
+    active: bool,
+) -> AppResult<String> {
+    let patch = AssistantPatch {
+        name: Some(name.into()),
+        instructions: Some(instructions.into()),
+        tone: Some("friendly".into()),
+        language: Some("en".into()),
+        ..Default::default()
+    };
+    let (assistant, _) = assistants::create(&state.db, principal, patch, active).await?;
+    Ok(assistant.id)
+}
+
+/// Waits until every source is indexed (or failed: the sandbox still works without it).
+async fn indexed(state: &AppState, principal: &Principal, ids: &[String]) -> AppResult<()> {
+    let deadline = tokio::time::Instant::now() + INDEXING_PATIENCE;
+    loop {
+        let sources = repo::knowledge::find_many(&state.db, principal.org(), ids).await?;
+        let pending = sources
+            .iter()
+            .filter(|s| !matches!(s.status, Status::Ready | Status::Failed))
+            .count();
+        for failed in sources.iter().filter(|s| s.status == Status::Failed) {
+            tracing::warn!(source = %failed.title, error = ?failed.error, "a sample source failed");
+        }
+        if pending == 0 {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(AppError::Internal(anyhow::anyhow!(
+                "{pending} sample sources were not indexed in time: are ingestion workers running?"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The sandbox organization seeded earlier, if any.
+pub async fn existing(
+    db: &sea_orm::DatabaseConnection,
+) -> AppResult<Option<entity::organization::Model>> {
+    Ok(repo::organizations::find_sandbox(db, NAME).await?)
+}

@@ -1,0 +1,289 @@
+//! The chat widget and the playground pages in headless Chromium, driven over WebDriver
+//! (Debian's `chromium` and `chromium-driver`): real clicks and typing, a streamed reply,
+//! a dropped connection the widget recovers from mid-reply, a rating, and the analytics
+//! charts. Screenshots are written to the test's output directory.
+
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::Duration,
+};
+
+use companin::models::Models;
+use fantoccini::{Client, ClientBuilder, Locator};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::{helpers::TestApp, scripted_chat::ScriptedChat};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const PATIENCE: Duration = Duration::from_secs(30);
+/// The text of the newest assistant bubble (the first one is the greeting).
+const LAST_REPLY: &str =
+    "Array.from(document.querySelectorAll('.cmpw-bot .cmpw-text')).pop().textContent";
+
+/// chromedriver on a free port, killed with the test.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A headless Chromium session, or `None` (with a note) where the browser is not installed.
+async fn browser() -> Option<(Client, Driver, tempfile::TempDir)> {
+    if !std::path::Path::new(CHROMIUM).exists()
+        || Command::new("chromedriver")
+            .arg("--version")
+            .output()
+            .is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install chromium and chromium-driver (see .ci/run)"
+        );
+        eprintln!("chromium or chromedriver is not installed: the browser tests are skipped");
+        return None;
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let profile = tempfile::tempdir().expect("profile dir");
+    let capabilities = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=1280,900",
+                format!("--user-data-dir={}", profile.path().display()),
+            ]
+        }
+    });
+    let Value::Object(capabilities) = capabilities else {
+        unreachable!("an object")
+    };
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let mut last = None;
+    for _ in 0..50 {
+        match ClientBuilder::new(connector.clone())
+            .capabilities(capabilities.clone())
+            .connect(&driver.url)
+            .await
+        {
+            Ok(client) => return Some((client, driver, profile)),
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("chromedriver did not accept a session: {last:?}");
+}
+
+/// Saves a screenshot in the test output directory and prints where.
+async fn screenshot(client: &Client, name: &str) {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    let path = dir.join(format!("{name}.png"));
+    let png = client.screenshot().await.expect("screenshot");
+    std::fs::write(&path, png).expect("screenshot written");
+    println!("screenshot: {}", path.display());
+}
+
+/// Waits until `script` (a JS expression) is truthy.
+async fn until(client: &Client, what: &str, script: &str) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let value = client
+            .execute(&format!("return !!({script});"), Vec::new())
+            .await
+            .expect("script runs");
+        if value == Value::Bool(true) {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let page = client
+                .execute("return document.body.innerText;", Vec::new())
+                .await
+                .unwrap_or_default();
+            screenshot(client, "timed-out").await;
+            panic!("timed out waiting for {what}; the page says: {page}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A reply of 40 pieces, one every 60 ms: slow enough to drop the connection mid-reply.
+fn slow_models() -> Models {
+    Models {
+        chat: Arc::new(ScriptedChat::numbered(40, Duration::from_millis(60))),
+        ..Models::local_defaults()
+    }
+}
+
+#[tokio::test]
+async fn the_widget_streams_a_reply_survives_a_dropped_connection_and_takes_a_rating() {
+    let Some((client, _driver, _profile)) = browser().await else {
+        return;
+    };
+    let app = TestApp::spawn_with_models(|_| {}, slow_models()).await;
+    let assistant = app
+        .assistant(&app.key, json!({ "name": "Shop helper" }))
+        .await;
+    let created = app
+        .gql_ok(
+            &app.key,
+            "mutation($input: CreateOAuthAppInput!) { createOAuthApp(input: $input) { clientSecret app { clientId } } }",
+            json!({ "input": { "name": "Playground", "allowedOrigins": [app.address], "defaultAssistantId": assistant } }),
+        )
+        .await;
+    let (client_id, secret) = (
+        created["createOAuthApp"]["app"]["clientId"]
+            .as_str()
+            .expect("client id")
+            .to_owned(),
+        created["createOAuthApp"]["clientSecret"]
+            .as_str()
+            .expect("secret")
+            .to_owned(),
+    );
+
+    client
+        .goto(&format!(
+            "{}/playground/chat.html?client_id={client_id}&client_secret={secret}",
+            app.address
+        ))
+        .await
+        .expect("chat page loads");
+    until(
+        &client,
+        "the widget's websocket",
+        "window.companinWidget && window.companinWidget.acked",
+    )
+    .await;
+    let input = client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css("#cmpw-input"))
+        .await
+        .expect("input");
+    input
+        .send_keys("Hello, are you there?")
+        .await
+        .expect("typed");
+    client
+        .find(Locator::Css(".cmpw-form button"))
+        .await
+        .expect("send button")
+        .click()
+        .await
+        .expect("clicked");
+
+    // Streaming: part of the reply shows while it is still being written…
+    until(
+        &client,
+        "the first streamed pieces",
+        &format!("{LAST_REPLY}.startsWith('t0 t1')"),
+    )
+    .await;
+    screenshot(&client, "widget-streaming").await;
+    // …then the network drops; the widget reconnects and re-attaches to the same reply.
+    client
+        .execute("window.companinWidget.socket.close();", Vec::new())
+        .await
+        .expect("socket closed");
+    until(
+        &client,
+        "the whole reply after reconnecting",
+        &format!("{LAST_REPLY}.trim().endsWith('t39')"),
+    )
+    .await;
+    let text: String = client
+        .execute(&format!("return {LAST_REPLY};"), Vec::new())
+        .await
+        .expect("script")
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let expected: String = (0..40).map(|i| format!("t{i} ")).collect();
+    assert_eq!(text, expected, "every piece once, in order");
+
+    client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css(".cmpw-rate button[data-rating='5']"))
+        .await
+        .expect("rating buttons")
+        .click()
+        .await
+        .expect("rated");
+    until(&client, "the rating to be saved", "document.querySelector(\".cmpw-rate button[data-rating='5']\").getAttribute('aria-pressed') === 'true'").await;
+    screenshot(&client, "widget-rated").await;
+
+    let (_, conversations) =
+        TestApp::send(app.rest(Method::GET, "/api/v1/conversations", &app.key)).await;
+    let conversation = conversations["data"][0]["id"]
+        .as_str()
+        .expect("a conversation")
+        .to_owned();
+    let (_, feedback) = TestApp::send(app.rest(
+        Method::GET,
+        &format!("/api/v1/conversations/{conversation}/feedback"),
+        &app.key,
+    ))
+    .await;
+    assert_eq!(feedback["data"][0]["rating"], 5, "{feedback}");
+    assert_eq!(feedback["data"][0]["actor"]["type"], "VISITOR");
+
+    // The analytics page draws its charts from the analytics API.
+    client
+        .goto(&format!(
+            "{}/playground/analytics.html?key={}",
+            app.address, app.key
+        ))
+        .await
+        .expect("analytics page loads");
+    until(
+        &client,
+        "the charts",
+        "document.body.getAttribute('data-loaded') === 'true'",
+    )
+    .await;
+    let charts = client
+        .find_all(Locator::Css("figure svg"))
+        .await
+        .expect("charts");
+    assert_eq!(charts.len(), 4);
+    let ratings = client
+        .find(Locator::Css("#ratings .summary"))
+        .await
+        .expect("summary")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        ratings.contains("1 conversations") && ratings.contains("average rating 5.00"),
+        "{ratings}"
+    );
+    screenshot(&client, "analytics").await;
+    client.close().await.expect("browser closed");
+}
