@@ -65,14 +65,8 @@ pub async fn authenticate(
 /// A widget token's caller, while its app is not revoked.
 async fn widget(db: &DatabaseConnection, keys: &SigningKeys, token: &str) -> AppResult<Principal> {
     let claims = widget_token::verify(keys, token)?;
-    let (Ok(org), Ok(app), Ok(assistant)) = (
-        OrgId::parse(&claims.org),
-        AppId::parse(&claims.app),
-        AssistantId::parse(&claims.asst),
-    ) else {
-        return Err(unauthenticated("invalid widget token"));
-    };
-    let app_row = repo::oauth_apps::find(db, &org, &app)
+    let (org, grant) = grant_of(claims, Vec::new())?;
+    let app_row = repo::oauth_apps::find(db, &org, &grant.app)
         .await?
         .filter(|a| a.revoked_at.is_none())
         .ok_or_else(|| unauthenticated("the widget token's app has been revoked"))?;
@@ -80,14 +74,33 @@ async fn widget(db: &DatabaseConnection, keys: &SigningKeys, token: &str) -> App
     Ok(Principal::widget(
         org,
         WidgetGrant {
-            app,
-            assistant,
-            visitor_id: claims.sub,
-            external_user_id: claims.ext,
             allowed_origins,
-            expires_at: claims.exp,
+            ..grant
         },
     ))
+}
+
+/// The organization and grant a widget token's claims name.
+pub(crate) fn grant_of(
+    claims: widget_token::WidgetClaims,
+    allowed_origins: Vec<String>,
+) -> AppResult<(OrgId, WidgetGrant)> {
+    let (Ok(org), Ok(app), Ok(assistant)) = (
+        OrgId::parse(&claims.org),
+        AppId::parse(&claims.app),
+        AssistantId::parse(&claims.asst),
+    ) else {
+        return Err(unauthenticated("invalid widget token"));
+    };
+    let grant = WidgetGrant {
+        app,
+        assistant,
+        visitor_id: claims.sub,
+        external_user_id: claims.ext,
+        allowed_origins,
+        expires_at: claims.exp,
+    };
+    Ok((org, grant))
 }
 
 /// The token of `Authorization: Bearer …`, when present.

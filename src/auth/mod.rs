@@ -11,5 +11,6 @@ pub mod jwt;
 mod principal;
 pub mod widget_token;
 
+pub(crate) use authenticate::grant_of;
 pub use authenticate::{API_KEY_HEADER, API_SECRET_HEADER, authenticate};
 pub use principal::{Principal, Scope, Scopes, WidgetGrant};

@@ -17,8 +17,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::ErrorBody;
 use crate::{
-    auth::{Principal, WidgetGrant},
-    domain::ids::{AppId, AssistantId, OrgId},
+    auth::{Principal, grant_of},
     error::AppError,
     http::{extract::ApiJson, governance},
     services::{self, oauth_apps::MintedToken},
@@ -123,26 +122,11 @@ async fn admitted(
     route: &str,
     started: (Instant, chrono::DateTime<Utc>),
 ) -> Response {
-    let claims = &minted.claims;
-    let (Ok(org), Ok(app), Ok(assistant)) = (
-        OrgId::parse(&claims.org),
-        AppId::parse(&claims.app),
-        AssistantId::parse(&claims.asst),
-    ) else {
-        return AppError::Internal(anyhow::anyhow!("minted a token with malformed ids"))
-            .into_response();
+    let (org, grant) = match grant_of(minted.claims.clone(), Vec::new()) {
+        Ok(parts) => parts,
+        Err(e) => return e.into_response(),
     };
-    let app_caller = Principal::widget(
-        org,
-        WidgetGrant {
-            app,
-            assistant,
-            visitor_id: claims.sub.clone(),
-            external_user_id: claims.ext.clone(),
-            allowed_origins: Vec::new(),
-            expires_at: claims.exp,
-        },
-    );
+    let app_caller = Principal::widget(org, grant);
     governance::admit_outside_middleware(state, &app_caller, route, started, || {
         (
             [(axum::http::header::CACHE_CONTROL, "no-store")],
