@@ -14,7 +14,7 @@ use std::{
 
 use axum::{Json, Router, extract::State, routing::get};
 use companin::{
-    auth::{authenticate, jwt::SigningKeys},
+    auth::{ApiKeyAuthenticator, Authenticator, Credentials},
     config::Settings,
     db,
     domain::assistant::AssistantPatch,
@@ -104,10 +104,15 @@ async fn start(data_dir: std::path::PathBuf) -> anyhow::Result<(String, String, 
         .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
     let mut headers = axum::http::HeaderMap::new();
     headers.insert("x-api-key", key.key.parse()?);
-    let keys = SigningKeys::load_or_generate(&settings)?;
-    let principal = authenticate(&db, &keys, &headers)
+    let credentials = Credentials {
+        headers: &headers,
+        peer: None,
+    };
+    let principal = ApiKeyAuthenticator::new(db.clone())
+        .authenticate(&credentials)
         .await
-        .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+        .map_err(|e| anyhow::anyhow!("{}", e.message()))?
+        .ok_or_else(|| anyhow::anyhow!("the key was not recognised"))?;
     for i in 0..20 {
         let patch = AssistantPatch {
             name: Some(format!("Assistant {i}")),

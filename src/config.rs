@@ -132,6 +132,72 @@ pub struct Settings {
     /// On SIGTERM/SIGINT: seconds to let in-flight requests and streams finish before the
     /// remaining connections are closed.
     pub shutdown_grace_seconds: u64,
+    /// Share of a window's budget (0–1) at which `rate_limit.approaching` is sent.
+    pub rate_limit_alert_share: f64,
+    /// Concurrent webhook deliveries in this process; 0 sends none (an API-only replica).
+    pub webhook_workers: usize,
+    /// Timeout of one webhook request.
+    pub webhook_timeout_seconds: u64,
+    /// Wait before the first retry of a failed delivery; doubled after each failure.
+    pub webhook_retry_base_ms: u64,
+    /// Longest wait between two attempts.
+    pub webhook_retry_max_ms: u64,
+    /// Seconds after an event (or a re-send) during which a failing delivery is retried
+    /// (a day by default); after that it is marked failed.
+    pub webhook_retry_window_seconds: u32,
+    /// Days webhook events, deliveries and attempts are kept.
+    pub webhook_retention_days: u32,
+    /// Bearer JWTs from the customer's own identity provider (unset: not accepted).
+    pub external_jwt: Option<ExternalJwtSettings>,
+}
+
+/// Accepting the customer's own JWTs (`COMPANIN_EXTERNAL_JWT__ISSUER`, …): verified against
+/// the issuer's JSON Web Key Set, with one claim naming the organization and one the visitor.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ExternalJwtSettings {
+    /// Expected `iss`; tokens from other issuers are left to the other authenticators.
+    pub issuer: String,
+    /// Expected `aud` (any of them); required, so that tokens meant for another service are
+    /// refused. One value, or a list (`["a", "b"]`).
+    #[serde(deserialize_with = "one_or_many")]
+    pub audience: Vec<String>,
+    /// The key set as a file (read at start-up, and again when a token names an unknown key).
+    pub jwks_file: Option<PathBuf>,
+    /// The key set at a URL (fetched at start-up, every `jwks_refresh_seconds`, and when a
+    /// token names an unknown key, at most once a minute).
+    pub jwks_url: Option<String>,
+    /// Seconds between fetches of `jwks_url`.
+    pub jwks_refresh_seconds: u64,
+    /// The claim holding the Companin organization id (`org_…`).
+    pub org_claim: String,
+    /// The claim identifying the visitor (the customer's user id).
+    pub visitor_claim: String,
+    /// The claim naming the one assistant the visitor may use (`asst_…`); absent from a
+    /// token, any of the organization's assistants.
+    pub assistant_claim: String,
+    /// The only organization this issuer may name; unset, any organization (the issuer is
+    /// trusted by the deployment).
+    pub organization: Option<String>,
+    /// Seconds of clock skew tolerated on `exp` and `nbf`.
+    pub leeway_seconds: u64,
+}
+
+impl Default for ExternalJwtSettings {
+    fn default() -> Self {
+        Self {
+            issuer: String::new(),
+            audience: Vec::new(),
+            jwks_file: None,
+            jwks_url: None,
+            jwks_refresh_seconds: 3600,
+            org_claim: "org".into(),
+            visitor_claim: "sub".into(),
+            assistant_claim: "assistant".into(),
+            organization: None,
+            leeway_seconds: 30,
+        }
+    }
 }
 
 /// Which embedder is used (`COMPANIN_EMBEDDER`).
@@ -228,6 +294,14 @@ impl Default for Settings {
             shutdown_grace_seconds: 30,
             widget_token_ttl_seconds: 600,
             public_url: None,
+            rate_limit_alert_share: 0.8,
+            webhook_workers: 2,
+            webhook_timeout_seconds: 10,
+            webhook_retry_base_ms: 30_000,
+            webhook_retry_max_ms: 3_600_000,
+            webhook_retry_window_seconds: 86_400,
+            webhook_retention_days: 30,
+            external_jwt: None,
         }
     }
 }
@@ -242,7 +316,7 @@ impl Settings {
         }
         Figment::new()
             .merge(Toml::file(file))
-            .merge(Env::prefixed("COMPANIN_").ignore(&["config"]))
+            .merge(Env::prefixed("COMPANIN_").ignore(&["config"]).split("__"))
             .merge(Env::raw().only(&[
                 "DATABASE_URL",
                 "REDIS_URL",
@@ -299,6 +373,20 @@ impl Settings {
             },
         )
     }
+}
+
+/// A string or a list of strings.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(one) => vec![one],
+        OneOrMany::Many(many) => many,
+    })
 }
 
 /// Masks the password of a URL such as `postgres://user:pw@host/db`.

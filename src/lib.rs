@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod egress;
 pub mod error;
 pub mod graphql;
 pub mod http;

@@ -8,7 +8,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    auth::jwt::SigningKeys,
+    auth::{
+        ApiKeyAuthenticator, AuthChain, ExternalJwtAuthenticator, WidgetTokenAuthenticator,
+        jwt::SigningKeys,
+    },
     config::Settings,
     db, graphql, http,
     ingest::{self, worker::JobSignal},
@@ -18,9 +21,10 @@ use crate::{
     services::{
         self,
         oauth_apps::WidgetOrigins,
-        rate_limits::RateLimits,
+        rate_limits::{Alerts, RateLimits},
         replies::{LocalBroker, Replies},
         request_log::RequestLog,
+        webhooks::{self, dispatch::WebhookSignal},
     },
     state::AppState,
     storage::BlobStore,
@@ -47,8 +51,23 @@ impl Application {
 
     /// [`Application::build`] with the given models.
     pub async fn build_with_models(settings: Settings, models: Models) -> anyhow::Result<Self> {
-        let state = state(settings, models).await?;
+        Self::build_with(settings, models, |chain| chain).await
+    }
+
+    /// [`Application::build`] with the given models and a deployment's own authentication:
+    /// `configure` receives the built-in authenticator chain (API keys, widget tokens, the
+    /// configured external issuer) and returns the chain to use, for example with an
+    /// authenticator prepended. See [`crate::auth::chain`].
+    pub async fn build_with(
+        settings: Settings,
+        models: Models,
+        configure: impl FnOnce(AuthChain) -> AuthChain,
+    ) -> anyhow::Result<Self> {
+        let mut state = state(settings, models).await?;
+        state.auth = Arc::new(configure((*state.auth).clone()));
+        tracing::info!(authenticators = ?state.auth.names(), "authentication");
         ingest::worker::spawn(&state);
+        services::webhooks::dispatch::spawn(&state);
         services::replies::spawn_sweeper(&state);
         let schema = graphql::build(&state.settings, Some(state.clone()));
         let listener = TcpListener::bind(state.settings.bind)
@@ -105,7 +124,9 @@ impl Application {
         let trigger = shutdown.clone();
         let server = axum::serve(
             listener,
-            axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                SocketAddr,
+            >(app),
         )
         .with_graceful_shutdown(async move {
             stop.await;
@@ -189,7 +210,10 @@ pub async fn state(settings: Settings, models: Models) -> anyhow::Result<AppStat
         tracing::warn!("{note}");
     }
     let metrics = Arc::new(Metrics::default());
-    let rate_limits = rate_limits(&settings, &db, &metrics).await?;
+    let webhook_signal = WebhookSignal::default();
+    let rate_limits = rate_limits(&settings, &db, &metrics, &webhook_signal).await?;
+    let signing_keys = Arc::new(signing_keys);
+    let auth = Arc::new(auth_chain(&settings, &db, &signing_keys).await?);
     let request_log = RequestLog::start(db.clone(), metrics.clone(), settings.request_log_enabled);
     let state = AppState {
         rate_limits,
@@ -200,7 +224,9 @@ pub async fn state(settings: Settings, models: Models) -> anyhow::Result<AppStat
         db,
         blobs: BlobStore::new(&settings.data_dir),
         settings: Arc::new(settings),
-        signing_keys: Arc::new(signing_keys),
+        signing_keys,
+        auth,
+        webhook_signal,
         models,
         vectors,
         job_signal: JobSignal::default(),
@@ -209,11 +235,30 @@ pub async fn state(settings: Settings, models: Models) -> anyhow::Result<AppStat
     Ok(state)
 }
 
+/// The built-in authenticators: API keys, widget tokens, and the external issuer when one
+/// is configured.
+async fn auth_chain(
+    settings: &Settings,
+    db: &sea_orm::DatabaseConnection,
+    keys: &Arc<SigningKeys>,
+) -> anyhow::Result<AuthChain> {
+    let chain = AuthChain::default()
+        .push(ApiKeyAuthenticator::new(db.clone()))
+        .push(WidgetTokenAuthenticator::new(db.clone(), keys.clone()));
+    Ok(match &settings.external_jwt {
+        Some(external) => {
+            chain.push(ExternalJwtAuthenticator::from_settings(external, db.clone()).await?)
+        }
+        None => chain,
+    })
+}
+
 /// Admission against per-organization budgets, counted in Redis when `REDIS_URL` is set.
 async fn rate_limits(
     settings: &Settings,
     db: &sea_orm::DatabaseConnection,
     metrics: &Arc<Metrics>,
+    webhook_signal: &WebhookSignal,
 ) -> anyhow::Result<Arc<RateLimits>> {
     let limiter: Arc<dyn Limiter> = match &settings.redis_url {
         Some(url) => {
@@ -227,7 +272,12 @@ async fn rate_limits(
         settings.rate_limit_per_hour,
         metrics.clone(),
         settings.rate_limit_enabled,
-    );
+    )
+    .with_alerts(Alerts {
+        share: settings.rate_limit_alert_share,
+        outbox: webhooks::Outbox::from_settings(settings),
+        signal: webhook_signal.clone(),
+    });
     tracing::info!(
         enabled = settings.rate_limit_enabled,
         counted_in = rate_limits.kind(),

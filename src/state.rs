@@ -7,14 +7,14 @@ use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    auth::jwt::SigningKeys,
+    auth::{AuthChain, jwt::SigningKeys},
     config::Settings,
     ingest::worker::JobSignal,
     metrics::Metrics,
     models::Models,
     services::{
         oauth_apps::WidgetOrigins, rate_limits::RateLimits, replies::Replies,
-        request_log::RequestLog,
+        request_log::RequestLog, webhooks::dispatch::WebhookSignal,
     },
     storage::BlobStore,
     vector::VectorStore,
@@ -47,6 +47,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Origins the chat widget may run on, for CORS.
     pub widget_origins: Arc<WidgetOrigins>,
+    /// Resolves each request's caller.
+    pub auth: Arc<AuthChain>,
+    /// Wakes webhook dispatchers.
+    pub webhook_signal: WebhookSignal,
     /// Cancelled when the server begins to shut down: long-lived connections close.
     pub shutdown: CancellationToken,
 }

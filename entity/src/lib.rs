@@ -16,3 +16,7 @@ pub mod request_log;
 pub mod session_context;
 pub mod url_refresh;
 pub mod visitor_session;
+pub mod webhook_attempt;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;
+pub mod webhook_event;

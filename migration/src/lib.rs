@@ -15,6 +15,7 @@ mod m20261122_000009_create_conversations;
 mod m20261122_000010_add_organization_rate_limit;
 mod m20261122_000011_create_request_log;
 mod m20261122_000012_create_oauth_app;
+mod m20261122_000013_create_webhooks;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000010_add_organization_rate_limit::Migration),
             Box::new(m20261122_000011_create_request_log::Migration),
             Box::new(m20261122_000012_create_oauth_app::Migration),
+            Box::new(m20261122_000013_create_webhooks::Migration),
         ]
     }
 }

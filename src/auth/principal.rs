@@ -122,25 +122,29 @@ impl fmt::Display for Scopes {
     }
 }
 
-/// What a widget token allows: the visitor operations (open a session, attach context,
-/// converse, read its own conversations, give feedback) of one visitor with one assistant.
+/// What a visitor credential allows: the visitor operations (open a session, attach
+/// context, converse, read its own conversations, give feedback) of one visitor. Granted by a
+/// widget token (bound to an OAuth app and one assistant) or by a token of the customer's own
+/// identity provider (see [`crate::auth::ExternalJwtAuthenticator`]).
 #[derive(Debug, Clone)]
-pub struct WidgetGrant {
-    /// The OAuth app the token was minted for.
-    pub app: AppId,
-    /// The only assistant the visitor may talk to.
-    pub assistant: AssistantId,
+pub struct VisitorGrant {
+    /// The OAuth app a widget token was minted for (`None` for an external issuer's token).
+    pub app: Option<AppId>,
+    /// Who issued the credential: `companin` for widget tokens, else the external issuer.
+    pub issuer: String,
+    /// The only assistant the visitor may talk to; `None`: any of the organization's.
+    pub assistant: Option<AssistantId>,
     /// The visitor's id: its sessions are the only ones it sees.
     pub visitor_id: String,
     /// The customer's own id of an authenticated visitor: its sessions are its own too.
     pub external_user_id: Option<String>,
-    /// Origins the widget may run on (checked against `Origin`).
-    pub allowed_origins: Vec<String>,
-    /// When the token expires (Unix seconds).
+    /// Origins a browser may use the credential on (checked against `Origin`); `None`: any.
+    pub allowed_origins: Option<Vec<String>>,
+    /// When the credential expires (Unix seconds).
     pub expires_at: i64,
 }
 
-impl WidgetGrant {
+impl VisitorGrant {
     /// Whether a session of `visitor_id` / `external_user_id` is this visitor's.
     pub fn owns(&self, visitor_id: &str, external_user_id: Option<&str>) -> bool {
         visitor_id == self.visitor_id
@@ -150,16 +154,18 @@ impl WidgetGrant {
                 .is_some_and(|own| external_user_id == Some(own))
     }
 
-    /// Whether a browser page at `origin` may use the token.
+    /// Whether a browser page at `origin` may use the credential.
     pub fn allows_origin(&self, origin: &str) -> bool {
-        self.allowed_origins.iter().any(|o| o == origin)
+        self.allowed_origins
+            .as_ref()
+            .is_none_or(|allowed| allowed.iter().any(|o| o == origin))
     }
 }
 
 #[derive(Debug, Clone)]
 enum Credential {
     ApiKey(KeyId),
-    Widget(Box<WidgetGrant>),
+    Visitor(Box<VisitorGrant>),
 }
 
 /// An authenticated caller, bound to exactly one organization.
@@ -171,8 +177,8 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// A caller authenticated by the API key `key` of `org`.
-    pub(crate) fn api_key(org: OrgId, key: KeyId, scopes: Scopes) -> Self {
+    /// A caller authenticated by the API key `key` of `org`, with its scopes.
+    pub fn api_key(org: OrgId, key: KeyId, scopes: Scopes) -> Self {
         Self {
             org,
             credential: Credential::ApiKey(key),
@@ -180,11 +186,12 @@ impl Principal {
         }
     }
 
-    /// A browser widget authenticated by a widget token of `org`.
-    pub(crate) fn widget(org: OrgId, grant: WidgetGrant) -> Self {
+    /// A visitor of `org` (a browser widget, or a user of the customer's own identity
+    /// provider), confined to `grant`.
+    pub fn visitor(org: OrgId, grant: VisitorGrant) -> Self {
         Self {
             org,
-            credential: Credential::Widget(Box::new(grant)),
+            credential: Credential::Visitor(Box::new(grant)),
             scopes: Scopes::default(),
         }
     }
@@ -198,15 +205,15 @@ impl Principal {
     pub fn key(&self) -> Option<&KeyId> {
         match &self.credential {
             Credential::ApiKey(key) => Some(key),
-            Credential::Widget(_) => None,
+            Credential::Visitor(_) => None,
         }
     }
 
-    /// The widget token's grant, for a widget.
-    pub fn widget_grant(&self) -> Option<&WidgetGrant> {
+    /// The visitor grant, for a visitor credential.
+    pub fn visitor_grant(&self) -> Option<&VisitorGrant> {
         match &self.credential {
             Credential::ApiKey(_) => None,
-            Credential::Widget(grant) => Some(grant),
+            Credential::Visitor(grant) => Some(grant),
         }
     }
 
@@ -217,10 +224,12 @@ impl Principal {
 
     /// The OAuth app's id of a widget token, for the request log.
     pub fn app_id(&self) -> Option<&str> {
-        self.widget_grant().map(|g| g.app.as_str())
+        self.visitor_grant()
+            .and_then(|g| g.app.as_ref())
+            .map(AppId::as_str)
     }
 
-    /// The granted scopes (none for a widget token).
+    /// The granted scopes (none for a visitor credential).
     pub fn scopes(&self) -> Scopes {
         self.scopes
     }
@@ -229,9 +238,9 @@ impl Principal {
     pub fn require(&self, scope: Scope) -> Result<&OrgId, AppError> {
         if self.scopes.allows(scope) {
             Ok(&self.org)
-        } else if self.widget_grant().is_some() {
+        } else if self.visitor_grant().is_some() {
             Err(AppError::Forbidden(
-                "a widget token only allows the visitor's own sessions and conversations".into(),
+                "a visitor token only allows the visitor's own sessions and conversations".into(),
             ))
         } else {
             Err(AppError::Forbidden(format!(
@@ -241,11 +250,11 @@ impl Principal {
         }
     }
 
-    /// For a visitor operation: an API key needs `scope`; a widget token may, and the
-    /// service then confines it to its visitor and assistant.
+    /// For a visitor operation: an API key needs `scope`; a visitor credential may, and the
+    /// service then confines it to its visitor (and assistant).
     pub fn require_visitor(&self, scope: Scope) -> Result<&OrgId, AppError> {
         match &self.credential {
-            Credential::Widget(_) => Ok(&self.org),
+            Credential::Visitor(_) => Ok(&self.org),
             Credential::ApiKey(_) => self.require(scope),
         }
     }

@@ -58,6 +58,14 @@ id_kinds! {
     Vis, VisitorId, "vis_", "visitor";
     /// An OAuth app (the chat widget's credentials).
     App, AppId, "app_", "OAuth app";
+    /// A webhook endpoint.
+    Wh, WebhookId, "wh_", "webhook";
+    /// A webhook event.
+    Evt, EventId, "evt_", "webhook event";
+    /// One event's delivery to one webhook endpoint.
+    Whd, DeliveryId, "whd_", "webhook delivery";
+    /// One HTTP request of a delivery.
+    Wha, AttemptId, "wha_", "webhook attempt";
 }
 
 /// An id of kind `K`.

@@ -112,7 +112,7 @@ impl AssistantMutation {
         let (patch, base) = input.into_patch();
         let promote = promote.unwrap_or(true);
         let written =
-            services::assistants::update(&state.db, principal, &id, patch, promote, base).await?;
+            services::assistants::update(state, principal, &id, patch, promote, base).await?;
         Ok(written.into())
     }
 
@@ -125,7 +125,7 @@ impl AssistantMutation {
     ) -> Result<Assistant> {
         let (state, principal) = parts(ctx)?;
         Ok(
-            services::assistants::promote(&state.db, principal, &assistant_id, version)
+            services::assistants::promote(state, principal, &assistant_id, version)
                 .await?
                 .into(),
         )

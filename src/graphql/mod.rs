@@ -12,6 +12,7 @@ mod oauth_apps;
 mod rate_limits;
 mod sessions;
 mod viewer;
+mod webhooks;
 
 use async_graphql::{MergedObject, MergedSubscription, SDLExportOptions, Schema};
 
@@ -32,6 +33,7 @@ pub struct Query(
     rate_limits::RateLimitQuery,
     analytics::AnalyticsQuery,
     oauth_apps::OAuthAppQuery,
+    webhooks::WebhookQuery,
 );
 
 /// Every mutation field.
@@ -44,6 +46,7 @@ pub struct Mutation(
     api_keys::ApiKeyMutation,
     rate_limits::RateLimitMutation,
     oauth_apps::OAuthAppMutation,
+    webhooks::WebhookMutation,
 );
 
 /// Every subscription field.

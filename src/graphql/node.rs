@@ -14,6 +14,7 @@ use crate::{
         oauth_apps::OAuthApp,
         organizations::Organization,
         sessions::{Context as VisitorContext, Session},
+        webhooks::{Webhook, WebhookDelivery},
     },
 };
 
@@ -47,6 +48,10 @@ pub enum Node {
     Feedback(Feedback),
     /// An OAuth app.
     OAuthApp(OAuthApp),
+    /// A webhook endpoint.
+    Webhook(Webhook),
+    /// A webhook delivery.
+    WebhookDelivery(WebhookDelivery),
 }
 
 #[derive(Default)]
@@ -95,6 +100,12 @@ impl NodeQuery {
             "app" => services::oauth_apps::get(db, principal, &id)
                 .await
                 .map(|a| Node::OAuthApp(a.into())),
+            "wh" => services::webhooks::get(state, principal, &id)
+                .await
+                .map(|w| Node::Webhook(w.into())),
+            "whd" => services::webhooks::delivery(state, principal, &id)
+                .await
+                .map(|d| Node::WebhookDelivery(d.into())),
             _ => Err(AppError::NotFound("node")),
         };
         found(node)

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use axum::{
-    extract::{MatchedPath, Request, State},
+    extract::{ConnectInfo, MatchedPath, Request, State},
     http::{
         HeaderMap, HeaderName, HeaderValue,
         header::{ORIGIN, RETRY_AFTER},
@@ -17,7 +17,7 @@ use chrono::Utc;
 
 use super::{graphql, middleware::REQUEST_ID};
 use crate::{
-    auth::{Principal, authenticate},
+    auth::{Credentials, Principal},
     error::AppError,
     limiter::Decision,
     metrics::RequestLabels,
@@ -51,7 +51,11 @@ pub async fn govern(State(state): State<AppState>, mut request: Request, next: N
             ),
         );
     }
-    let principal = match authenticate(&state.db, &state.signing_keys, request.headers()).await {
+    let credentials = Credentials {
+        headers: request.headers(),
+        peer: peer(request.extensions()),
+    };
+    let principal = match state.auth.authenticate(&credentials).await {
         Ok(principal) => principal,
         Err(e) => return refusal(transport, e),
     };
@@ -210,9 +214,16 @@ pub(super) async fn record(state: &AppState, served: Served<'_>) {
         .await;
 }
 
+/// The client's address, when the server was started with connection info.
+pub(super) fn peer(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    extensions
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip())
+}
+
 /// A widget token works only on its app's allowed origins (browsers send `Origin`).
 pub(super) fn check_origin(principal: &Principal, headers: &HeaderMap) -> Result<(), AppError> {
-    let Some(grant) = principal.widget_grant() else {
+    let Some(grant) = principal.visitor_grant() else {
         return Ok(());
     };
     match headers.get(ORIGIN).map(|v| v.to_str()) {

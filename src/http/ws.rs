@@ -8,6 +8,7 @@
 
 use std::{
     collections::HashMap,
+    net::{IpAddr, SocketAddr},
     time::{Duration, Instant},
 };
 
@@ -15,7 +16,7 @@ use async_graphql::{Request as GqlRequest, Value as GqlValue};
 use axum::{
     Extension,
     extract::{
-        State,
+        ConnectInfo, State,
         ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
     },
     http::{HeaderMap, HeaderName, HeaderValue},
@@ -31,7 +32,7 @@ use super::{
     graphql::{describe, with_codes},
 };
 use crate::{
-    auth::{Principal, authenticate},
+    auth::{Credentials, Principal},
     error::AppError,
     graphql::CompaninSchema,
     services::request_log::Transport,
@@ -62,8 +63,10 @@ pub async fn upgrade(
     State(state): State<AppState>,
     Extension(schema): Extension<CompaninSchema>,
     headers: HeaderMap,
+    connect_info: Option<Extension<ConnectInfo<SocketAddr>>>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let peer = connect_info.map(|Extension(ConnectInfo(address))| address.ip());
     let asked_for_any = ws.requested_protocols().next().is_some();
     let ws = ws
         .protocols([TRANSPORT_WS, LEGACY_WS])
@@ -86,6 +89,7 @@ pub async fn upgrade(
             state,
             schema,
             upgrade_headers: headers,
+            peer,
             protocol,
             initialised: false,
             principal: None,
@@ -180,6 +184,7 @@ struct Connection {
     state: AppState,
     schema: CompaninSchema,
     upgrade_headers: HeaderMap,
+    peer: Option<IpAddr>,
     protocol: Protocol,
     initialised: bool,
     principal: Option<Principal>,
@@ -345,12 +350,19 @@ impl Connection {
                 headers.insert(name, value);
             }
         }
-        let authenticated = authenticate(&self.state.db, &self.state.signing_keys, &headers)
-            .await
-            .and_then(|principal| {
-                check_origin(&principal, &self.upgrade_headers)?;
-                Ok(principal)
-            });
+        let credentials = Credentials {
+            headers: &headers,
+            peer: self.peer,
+        };
+        let authenticated =
+            self.state
+                .auth
+                .authenticate(&credentials)
+                .await
+                .and_then(|principal| {
+                    check_origin(&principal, &self.upgrade_headers)?;
+                    Ok(principal)
+                });
         match authenticated {
             Ok(principal) => {
                 self.principal = Some(principal);

@@ -1,11 +1,7 @@
-//! Fetching URL sources: timeouts, a size cap, conditional requests, redirects followed by
-//! hand so that every hop passes the SSRF guard, and the connection pinned to the address
-//! that was checked (no DNS rebinding between check and connect).
+//! Fetching URL sources: timeouts, a size cap, conditional requests, and redirects followed
+//! by hand so that every hop passes the SSRF guard of [`crate::egress`].
 
-use std::{
-    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
-    time::Duration,
-};
+use std::time::Duration;
 
 use futures::StreamExt;
 use reqwest::{
@@ -13,11 +9,10 @@ use reqwest::{
     header::{
         CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, LOCATION, USER_AGENT,
     },
-    redirect::Policy,
 };
-use url::{Host, Url};
+use url::Url;
 
-use crate::config::Settings;
+use crate::{config::Settings, egress};
 
 /// Limits of one fetch.
 #[derive(Debug, Clone)]
@@ -79,6 +74,16 @@ pub struct FetchError {
     permanent: bool,
 }
 
+impl From<egress::Refused> for FetchError {
+    fn from(e: egress::Refused) -> Self {
+        Self {
+            permanent: e.is_permanent(),
+            message: e.message().to_owned(),
+            status: None,
+        }
+    }
+}
+
 impl FetchError {
     fn permanent(message: impl Into<String>, status: Option<i32>) -> Self {
         Self {
@@ -114,18 +119,15 @@ impl FetchError {
 
 /// Checks that `raw` is an absolute http(s) URL.
 pub fn parse(raw: &str) -> Result<Url, FetchError> {
-    let url = Url::parse(raw.trim())
-        .map_err(|e| FetchError::permanent(format!("invalid URL: {e}"), None))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(FetchError::permanent(
-            "only http and https URLs can be fetched",
-            None,
-        ));
-    }
-    if url.host().is_none() {
-        return Err(FetchError::permanent("the URL has no host", None));
-    }
-    Ok(url)
+    egress::parse(raw).map_err(FetchError::from)
+}
+
+/// Checks now that the URL's host resolves to addresses a fetch may reach.
+pub async fn check_target(url: &Url, allow_private: bool) -> Result<(), FetchError> {
+    egress::resolve(url, allow_private)
+        .await
+        .map(|_| ())
+        .map_err(FetchError::from)
 }
 
 /// Fetches `url`; with `validators` (ETag, Last-Modified) the request is conditional.
@@ -137,16 +139,8 @@ pub async fn fetch(
     crate::tls::install_crypto_provider();
     let mut current = parse(url)?;
     for _ in 0..=options.max_redirects {
-        let addresses = resolve(&current, options.allow_private).await?;
-        let mut builder = reqwest::Client::builder()
-            .redirect(Policy::none())
-            .timeout(options.timeout);
-        if let Some(Host::Domain(domain)) = current.host() {
-            builder = builder.resolve_to_addrs(domain, &addresses);
-        }
-        let client = builder
-            .build()
-            .map_err(|e| FetchError::transient(format!("HTTP client: {e}"), None))?;
+        let client =
+            egress::pinned_client(&current, options.allow_private, options.timeout).await?;
         let mut request = client
             .get(current.clone())
             .header(USER_AGENT, "Companin/0.1 (knowledge fetcher)");
@@ -161,7 +155,7 @@ pub async fn fetch(
         let response = request
             .send()
             .await
-            .map_err(|e| FetchError::transient(describe(&e), None))?;
+            .map_err(|e| FetchError::transient(egress::describe(&e), None))?;
         let status = response.status();
         let code = Some(i32::from(status.as_u16()));
         if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
@@ -217,7 +211,7 @@ pub async fn fetch(
         let mut bytes = Vec::new();
         let mut stream = response.bytes_stream();
         while let Some(piece) = stream.next().await {
-            let piece = piece.map_err(|e| FetchError::transient(describe(&e), code))?;
+            let piece = piece.map_err(|e| FetchError::transient(egress::describe(&e), code))?;
             if bytes.len() + piece.len() > options.max_bytes {
                 return Err(FetchError::permanent(
                     format!("the page is larger than {} bytes", options.max_bytes),
@@ -240,111 +234,9 @@ pub async fn fetch(
     ))
 }
 
-/// Checks now that the URL's host resolves to addresses a fetch may reach.
-pub async fn check_target(url: &Url, allow_private: bool) -> Result<(), FetchError> {
-    resolve(url, allow_private).await.map(|_| ())
-}
-
-/// The addresses of the URL's host, every one of which must be public unless allowed.
-async fn resolve(url: &Url, allow_private: bool) -> Result<Vec<SocketAddr>, FetchError> {
-    let port = url.port_or_known_default().unwrap_or(80);
-    let addresses: Vec<SocketAddr> = match url.host() {
-        Some(Host::Ipv4(ip)) => vec![SocketAddr::new(IpAddr::V4(ip), port)],
-        Some(Host::Ipv6(ip)) => vec![SocketAddr::new(IpAddr::V6(ip), port)],
-        Some(Host::Domain(domain)) => tokio::net::lookup_host((domain, port))
-            .await
-            .map_err(|e| FetchError::transient(format!("could not resolve {domain}: {e}"), None))?
-            .collect(),
-        None => return Err(FetchError::permanent("the URL has no host", None)),
-    };
-    if addresses.is_empty() {
-        return Err(FetchError::transient("the host has no address", None));
-    }
-    if !allow_private && let Some(private) = addresses.iter().find(|a| !is_public(a.ip())) {
-        return Err(FetchError::permanent(
-            format!(
-                "refused: {} is a private, loopback or link-local address (set COMPANIN_ALLOW_PRIVATE_URLS=true to allow)",
-                private.ip()
-            ),
-            None,
-        ));
-    }
-    Ok(addresses)
-}
-
-/// Whether `ip` is a public unicast address.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_public_v4(v4),
-            None => is_public_v6(v6),
-        },
-    }
-}
-
-fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, c, _] = ip.octets();
-    !(ip.is_private()
-        || ip.is_loopback()
-        || ip.is_link_local()
-        || ip.is_unspecified()
-        || ip.is_broadcast()
-        || ip.is_documentation()
-        || ip.is_multicast()
-        || a == 0
-        || (a == 100 && (64..128).contains(&b))
-        || (a == 192 && b == 0 && c == 0)
-        || (a == 198 && (18..20).contains(&b))
-        || a >= 240)
-}
-
-fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    !(ip.is_loopback()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00
-        || (first & 0xffc0) == 0xfe80
-        || (first == 0x2001 && ip.segments()[1] == 0x0db8)
-        || ip.to_ipv4().is_some_and(|v4| !is_public_v4(v4)))
-}
-
-fn describe(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "the request timed out".into()
-    } else if e.is_connect() {
-        "could not connect".into()
-    } else {
-        format!("the request failed: {e}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn private_loopback_and_link_local_addresses_are_not_public() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "::1",
-            "fe80::1",
-            "fd00::1",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(!is_public(ip.parse().expect("ip")), "{ip}");
-        }
-        for ip in ["93.184.216.34", "2606:4700::1111", "8.8.8.8"] {
-            assert!(is_public(ip.parse().expect("ip")), "{ip}");
-        }
-    }
 
     #[tokio::test]
     async fn loopback_targets_are_refused_without_the_flag() {

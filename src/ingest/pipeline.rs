@@ -2,7 +2,7 @@
 
 use chrono::Utc;
 use entity::knowledge_source::{self, Kind, Status};
-use sea_orm::Set;
+use sea_orm::{Set, TransactionTrait};
 use sha2::{Digest, Sha256};
 
 use super::{
@@ -15,6 +15,7 @@ use super::{
 use crate::{
     domain::ids::{OrgId, SourceId},
     repo,
+    services::webhooks::{self, Event},
     state::AppState,
     vector::ChunkRow,
 };
@@ -72,6 +73,8 @@ pub async fn run(
         return Ok(());
     };
     repo::knowledge::set_status(db, org, source_id, Status::Processing, None).await?;
+    // For a refresh that found new content: the previous hash and the HTTP status.
+    let mut changed = None;
     let (document, hash, validators) = match source.kind {
         Kind::File => {
             let key = source
@@ -129,6 +132,9 @@ pub async fn run(
                         None,
                     )
                     .await?;
+                    if conditional {
+                        changed = Some((source.content_hash.clone(), page.status));
+                    }
                     (document, hash, Some((page.etag, page.last_modified)))
                 }
             }
@@ -182,7 +188,26 @@ pub async fn run(
         ready.last_modified = Set(last_modified);
         ready.last_fetched_at = Set(Some(Utc::now()));
     }
-    repo::knowledge::save(db, ready).await?;
+    let txn = db.begin().await?;
+    let ready = repo::knowledge::save(&txn, ready).await?;
+    // Re-embedding the same content (a model change) is not news to subscribers.
+    let mut events = Vec::new();
+    if kind != kinds::REEMBED {
+        events.push(Event::knowledge_ready(&ready));
+    }
+    if let Some((previous_hash, status)) = changed {
+        events.push(Event::url_changed(&ready, previous_hash.as_deref(), status));
+    }
+    let mut emitted = false;
+    for event in events {
+        emitted |= webhooks::emit(&txn, webhooks::outbox(state), org, event)
+            .await?
+            .is_some();
+    }
+    txn.commit().await?;
+    if emitted {
+        state.webhook_signal.notify();
+    }
     Ok(())
 }
 

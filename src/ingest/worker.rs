@@ -5,13 +5,14 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
 use entity::{ingest_job::JobStatus, knowledge_source::Status};
-use sea_orm::Set;
+use sea_orm::{Set, TransactionTrait};
 use tokio::{sync::Notify, task::JoinHandle};
 
 use super::pipeline::{self, JobError, kinds};
 use crate::{
     domain::ids::{OrgId, SourceId},
     repo,
+    services::webhooks::{self, Event},
     state::AppState,
 };
 
@@ -98,18 +99,14 @@ async fn settle(
         Ok(()) => repo::jobs::finish(db, job, JobStatus::Done, None).await,
         Err(JobError::Permanent(message)) => {
             tracing::info!(source = %source, reason = %message, "knowledge source failed");
-            repo::knowledge::set_status(db, org, source, Status::Failed, Some(message.clone()))
-                .await?;
-            repo::jobs::finish(db, job, JobStatus::Failed, Some(message)).await
+            fail(state, job, org, source, message).await
         }
         Err(JobError::Transient(error)) => {
             let message = format!("{error:#}");
             if attempts >= state.settings.ingest_max_attempts {
                 tracing::warn!(source = %source, error = %message, "knowledge source failed after retries");
                 let reason = format!("gave up after {attempts} attempts: {message}");
-                repo::knowledge::set_status(db, org, source, Status::Failed, Some(reason.clone()))
-                    .await?;
-                return repo::jobs::finish(db, job, JobStatus::Failed, Some(reason)).await;
+                return fail(state, job, org, source, reason).await;
             }
             let backoff = (1_i64 << attempts.clamp(0, 16)).min(MAX_BACKOFF_SECONDS);
             tracing::info!(source = %source, error = %message, retry_in_seconds = backoff, "ingestion will be retried");
@@ -130,6 +127,31 @@ async fn settle(
             .await
         }
     }
+}
+
+/// Marks the source and its job failed, with `knowledge.failed`, in one transaction.
+async fn fail(
+    state: &AppState,
+    job: &str,
+    org: &OrgId,
+    source: &SourceId,
+    reason: String,
+) -> Result<(), sea_orm::DbErr> {
+    let txn = state.db.begin().await?;
+    repo::knowledge::set_status(&txn, org, source, Status::Failed, Some(reason.clone())).await?;
+    repo::jobs::finish(&txn, job, JobStatus::Failed, Some(reason.clone())).await?;
+    let emitted = match repo::knowledge::find(&txn, org, source).await? {
+        Some(failed) => {
+            let event = Event::knowledge_failed(&failed, &reason);
+            webhooks::emit(&txn, webhooks::outbox(state), org, event).await?
+        }
+        None => None,
+    };
+    txn.commit().await?;
+    if emitted.is_some() {
+        state.webhook_signal.notify();
+    }
+    Ok(())
 }
 
 /// Queues a refresh for every URL source whose interval has passed.

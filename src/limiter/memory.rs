@@ -15,6 +15,7 @@ type Window = (u64, u32);
 pub struct MemoryLimiter {
     /// Per organization: the window being counted, and its count.
     windows: Mutex<HashMap<OrgId, (Window, u64)>>,
+    marks: Mutex<HashMap<(OrgId, String), Window>>,
 }
 
 #[async_trait]
@@ -36,6 +37,41 @@ impl Limiter for MemoryLimiter {
         }
         entry.1 += 1;
         Ok(entry.1)
+    }
+
+    async fn first_in_window(
+        &self,
+        org: &OrgId,
+        what: &str,
+        policy: Policy,
+        window_start: u64,
+    ) -> anyhow::Result<bool> {
+        let window = (window_start, policy.window_seconds);
+        let mut marks = self
+            .marks
+            .lock()
+            .map_err(|_| anyhow::anyhow!("rate limiter lock poisoned"))?;
+        let previous = marks.insert((org.clone(), what.to_owned()), window);
+        Ok(previous != Some(window))
+    }
+
+    async fn unmark(
+        &self,
+        org: &OrgId,
+        what: &str,
+        policy: Policy,
+        window_start: u64,
+    ) -> anyhow::Result<()> {
+        let window = (window_start, policy.window_seconds);
+        let mut marks = self
+            .marks
+            .lock()
+            .map_err(|_| anyhow::anyhow!("rate limiter lock poisoned"))?;
+        let key = (org.clone(), what.to_owned());
+        if marks.get(&key) == Some(&window) {
+            marks.remove(&key);
+        }
+        Ok(())
     }
 
     fn kind(&self) -> &'static str {

@@ -33,6 +33,8 @@ pub struct Decision {
     pub policy: Policy,
     /// Requests left in the current window.
     pub remaining: u32,
+    /// Requests counted in the current window, this one included.
+    pub count: u64,
     /// Unix time (seconds) at which the current window ends.
     pub reset_at: u64,
     /// Seconds until the window ends (at least one).
@@ -51,8 +53,36 @@ pub trait Limiter: Send + Sync {
         window_start: u64,
     ) -> anyhow::Result<u64>;
 
+    /// Marks `what` (an alert) as done for `org` in the window `window_start` of `policy`;
+    /// true only for the first caller, across every replica that shares the store.
+    async fn first_in_window(
+        &self,
+        org: &OrgId,
+        what: &str,
+        policy: Policy,
+        window_start: u64,
+    ) -> anyhow::Result<bool>;
+
+    /// Removes the mark of [`Limiter::first_in_window`] (the alert could not be sent), so a
+    /// later request of the window tries again.
+    async fn unmark(
+        &self,
+        org: &OrgId,
+        what: &str,
+        policy: Policy,
+        window_start: u64,
+    ) -> anyhow::Result<()>;
+
     /// `memory` or `redis`, for the start-up log.
     fn kind(&self) -> &'static str;
+}
+
+impl Decision {
+    /// Unix time (seconds) at which the current window began.
+    pub fn window_start(&self) -> u64 {
+        self.reset_at
+            .saturating_sub(u64::from(self.policy.window_seconds.max(1)))
+    }
 }
 
 /// Counts one request of `org` against `policy` now.
@@ -73,6 +103,7 @@ fn decide(policy: Policy, count: u64, now: u64, reset_at: u64) -> Decision {
         allowed: count <= limit,
         policy,
         remaining: u32::try_from(limit.saturating_sub(count)).unwrap_or(u32::MAX),
+        count,
         reset_at,
         reset_after: reset_at.saturating_sub(now).max(1),
     }

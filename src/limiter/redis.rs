@@ -54,6 +54,19 @@ impl RedisLimiter {
     }
 }
 
+impl RedisLimiter {
+    fn mark_key(&self, org: &OrgId, what: &str, policy: Policy, window_start: u64) -> String {
+        format!(
+            "{}ratelimit-mark:{}:{}:{}:{}",
+            self.prefix,
+            org.as_str(),
+            what,
+            policy.window_seconds,
+            window_start
+        )
+    }
+}
+
 #[async_trait]
 impl Limiter for RedisLimiter {
     async fn increment(
@@ -78,6 +91,42 @@ impl Limiter for RedisLimiter {
             .invoke_async(&mut connection)
             .await
             .context("counting the request in Redis")
+    }
+
+    async fn first_in_window(
+        &self,
+        org: &OrgId,
+        what: &str,
+        policy: Policy,
+        window_start: u64,
+    ) -> anyhow::Result<bool> {
+        let ttl_ms = (u64::from(policy.window_seconds) + 1) * 1000;
+        let mut connection = self.connection.clone();
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.mark_key(org, what, policy, window_start))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms)
+            .query_async(&mut connection)
+            .await
+            .context("marking an alert in Redis")?;
+        Ok(set.is_some())
+    }
+
+    async fn unmark(
+        &self,
+        org: &OrgId,
+        what: &str,
+        policy: Policy,
+        window_start: u64,
+    ) -> anyhow::Result<()> {
+        let mut connection = self.connection.clone();
+        redis::cmd("DEL")
+            .arg(self.mark_key(org, what, policy, window_start))
+            .query_async::<()>(&mut connection)
+            .await
+            .context("clearing an alert mark in Redis")
     }
 
     fn kind(&self) -> &'static str {

@@ -13,6 +13,7 @@ pub mod oauth_apps;
 pub mod organizations;
 pub mod request_logs;
 pub mod sessions;
+pub mod webhooks;
 
 use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
 

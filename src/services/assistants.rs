@@ -12,6 +12,8 @@ use crate::{
     },
     error::{AppError, AppResult},
     repo::{self, assistants::AssistantRow},
+    services::webhooks::{self, Event},
+    state::AppState,
 };
 
 /// Creates an assistant; its version 1 is live.
@@ -72,7 +74,7 @@ pub struct VersionRecord {
 /// Writes a new immutable version: `base_version` (default: the latest) with `patch` applied,
 /// promoted to live unless `promote` is false (a draft).
 pub async fn update(
-    db: &DatabaseConnection,
+    state: &AppState,
     principal: &Principal,
     id: &str,
     patch: AssistantPatch,
@@ -81,6 +83,7 @@ pub async fn update(
 ) -> AppResult<VersionRecord> {
     let org = principal.require(Scope::Write)?;
     let id = AssistantId::parse(id)?;
+    let db = &state.db;
     if patch.is_empty() && base_version.is_none() {
         return Err(AppError::bad_input(
             "input",
@@ -102,10 +105,19 @@ pub async fn update(
         })?;
     let config = patch.apply_to(repo::assistants::config_of(&base))?;
     let version = repo::assistants::insert_version(&txn, org, &id, number, &config).await?;
+    let mut emitted = None;
     if promote {
+        let previous = repo::assistants::find(&txn, org, &id)
+            .await?
+            .map(|(assistant, _)| assistant.live_version_id);
         repo::assistants::set_live(&txn, org, &id, &version.id).await?;
+        let event = Event::version_promoted(id.as_str(), &version.id, number, previous.as_deref());
+        emitted = webhooks::emit(&txn, webhooks::outbox(state), org, event).await?;
     }
     txn.commit().await?;
+    if emitted.is_some() {
+        state.webhook_signal.notify();
+    }
     Ok(VersionRecord {
         version,
         live: promote,
@@ -135,18 +147,33 @@ pub async fn versions(
 
 /// Makes version `number` live: forwards, or back (rollback).
 pub async fn promote(
-    db: &DatabaseConnection,
+    state: &AppState,
     principal: &Principal,
     id: &str,
     number: i32,
 ) -> AppResult<AssistantRow> {
     let org = principal.require(Scope::Write)?;
     let id = AssistantId::parse(id)?;
-    existing(db, org, &id).await?;
+    let db = &state.db;
+    let (assistant, _) = existing(db, org, &id).await?;
     let version = repo::assistants::find_version(db, org, &id, number)
         .await?
         .ok_or(AppError::NotFound("assistant version"))?;
-    repo::assistants::set_live(db, org, &id, &version.id).await?;
+    if assistant.live_version_id != version.id {
+        let txn = db.begin().await?;
+        repo::assistants::set_live(&txn, org, &id, &version.id).await?;
+        let event = Event::version_promoted(
+            id.as_str(),
+            &version.id,
+            number,
+            Some(&assistant.live_version_id),
+        );
+        let emitted = webhooks::emit(&txn, webhooks::outbox(state), org, event).await?;
+        txn.commit().await?;
+        if emitted.is_some() {
+            state.webhook_signal.notify();
+        }
+    }
     existing(db, org, &id).await
 }
 

@@ -242,7 +242,7 @@ async fn visible_message(
     id: &str,
 ) -> AppResult<message::Model> {
     let message = find_message(state, org, id).await?;
-    if principal.widget_grant().is_some() {
+    if principal.visitor_grant().is_some() {
         let conversation = existing(state, org, &message.conversation_id).await?;
         widget_scope::conversation_visible(state, principal, org, &conversation)
             .await

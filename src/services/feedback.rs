@@ -1,6 +1,7 @@
 //! Feedback on conversations and messages (SPEC §7).
 
 use entity::feedback;
+use sea_orm::TransactionTrait;
 use serde_json::Value;
 
 use crate::{
@@ -11,9 +12,16 @@ use crate::{
     },
     error::{AppError, AppResult},
     repo::{self, feedback::NewFeedback},
-    services::{sessions::json_object, widget_scope},
+    services::{
+        sessions::json_object,
+        webhooks::{self, Event},
+        widget_scope,
+    },
     state::AppState,
 };
+
+/// Ratings up to this one raise `feedback.negative`.
+pub const NEGATIVE_RATING: i32 = 2;
 
 /// Longest comment, in characters.
 pub const MAX_COMMENT_CHARS: usize = 4_000;
@@ -85,7 +93,7 @@ pub async fn submit(
     .await?
     .ok_or(AppError::NotFound("conversation"))?;
     widget_scope::conversation_visible(state, principal, org, &conversation).await?;
-    if let Some(grant) = principal.widget_grant() {
+    if let Some(grant) = principal.visitor_grant() {
         // A widget speaks for its visitor, whatever the page claims.
         input.actor_type = ActorType::Visitor;
         input.actor_id = Some(
@@ -130,8 +138,9 @@ pub async fn submit(
         "actor.metadata",
         state.settings.max_traits_bytes,
     )?;
-    Ok(repo::feedback::insert(
-        &state.db,
+    let txn = state.db.begin().await?;
+    let feedback = repo::feedback::insert(
+        &txn,
         org,
         NewFeedback {
             conversation_id: conversation.id,
@@ -144,7 +153,18 @@ pub async fn submit(
             actor_metadata,
         },
     )
-    .await?)
+    .await?;
+    let event = (feedback.rating <= NEGATIVE_RATING)
+        .then(|| Event::feedback_negative(&feedback, &conversation.assistant_id));
+    let emitted = match event {
+        Some(event) => webhooks::emit(&txn, webhooks::outbox(state), org, event).await?,
+        None => None,
+    };
+    txn.commit().await?;
+    if emitted.is_some() {
+        state.webhook_signal.notify();
+    }
+    Ok(feedback)
 }
 
 /// A page of the feedback on a conversation (or on one of its messages), oldest first.

@@ -16,4 +16,5 @@ pub mod request_log;
 pub mod retrieval;
 pub mod sandbox;
 pub mod sessions;
+pub mod webhooks;
 pub mod widget_scope;

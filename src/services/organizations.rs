@@ -5,7 +5,7 @@ use sea_orm::{DatabaseConnection, TransactionTrait};
 
 use super::api_keys::{self, CreatedApiKey, NewApiKey};
 use crate::{
-    auth::{Principal, Scope, Scopes, WidgetGrant},
+    auth::{Principal, Scope, Scopes, VisitorGrant},
     error::{AppError, AppResult},
     repo,
 };
@@ -54,7 +54,7 @@ pub struct Caller {
     /// The scopes granted.
     pub scopes: Scopes,
     /// What a widget token allows, for a widget.
-    pub widget: Option<WidgetGrant>,
+    pub widget: Option<VisitorGrant>,
 }
 
 /// The caller: organization, key (or widget grant) and scopes. Widgets may ask too.
@@ -71,6 +71,6 @@ pub async fn viewer(db: &DatabaseConnection, principal: &Principal) -> AppResult
         organization,
         key,
         scopes: principal.scopes(),
-        widget: principal.widget_grant().cloned(),
+        widget: principal.visitor_grant().cloned(),
     })
 }

@@ -20,7 +20,22 @@ use crate::{
     limiter::{self, Decision, Limiter, Policy},
     metrics::Metrics,
     repo,
+    services::webhooks::{self, Event, Outbox, dispatch::WebhookSignal},
 };
+
+/// The event a hit may raise (each is sent once per window): `rate_limit.approaching` once
+/// the count reaches `share` of the limit, `rate_limit.exceeded` when the hit is refused.
+fn alert_for(decision: &Decision, share: f64) -> Option<Event> {
+    if !decision.allowed {
+        return Some(Event::rate_limit_exceeded(decision));
+    }
+    let limit = u64::from(decision.policy.limit);
+    if !(share > 0.0 && share < 1.0) || limit == 0 || decision.count == 0 {
+        return None;
+    }
+    let threshold = ((limit as f64) * share).ceil().max(1.0) as u64;
+    (decision.count >= threshold).then(|| Event::rate_limit_approaching(decision, share))
+}
 
 /// How long an organization's policy is cached.
 pub const POLICY_TTL: Duration = Duration::from_secs(5);
@@ -39,6 +54,20 @@ pub struct RateLimits {
     metrics: Arc<Metrics>,
     cache: Mutex<HashMap<OrgId, (Instant, Policy)>>,
     enabled: bool,
+    alerts: Option<Alerts>,
+    /// The window each alert was last sent in, per organization.
+    alerted: Mutex<HashMap<(OrgId, &'static str), u64>>,
+}
+
+/// Sending `rate_limit.approaching` and `rate_limit.exceeded` webhook events.
+#[derive(Clone)]
+pub struct Alerts {
+    /// Share of the budget (0–1) at which `rate_limit.approaching` is sent.
+    pub share: f64,
+    /// Where events are written.
+    pub outbox: Outbox,
+    /// Wakes the dispatchers.
+    pub signal: WebhookSignal,
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -70,7 +99,15 @@ impl RateLimits {
             },
             metrics,
             cache: Mutex::new(HashMap::new()),
+            alerts: None,
+            alerted: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Also sends the rate-limit webhook events.
+    pub fn with_alerts(mut self, alerts: Alerts) -> Self {
+        self.alerts = Some(alerts);
+        self
     }
 
     /// Where counts live: `memory` or `redis`.
@@ -95,6 +132,7 @@ impl RateLimits {
                 if !decision.allowed {
                     self.metrics.rate_limited.inc();
                 }
+                self.alert(org, &decision).await;
                 Ok(decision)
             }
             Err(e) => {
@@ -107,10 +145,73 @@ impl RateLimits {
                     allowed: true,
                     policy,
                     remaining: policy.limit,
+                    count: 0,
                     reset_at: 0,
                     reset_after: u64::from(policy.window_seconds),
                 })
             }
+        }
+    }
+
+    /// Writes the webhook event this hit raises, if any, once per window: the mark is set in
+    /// the limiter's store (shared by every replica with Redis) and cleared again when the
+    /// event could not be written, and remembered here so that the rest of the window costs
+    /// no further round trip.
+    async fn alert(&self, org: &OrgId, decision: &Decision) {
+        let Some(alerts) = &self.alerts else {
+            return;
+        };
+        let Some(event) = alert_for(decision, alerts.share) else {
+            return;
+        };
+        let what = event.kind.as_str();
+        let window_start = decision.window_start();
+        let key = (org.clone(), what);
+        if self
+            .alerted
+            .lock()
+            .is_ok_and(|sent| sent.get(&key) == Some(&window_start))
+        {
+            return;
+        }
+        match self
+            .limiter
+            .first_in_window(org, what, decision.policy, window_start)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                self.remember_alert(key, window_start);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(org = %org, error = format!("{e:#}"), "could not mark a rate-limit alert; a later request will try again");
+                return;
+            }
+        }
+        match webhooks::events::emit_now(&self.db, alerts.outbox, org, event).await {
+            Ok(written) => {
+                self.remember_alert(key, window_start);
+                if written.is_some() {
+                    alerts.signal.notify();
+                }
+            }
+            Err(e) => {
+                tracing::warn!(org = %org, error = %e, "could not write a rate-limit webhook event; a later request will try again");
+                if let Err(e) = self
+                    .limiter
+                    .unmark(org, what, decision.policy, window_start)
+                    .await
+                {
+                    tracing::warn!(org = %org, error = format!("{e:#}"), "could not clear a rate-limit alert mark");
+                }
+            }
+        }
+    }
+
+    fn remember_alert(&self, key: (OrgId, &'static str), window_start: u64) {
+        if let Ok(mut sent) = self.alerted.lock() {
+            sent.insert(key, window_start);
         }
     }
 
@@ -218,4 +319,55 @@ pub async fn set_for(
     repo::organizations::set_rate_limit(db, org, change)
         .await?
         .ok_or(AppError::NotFound("organization"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::services::webhooks::EventType;
+
+    fn hit(count: u64) -> Decision {
+        let policy = Policy {
+            limit: 10,
+            window_seconds: 60,
+        };
+        Decision {
+            allowed: count <= 10,
+            policy,
+            remaining: 10_u64.saturating_sub(count) as u32,
+            count,
+            reset_at: 120,
+            reset_after: 20,
+        }
+    }
+
+    #[test]
+    fn hits_from_the_share_raise_approaching_and_refusals_raise_exceeded() {
+        let kinds: Vec<_> = (1..=12)
+            .map(|n| alert_for(&hit(n), 0.8).map(|e| e.kind))
+            .collect();
+        let approaching = Some(EventType::RateLimitApproaching);
+        let exceeded = Some(EventType::RateLimitExceeded);
+        assert_eq!(
+            kinds,
+            vec![
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                approaching,
+                approaching,
+                approaching,
+                exceeded,
+                exceeded
+            ]
+        );
+        assert!(
+            (1..=10).all(|n| alert_for(&hit(n), 1.0).is_none()),
+            "a share of 1 sends no approaching event"
+        );
+    }
 }

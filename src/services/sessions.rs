@@ -45,7 +45,7 @@ pub async fn create(
     let org = principal.require_visitor(Scope::Write)?;
     input.assistant_id = widget_scope::assistant_for(principal, input.assistant_id)?;
     let mut visitor_id = None;
-    if let Some(grant) = principal.widget_grant() {
+    if let Some(grant) = principal.visitor_grant() {
         if input
             .external_user_id
             .as_ref()

@@ -1,6 +1,7 @@
-//! Confining widget tokens to their own visitor and assistant: a widget sees only the
-//! sessions of its visitor, and only the conversations of those sessions with its
-//! assistant. Anything else answers `NOT_FOUND`, like a record that does not exist.
+//! Confining visitor credentials (widget tokens, external issuers' tokens) to their own
+//! visitor and assistant: a visitor sees only its own sessions, and only the conversations of
+//! those sessions (with its assistant, when the credential names one). Anything else answers
+//! `NOT_FOUND`, like a record that does not exist.
 
 use entity::{conversation, visitor_session};
 
@@ -12,23 +13,23 @@ use crate::{
     state::AppState,
 };
 
-/// The assistant a visitor operation uses: a widget's own (naming another is refused),
-/// otherwise the one asked for.
+/// The assistant a visitor operation uses: the credential's own when it names one (naming
+/// another is refused), otherwise the one asked for.
 pub fn assistant_for(principal: &Principal, asked: Option<String>) -> AppResult<Option<String>> {
-    let Some(grant) = principal.widget_grant() else {
+    let Some(bound) = principal.visitor_grant().and_then(|g| g.assistant.as_ref()) else {
         return Ok(asked);
     };
     match asked {
-        Some(id) if id != grant.assistant.as_str() => Err(AppError::Forbidden(
-            "this widget token is bound to another assistant".into(),
+        Some(id) if id != bound.as_str() => Err(AppError::Forbidden(
+            "this token is bound to another assistant".into(),
         )),
-        _ => Ok(Some(grant.assistant.as_str().to_owned())),
+        _ => Ok(Some(bound.as_str().to_owned())),
     }
 }
 
 /// `NOT_FOUND` unless the session is visible to the caller.
 pub fn session_visible(principal: &Principal, session: &visitor_session::Model) -> AppResult<()> {
-    match principal.widget_grant() {
+    match principal.visitor_grant() {
         Some(grant) if !grant.owns(&session.visitor_id, session.external_user_id.as_deref()) => {
             Err(AppError::NotFound("session"))
         }
@@ -43,10 +44,14 @@ pub async fn conversation_visible(
     org: &OrgId,
     conversation: &conversation::Model,
 ) -> AppResult<()> {
-    let Some(grant) = principal.widget_grant() else {
+    let Some(grant) = principal.visitor_grant() else {
         return Ok(());
     };
-    if conversation.assistant_id != grant.assistant.as_str() {
+    if grant
+        .assistant
+        .as_ref()
+        .is_some_and(|bound| conversation.assistant_id != bound.as_str())
+    {
         return Err(AppError::NotFound("conversation"));
     }
     let session = repo::sessions::find(

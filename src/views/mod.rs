@@ -11,3 +11,4 @@ pub mod oauth_apps;
 pub mod organizations;
 pub mod rate_limits;
 pub mod sessions;
+pub mod webhooks;

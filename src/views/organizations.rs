@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::api_keys::{ApiKey, ApiKeyScope};
-use crate::{auth::WidgetGrant, services::organizations::Caller};
+use crate::{auth::VisitorGrant, services::organizations::Caller};
 
 /// An organization: the tenant that owns every other record.
 #[derive(Debug, Clone, SimpleObject, Serialize, ToSchema)]
@@ -41,21 +41,24 @@ pub struct Viewer {
     pub organization: Organization,
     /// The API key used for this request.
     pub api_key: Option<ApiKey>,
-    /// The scopes this request may use (none for a widget token).
+    /// The scopes this request may use (none for a visitor token).
     pub scopes: Vec<ApiKeyScope>,
-    /// For a widget token: the app, assistant and visitor it is bound to.
+    /// For a visitor token (widget or external issuer): what it is bound to.
     pub widget: Option<WidgetAccess>,
 }
 
-/// What a widget token is bound to.
+/// What a visitor credential (a widget token, or a token of the customer's own identity
+/// provider) is bound to.
 #[derive(Debug, Clone, SimpleObject, Serialize, ToSchema)]
 pub struct WidgetAccess {
-    /// The OAuth app (`app_…`).
-    #[schema(value_type = String)]
-    pub app_id: ID,
-    /// The assistant it may talk to (`asst_…`).
-    #[schema(value_type = String)]
-    pub assistant_id: ID,
+    /// The OAuth app (`app_…`) of a widget token; null for an external issuer's token.
+    #[schema(value_type = Option<String>)]
+    pub app_id: Option<ID>,
+    /// Who issued the token: `companin` for widget tokens, else the external issuer.
+    pub issuer: String,
+    /// The one assistant it may talk to (`asst_…`); null: any of the organization's.
+    #[schema(value_type = Option<String>)]
+    pub assistant_id: Option<ID>,
     /// The visitor it acts for.
     pub visitor_id: String,
     /// The customer's own id of the visitor, when bound to one.
@@ -64,11 +67,12 @@ pub struct WidgetAccess {
     pub expires_at: DateTime<Utc>,
 }
 
-impl From<WidgetGrant> for WidgetAccess {
-    fn from(g: WidgetGrant) -> Self {
+impl From<VisitorGrant> for WidgetAccess {
+    fn from(g: VisitorGrant) -> Self {
         Self {
-            app_id: ID(g.app.into_string()),
-            assistant_id: ID(g.assistant.into_string()),
+            app_id: g.app.map(|a| ID(a.into_string())),
+            issuer: g.issuer,
+            assistant_id: g.assistant.map(|a| ID(a.into_string())),
             visitor_id: g.visitor_id,
             external_user_id: g.external_user_id,
             expires_at: DateTime::from_timestamp(g.expires_at, 0).unwrap_or_default(),

@@ -1,6 +1,7 @@
 //! Starting the application for a test and talking to it.
 
 use companin::{
+    auth::AuthChain,
     config::{EmbedderChoice, LlmChoice, Settings},
     db,
     models::Models,
@@ -37,15 +38,24 @@ impl TestApp {
 
     /// Starts the server with adjusted settings.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
-        Self::spawn_inner(adjust, None).await
+        Self::spawn_inner(adjust, None, |chain| chain).await
     }
 
     /// Starts the server with adjusted settings and the given models.
     pub async fn spawn_with_models(adjust: impl FnOnce(&mut Settings), models: Models) -> Self {
-        Self::spawn_inner(adjust, Some(models)).await
+        Self::spawn_inner(adjust, Some(models), |chain| chain).await
     }
 
-    async fn spawn_inner(adjust: impl FnOnce(&mut Settings), models: Option<Models>) -> Self {
+    /// Starts the server with its authenticator chain changed by `configure`.
+    pub async fn spawn_with_auth(configure: impl FnOnce(AuthChain) -> AuthChain) -> Self {
+        Self::spawn_inner(|_| {}, None, configure).await
+    }
+
+    async fn spawn_inner(
+        adjust: impl FnOnce(&mut Settings),
+        models: Option<Models>,
+        configure: impl FnOnce(AuthChain) -> AuthChain,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         // The fast, dependency-free models unless a test asks for the real ones.
         let mut settings = Settings {
@@ -63,11 +73,13 @@ impl TestApp {
             settings.database_url = Some(pg.url.clone().into());
         }
         adjust(&mut settings);
-        let app = match models {
-            Some(models) => Application::build_with_models(settings.clone(), models).await,
-            None => Application::build(settings.clone()).await,
-        }
-        .expect("application builds");
+        let models = match models {
+            Some(models) => models,
+            None => Models::from_settings(&settings).await.expect("models load"),
+        };
+        let app = Application::build_with(settings.clone(), models, configure)
+            .await
+            .expect("application builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
         let mut test_app = Self {

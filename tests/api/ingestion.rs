@@ -25,8 +25,8 @@ use crate::helpers::{TestApp, code, start};
 
 /// A page served on loopback whose body the test changes; counts fetches.
 #[derive(Clone, Default)]
-struct Page {
-    body: Arc<Mutex<String>>,
+pub struct Page {
+    pub body: Arc<Mutex<String>>,
     fetches: Arc<Mutex<usize>>,
 }
 
@@ -54,7 +54,7 @@ async fn serve_page(State(page): State<Page>, headers: HeaderMap) -> Response {
         .into_response()
 }
 
-async fn serve(page: Page) -> String {
+pub async fn serve(page: Page) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -66,7 +66,7 @@ async fn serve(page: Page) -> String {
     format!("http://{address}/page")
 }
 
-fn article(sentence: &str) -> String {
+pub fn article(sentence: &str) -> String {
     format!(
         "<html><body><article><h1>Service news</h1><p>{}</p></article></body></html>",
         sentence.repeat(6)

@@ -94,7 +94,7 @@ async fn update_assistant(
     let promote = input.promote.unwrap_or(true);
     let (patch, base) = input.into_patch();
     let written =
-        services::assistants::update(&state.db, &principal, &assistant_id, patch, promote, base)
+        services::assistants::update(&state, &principal, &assistant_id, patch, promote, base)
             .await?;
     Ok(Json(written.into()))
 }
@@ -145,7 +145,7 @@ async fn promote_version(
         .parse()
         .map_err(|_| crate::error::AppError::NotFound("assistant version"))?;
     Ok(Json(
-        services::assistants::promote(&state.db, &principal, &assistant_id, number)
+        services::assistants::promote(&state, &principal, &assistant_id, number)
             .await?
             .into(),
     ))

@@ -10,6 +10,7 @@ mod oauth_apps;
 mod rate_limits;
 mod sessions;
 mod viewer;
+mod webhooks;
 mod widget_token;
 
 use serde::{Deserialize, Serialize};
@@ -42,6 +43,7 @@ pub fn router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(rate_limits::router())
         .merge(analytics::router())
         .merge(oauth_apps::router())
+        .merge(webhooks::router())
         .merge(viewer::router())
 }
 

@@ -126,7 +126,7 @@ async fn admitted(
         Ok(parts) => parts,
         Err(e) => return e.into_response(),
     };
-    let app_caller = Principal::widget(org, grant);
+    let app_caller = Principal::visitor(org, grant);
     governance::admit_outside_middleware(state, &app_caller, route, started, || {
         (
             [(axum::http::header::CACHE_CONTROL, "no-store")],

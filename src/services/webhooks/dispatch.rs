@@ -1,0 +1,288 @@
+//! Sending deliveries: a few dispatchers per process drain the outbox (woken when an event is
+//! written, polling for retries and other replicas' events), sign each request, record every
+//! attempt and schedule the next one with exponential backoff until the delivery's retry
+//! window closes. Endpoints are reached through the SSRF guard of [`crate::egress`];
+//! redirects are not followed (a 3xx is a failed attempt).
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use chrono::{DateTime, Utc};
+use entity::{
+    webhook_attempt,
+    webhook_delivery::{self, DeliveryStatus},
+    webhook_endpoint, webhook_event,
+};
+
+use rand::Rng;
+use reqwest::header::{CONTENT_TYPE, USER_AGENT};
+use sea_orm::{DbErr, Set};
+use tokio::{sync::Notify, task::JoinHandle};
+
+use super::{EventType, signature};
+use crate::{
+    domain::ids::{AttemptId, OrgId, WebhookId},
+    egress,
+    repo::{self, webhooks::Settled},
+    state::AppState,
+};
+
+/// How often idle dispatchers look for due deliveries.
+const POLL: Duration = Duration::from_secs(1);
+/// How often old events are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// Bytes of an endpoint's answer kept with the attempt.
+const EXCERPT_BYTES: usize = 512;
+
+/// Wakes idle dispatchers when an event is written.
+#[derive(Clone, Default)]
+pub struct WebhookSignal(Arc<Notify>);
+
+impl WebhookSignal {
+    /// A delivery is due: wake a dispatcher now rather than at its next poll.
+    pub fn notify(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Starts `webhook_workers` dispatchers (none on an API-only replica) and the pruning of
+/// events older than `webhook_retention_days`.
+pub fn spawn(state: &AppState) -> Vec<JoinHandle<()>> {
+    let workers = state.settings.webhook_workers;
+    let mut tasks: Vec<JoinHandle<()>> = (0..workers)
+        .map(|_| tokio::spawn(work(state.clone())))
+        .collect();
+    if workers > 0 {
+        tasks.push(tokio::spawn(prune(state.clone())));
+    }
+    tasks
+}
+
+/// When a claim taken at `now` expires: after the request's timeout, with room to record it.
+pub fn lease_end(state: &AppState, now: DateTime<Utc>) -> DateTime<Utc> {
+    now + chrono::Duration::seconds(state.settings.webhook_timeout_seconds as i64 + 30)
+}
+
+async fn work(state: AppState) {
+    loop {
+        let now = Utc::now();
+        match repo::webhooks::claim(&state.db, now, lease_end(&state, now)).await {
+            Ok(Some(delivery)) => {
+                let id = delivery.id.clone();
+                if let Err(e) = deliver(&state, delivery).await {
+                    tracing::warn!(delivery = %id, error = %e, "could not record a webhook attempt; it will be retried");
+                }
+            }
+            Ok(None) => {
+                let wait = idle_wait(&state).await;
+                tokio::select! {
+                    () = state.webhook_signal.0.notified() => {}
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not claim a webhook delivery");
+                tokio::time::sleep(POLL).await;
+            }
+        }
+    }
+}
+
+/// How long an idle dispatcher waits: until the next retry is due, at most [`POLL`] (other
+/// replicas' new events are found by polling).
+async fn idle_wait(state: &AppState) -> Duration {
+    match repo::webhooks::next_due_at(&state.db).await {
+        Ok(Some(due)) => (due - Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .clamp(Duration::from_millis(5), POLL),
+        _ => POLL,
+    }
+}
+
+async fn prune(state: AppState) {
+    loop {
+        let cutoff =
+            Utc::now() - chrono::Duration::days(i64::from(state.settings.webhook_retention_days));
+        match repo::webhooks::prune(&state.db, cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "pruned old webhook events"),
+            Err(e) => tracing::warn!(error = %e, "could not prune webhook events"),
+        }
+        tokio::time::sleep(PRUNE_EVERY).await;
+    }
+}
+
+/// One attempt of a claimed delivery, recorded with the delivery's next state. The outcome
+/// is kept only while the claim holds (a dispatcher whose claim expired and was taken over
+/// changes nothing).
+pub async fn deliver(state: &AppState, delivery: webhook_delivery::Model) -> Result<(), DbErr> {
+    let db = &state.db;
+    let attempt = delivery.attempts;
+    let org = OrgId::from_db(delivery.org_id.clone());
+    let endpoint =
+        repo::webhooks::find(db, &org, &WebhookId::from_db(delivery.endpoint_id.clone())).await?;
+    let event = repo::webhooks::find_event(db, &org, &delivery.event_id).await?;
+    let (Some(endpoint), Some(event)) = (endpoint, event) else {
+        // Deleted meanwhile: the cascade removes the delivery too.
+        return Ok(());
+    };
+    let now = Utc::now();
+    let is_test = event.event_type == EventType::WebhookTest.as_str();
+    if !endpoint.enabled && !is_test {
+        let settled = Settled {
+            status: DeliveryStatus::Failed,
+            next_attempt_at: now,
+            last_status_code: None,
+            last_error: Some("the endpoint is disabled".into()),
+            delivered_at: None,
+        };
+        repo::webhooks::settle(db, &delivery.id, attempt, settled).await?;
+        return Ok(());
+    }
+    let sent = send(state, &endpoint, &event, &delivery.id).await;
+    repo::webhooks::insert_attempt(
+        db,
+        webhook_attempt::ActiveModel {
+            id: Set(AttemptId::generate().into_string()),
+            org_id: Set(org.as_str().to_owned()),
+            delivery_id: Set(delivery.id.clone()),
+            attempted_at: Set(sent.at),
+            status_code: Set(sent.status),
+            error: Set(sent.error.clone()),
+            duration_ms: Set(i32::try_from(sent.duration.as_millis()).unwrap_or(i32::MAX)),
+            response_excerpt: Set(sent.excerpt.clone()),
+        },
+    )
+    .await?;
+    let now = Utc::now();
+    let retry_at = now + backoff(state, delivery.attempts);
+    let status = match &sent.error {
+        None => DeliveryStatus::Succeeded,
+        Some(_) if sent.permanent || retry_at > delivery.give_up_at => DeliveryStatus::Failed,
+        Some(_) => DeliveryStatus::Pending,
+    };
+    let settled = Settled {
+        status,
+        next_attempt_at: if status == DeliveryStatus::Pending {
+            retry_at
+        } else {
+            delivery.next_attempt_at
+        },
+        last_status_code: sent.status,
+        last_error: sent.error,
+        delivered_at: (status == DeliveryStatus::Succeeded).then_some(now),
+    };
+    if !repo::webhooks::settle(db, &delivery.id, attempt, settled).await? {
+        tracing::warn!(delivery = %delivery.id, "a webhook delivery's claim expired during its attempt; another dispatcher has it");
+    }
+    Ok(())
+}
+
+/// The wait after the `attempts`-th failed attempt: the base doubled each time, capped, with
+/// ±10 % jitter so that many deliveries failing together do not retry together.
+fn backoff(state: &AppState, attempts: i32) -> chrono::Duration {
+    let settings = &state.settings;
+    let doublings = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(0);
+    let ms = settings
+        .webhook_retry_base_ms
+        .saturating_mul(1_u64 << doublings)
+        .min(settings.webhook_retry_max_ms);
+    let jitter = rand::rng().random_range(0.9..1.1);
+    chrono::Duration::milliseconds((ms as f64 * jitter) as i64)
+}
+
+/// What one request came to.
+struct Sent {
+    at: DateTime<Utc>,
+    status: Option<i32>,
+    /// `None` when the endpoint answered 2xx.
+    error: Option<String>,
+    /// Retrying cannot help: the URL is refused by the SSRF guard.
+    permanent: bool,
+    excerpt: Option<String>,
+    duration: Duration,
+}
+
+async fn send(
+    state: &AppState,
+    endpoint: &webhook_endpoint::Model,
+    event: &webhook_event::Model,
+    delivery_id: &str,
+) -> Sent {
+    let at = Utc::now();
+    let started = Instant::now();
+    let failed = |error: String, permanent: bool| Sent {
+        at,
+        status: None,
+        error: Some(error),
+        permanent,
+        excerpt: None,
+        duration: started.elapsed(),
+    };
+    let timeout = Duration::from_secs(state.settings.webhook_timeout_seconds);
+    let client = match egress::parse(&endpoint.url) {
+        Ok(url) => egress::pinned_client(&url, state.settings.allow_private_urls, timeout)
+            .await
+            .map(|client| (client, url)),
+        Err(e) => Err(e),
+    };
+    let (client, url) = match client {
+        Ok(pair) => pair,
+        Err(refused) => return failed(refused.message().to_owned(), refused.is_permanent()),
+    };
+    let timestamp = at.timestamp();
+    let body = event.payload.as_bytes();
+    let previous = endpoint.previous_secret.as_deref().filter(|_| {
+        endpoint
+            .previous_secret_expires_at
+            .is_some_and(|until| until > at)
+    });
+    let secrets = std::iter::once(endpoint.secret.as_str()).chain(previous);
+    let response = client
+        .post(url)
+        .header(CONTENT_TYPE, "application/json")
+        .header(USER_AGENT, "Companin-Webhooks/1.0")
+        .header("companin-event-id", &event.id)
+        .header("companin-event-type", &event.event_type)
+        .header("companin-delivery-id", delivery_id)
+        .header(
+            signature::HEADER,
+            signature::header_value(secrets, timestamp, body),
+        )
+        .body(event.payload.clone())
+        .send()
+        .await;
+    let mut response = match response {
+        Ok(response) => response,
+        Err(e) => return failed(egress::describe(&e), false),
+    };
+    let status = response.status();
+    let mut excerpt = Vec::new();
+    while excerpt.len() < EXCERPT_BYTES {
+        match response.chunk().await {
+            Ok(Some(piece)) => excerpt.extend_from_slice(&piece),
+            _ => break,
+        }
+    }
+    excerpt.truncate(EXCERPT_BYTES);
+    let error = if status.is_success() {
+        None
+    } else if status.is_redirection() {
+        Some(format!(
+            "the endpoint answered {status}: redirects are not followed, use the final URL"
+        ))
+    } else {
+        Some(format!("the endpoint answered {status}"))
+    };
+    Sent {
+        at,
+        status: Some(i32::from(status.as_u16())),
+        error,
+        permanent: false,
+        excerpt: (!excerpt.is_empty()).then(|| String::from_utf8_lossy(&excerpt).into_owned()),
+        duration: started.elapsed(),
+    }
+}

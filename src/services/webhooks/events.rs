@@ -1,0 +1,404 @@
+//! The events an organization can subscribe to, and the outbox they are written to.
+//!
+//! [`emit`] runs inside the transaction of the change that raised the event: the event and
+//! one delivery per subscribed endpoint commit with the change or not at all, so no event is
+//! lost to a crash after the change and none is sent for a change that rolled back.
+
+use chrono::{DateTime, Utc};
+use entity::{
+    feedback, knowledge_source,
+    webhook_delivery::{self, DeliveryStatus},
+    webhook_endpoint, webhook_event,
+};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Set, TransactionTrait};
+use serde_json::{Value, json};
+
+use crate::{
+    domain::ids::{DeliveryId, EventId, OrgId},
+    limiter::Decision,
+    repo,
+};
+
+/// A kind of event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventType {
+    /// The organization used a configured share (default 80 %) of its window's budget.
+    RateLimitApproaching,
+    /// The first request refused in a window.
+    RateLimitExceeded,
+    /// A knowledge source was indexed (new or changed content) and is searchable.
+    KnowledgeReady,
+    /// A knowledge source could not be indexed.
+    KnowledgeFailed,
+    /// A URL refresh found new content (sent once it is indexed).
+    UrlChanged,
+    /// Feedback rated 1 or 2.
+    FeedbackNegative,
+    /// A version of an assistant went live.
+    AssistantVersionPromoted,
+    /// Sent by `testWebhook` to one endpoint; not subscribable.
+    WebhookTest,
+}
+
+impl EventType {
+    /// Every type an endpoint can subscribe to.
+    pub const SUBSCRIBABLE: [EventType; 7] = [
+        EventType::RateLimitApproaching,
+        EventType::RateLimitExceeded,
+        EventType::KnowledgeReady,
+        EventType::KnowledgeFailed,
+        EventType::UrlChanged,
+        EventType::FeedbackNegative,
+        EventType::AssistantVersionPromoted,
+    ];
+
+    /// The wire name (`knowledge.ready`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RateLimitApproaching => "rate_limit.approaching",
+            Self::RateLimitExceeded => "rate_limit.exceeded",
+            Self::KnowledgeReady => "knowledge.ready",
+            Self::KnowledgeFailed => "knowledge.failed",
+            Self::UrlChanged => "url.changed",
+            Self::FeedbackNegative => "feedback.negative",
+            Self::AssistantVersionPromoted => "assistant.version_promoted",
+            Self::WebhookTest => "webhook.test",
+        }
+    }
+
+    /// The subscribable type named `raw`.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::SUBSCRIBABLE
+            .into_iter()
+            .find(|t| t.as_str() == raw.trim())
+    }
+}
+
+/// Subscribes an endpoint to every type, present and future.
+pub const ALL_EVENTS: &str = "*";
+
+/// An event to write: its type and its `data`.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// What happened.
+    pub kind: EventType,
+    /// The type's fields.
+    pub data: Value,
+}
+
+impl Event {
+    /// `knowledge.ready` for a source just indexed.
+    pub fn knowledge_ready(source: &knowledge_source::Model) -> Self {
+        Self {
+            kind: EventType::KnowledgeReady,
+            data: json!({ "source": source_fields(source) }),
+        }
+    }
+
+    /// `knowledge.failed` for a source that could not be indexed.
+    pub fn knowledge_failed(source: &knowledge_source::Model, error: &str) -> Self {
+        let mut fields = source_fields(source);
+        fields["status"] = json!("FAILED");
+        fields["error"] = json!(error);
+        Self {
+            kind: EventType::KnowledgeFailed,
+            data: json!({ "source": fields }),
+        }
+    }
+
+    /// `url.changed`: a refresh of `source` found new content, now indexed (the event is
+    /// written with the re-indexed source).
+    pub fn url_changed(
+        source: &knowledge_source::Model,
+        previous_hash: Option<&str>,
+        status: i32,
+    ) -> Self {
+        Self {
+            kind: EventType::UrlChanged,
+            data: json!({
+                "source": source_fields(source),
+                "url": source.url,
+                "previous_content_hash": previous_hash,
+                "content_hash": source.content_hash,
+                "http_status": status,
+            }),
+        }
+    }
+
+    /// `feedback.negative` for feedback rated 1 or 2.
+    pub fn feedback_negative(feedback: &feedback::Model, assistant_id: &str) -> Self {
+        Self {
+            kind: EventType::FeedbackNegative,
+            data: json!({
+                "feedback": {
+                    "id": feedback.id,
+                    "conversation_id": feedback.conversation_id,
+                    "message_id": feedback.message_id,
+                    "rating": feedback.rating,
+                    "comment": feedback.comment,
+                    "actor_type": feedback.actor_type,
+                    "actor_id": feedback.actor_id,
+                    "created_at": feedback.created_at,
+                },
+                "assistant_id": assistant_id,
+            }),
+        }
+    }
+
+    /// `assistant.version_promoted`: `version` of `assistant` went live.
+    pub fn version_promoted(
+        assistant_id: &str,
+        version_id: &str,
+        version: i32,
+        previous_version_id: Option<&str>,
+    ) -> Self {
+        Self {
+            kind: EventType::AssistantVersionPromoted,
+            data: json!({
+                "assistant_id": assistant_id,
+                "version_id": version_id,
+                "version": version,
+                "previous_version_id": previous_version_id,
+            }),
+        }
+    }
+
+    /// `rate_limit.approaching`: the hit that reached `share` of the window's budget.
+    pub fn rate_limit_approaching(decision: &Decision, share: f64) -> Self {
+        Self {
+            kind: EventType::RateLimitApproaching,
+            data: json!({
+                "limit": decision.policy.limit,
+                "window_seconds": decision.policy.window_seconds,
+                "used": decision.count,
+                "remaining": decision.remaining,
+                "threshold": share,
+                "resets_at": reset_time(decision.reset_at),
+            }),
+        }
+    }
+
+    /// `rate_limit.exceeded`: the first refusal of a window.
+    pub fn rate_limit_exceeded(decision: &Decision) -> Self {
+        Self {
+            kind: EventType::RateLimitExceeded,
+            data: json!({
+                "limit": decision.policy.limit,
+                "window_seconds": decision.policy.window_seconds,
+                "resets_at": reset_time(decision.reset_at),
+                "retry_after_seconds": decision.reset_after,
+            }),
+        }
+    }
+
+    /// `webhook.test`, sent by `testWebhook`.
+    pub fn test(webhook_id: &str) -> Self {
+        Self {
+            kind: EventType::WebhookTest,
+            data: json!({
+                "webhook_id": webhook_id,
+                "message": "This is a test event from Companin.",
+            }),
+        }
+    }
+}
+
+fn reset_time(unix: u64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(i64::try_from(unix).ok()?, 0)
+}
+
+fn source_fields(source: &knowledge_source::Model) -> Value {
+    json!({
+        "id": source.id,
+        "kind": kind_name(source.kind),
+        "title": source.title,
+        "status": status_name(source.status),
+        "url": source.url,
+        "file_name": source.file_name,
+        "chunk_count": source.chunk_count,
+        "content_hash": source.content_hash,
+        "embedding_model": source.embedding_model,
+        "error": source.error,
+    })
+}
+
+fn kind_name(kind: knowledge_source::Kind) -> &'static str {
+    match kind {
+        knowledge_source::Kind::File => "FILE",
+        knowledge_source::Kind::Qa => "QA",
+        knowledge_source::Kind::Url => "URL",
+    }
+}
+
+fn status_name(status: knowledge_source::Status) -> &'static str {
+    match status {
+        knowledge_source::Status::Pending => "PENDING",
+        knowledge_source::Status::Processing => "PROCESSING",
+        knowledge_source::Status::Ready => "READY",
+        knowledge_source::Status::Failed => "FAILED",
+    }
+}
+
+/// Whether `endpoint` wants events of `kind`.
+pub fn subscribed(endpoint: &webhook_endpoint::Model, kind: EventType) -> bool {
+    serde_json::from_value::<Vec<String>>(endpoint.event_types.clone())
+        .unwrap_or_default()
+        .iter()
+        .any(|t| t == ALL_EVENTS || t == kind.as_str())
+}
+
+/// How the outbox schedules deliveries.
+#[derive(Debug, Clone, Copy)]
+pub struct Outbox {
+    /// Retries stop this long after the event.
+    pub retry_window: chrono::Duration,
+}
+
+impl Outbox {
+    /// The schedule from configuration (`webhook_retry_window_seconds`).
+    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+        Self {
+            retry_window: chrono::Duration::seconds(i64::from(
+                settings.webhook_retry_window_seconds,
+            )),
+        }
+    }
+}
+
+/// Writes `event` of `org` to the outbox, with a delivery for every enabled endpoint that
+/// subscribes to it, on `db` (the change's transaction). Returns the event's id, or `None`
+/// when no endpoint wants it (nothing is written).
+///
+/// Call it after the change's own writes: on SQLite the transaction then already holds the
+/// write lock when it reads the endpoints.
+pub async fn emit(
+    db: &impl ConnectionTrait,
+    outbox: Outbox,
+    org: &OrgId,
+    event: Event,
+) -> Result<Option<EventId>, DbErr> {
+    let endpoints = subscribers(db, org, event.kind).await?;
+    if endpoints.is_empty() {
+        return Ok(None);
+    }
+    record(db, outbox, org, event, &endpoints).await.map(Some)
+}
+
+/// [`emit`] outside any change's transaction (rate-limit events): the endpoints are read
+/// first, then the event and its deliveries are written in one transaction of their own.
+pub async fn emit_now(
+    db: &DatabaseConnection,
+    outbox: Outbox,
+    org: &OrgId,
+    event: Event,
+) -> Result<Option<EventId>, DbErr> {
+    let endpoints = subscribers(db, org, event.kind).await?;
+    if endpoints.is_empty() {
+        return Ok(None);
+    }
+    let txn = db.begin().await?;
+    let id = record(&txn, outbox, org, event, &endpoints).await?;
+    txn.commit().await?;
+    Ok(Some(id))
+}
+
+/// The enabled endpoints of `org` that want `kind`.
+async fn subscribers(
+    db: &impl ConnectionTrait,
+    org: &OrgId,
+    kind: EventType,
+) -> Result<Vec<webhook_endpoint::Model>, DbErr> {
+    Ok(repo::webhooks::enabled(db, org)
+        .await?
+        .into_iter()
+        .filter(|e| subscribed(e, kind))
+        .collect())
+}
+
+/// Writes `event` and its deliveries to `endpoints`.
+async fn record(
+    db: &impl ConnectionTrait,
+    outbox: Outbox,
+    org: &OrgId,
+    event: Event,
+    endpoints: &[webhook_endpoint::Model],
+) -> Result<EventId, DbErr> {
+    let written = write(db, org, event).await?;
+    for endpoint in endpoints {
+        queue(db, outbox, org, &written, endpoint).await?;
+    }
+    Ok(EventId::from_db(written.id))
+}
+
+/// Writes the event row with its payload: `{ id, type, created_at, organization_id, data }`.
+pub(super) async fn write(
+    db: &impl ConnectionTrait,
+    org: &OrgId,
+    event: Event,
+) -> Result<webhook_event::Model, DbErr> {
+    let id = EventId::generate().into_string();
+    let created_at = Utc::now();
+    let payload = json!({
+        "id": id,
+        "type": event.kind.as_str(),
+        "created_at": created_at,
+        "organization_id": org.as_str(),
+        "data": event.data,
+    });
+    repo::webhooks::insert_event(
+        db,
+        webhook_event::ActiveModel {
+            id: Set(id),
+            org_id: Set(org.as_str().to_owned()),
+            event_type: Set(event.kind.as_str().to_owned()),
+            payload: Set(payload.to_string()),
+            created_at: Set(created_at),
+        },
+    )
+    .await
+}
+
+/// Queues the delivery of `event` to `endpoint`, due now.
+pub(super) async fn queue(
+    db: &impl ConnectionTrait,
+    outbox: Outbox,
+    org: &OrgId,
+    event: &webhook_event::Model,
+    endpoint: &webhook_endpoint::Model,
+) -> Result<webhook_delivery::Model, DbErr> {
+    let now = Utc::now();
+    repo::webhooks::insert_delivery(
+        db,
+        webhook_delivery::ActiveModel {
+            id: Set(DeliveryId::generate().into_string()),
+            org_id: Set(org.as_str().to_owned()),
+            event_id: Set(event.id.clone()),
+            endpoint_id: Set(endpoint.id.clone()),
+            status: Set(DeliveryStatus::Pending),
+            attempts: Set(0),
+            next_attempt_at: Set(now),
+            give_up_at: Set(now + outbox.retry_window),
+            lease_until: Set(None),
+            last_status_code: Set(None),
+            last_error: Set(None),
+            delivered_at: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        },
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_subscribable_type_parses_back_from_its_wire_name() {
+        for kind in EventType::SUBSCRIBABLE {
+            assert_eq!(EventType::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(EventType::parse("webhook.test"), None);
+        assert_eq!(EventType::parse("knowledge.deleted"), None);
+    }
+}

@@ -1,0 +1,390 @@
+//! Webhooks (admin scope): endpoints that receive an organization's events, signed, from a
+//! durable outbox, retried with backoff for a day, with every delivery and attempt kept for
+//! inspection and re-sending.
+
+pub mod dispatch;
+pub mod events;
+pub mod signature;
+
+use chrono::Utc;
+use entity::{
+    webhook_attempt,
+    webhook_delivery::{self, DeliveryStatus},
+    webhook_endpoint, webhook_event,
+};
+use sea_orm::{IntoActiveModel, Set, TransactionTrait};
+
+pub use self::events::{ALL_EVENTS, Event, EventType, Outbox, emit};
+use crate::{
+    auth::{Principal, Scope, api_key},
+    domain::{
+        ids::{DeliveryId, OrgId, WebhookId},
+        pagination::{Page, PageRequest},
+    },
+    egress,
+    error::{AppError, AppResult},
+    repo,
+    state::AppState,
+};
+
+/// Most endpoints per organization.
+pub const MAX_ENDPOINTS: usize = 20;
+/// Longest endpoint URL.
+const MAX_URL_CHARS: usize = 2048;
+/// Longest a rotated-out secret keeps signing (7 days).
+const MAX_PREVIOUS_SECRET_SECONDS: i64 = 7 * 24 * 3600;
+/// Attempts listed with a delivery.
+const ATTEMPTS_SHOWN: u64 = 50;
+
+/// An endpoint to create.
+#[derive(Debug, Clone)]
+pub struct NewWebhook {
+    /// Where to POST events (`https://…`).
+    pub url: String,
+    /// Event types (`knowledge.ready`), or `*` for all.
+    pub events: Vec<String>,
+    /// A label.
+    pub description: Option<String>,
+    /// Whether it receives events (default true).
+    pub enabled: Option<bool>,
+}
+
+/// Changes to an endpoint; absent fields stay.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookPatch {
+    /// New URL.
+    pub url: Option<String>,
+    /// New event types.
+    pub events: Option<Vec<String>>,
+    /// New label (empty clears it).
+    pub description: Option<String>,
+    /// Enable or disable.
+    pub enabled: Option<bool>,
+}
+
+/// An endpoint with its signing secret, which is shown only on creation and rotation.
+#[derive(Debug, Clone)]
+pub struct WebhookWithSecret {
+    /// The endpoint.
+    pub webhook: webhook_endpoint::Model,
+    /// `whsec_…`
+    pub secret: String,
+}
+
+/// A delivery with its event and latest attempts.
+#[derive(Debug, Clone)]
+pub struct DeliveryRecord {
+    /// The delivery.
+    pub delivery: webhook_delivery::Model,
+    /// The event it carries.
+    pub event: webhook_event::Model,
+    /// Its attempts, oldest first (the latest 50).
+    pub attempts: Vec<webhook_attempt::Model>,
+}
+
+/// The outbox settings from configuration.
+pub fn outbox(state: &AppState) -> Outbox {
+    Outbox::from_settings(&state.settings)
+}
+
+/// Creates an endpoint (admin scope).
+pub async fn create(
+    state: &AppState,
+    principal: &Principal,
+    input: NewWebhook,
+) -> AppResult<WebhookWithSecret> {
+    let org = principal.require(Scope::Admin)?;
+    if repo::webhooks::list(&state.db, org).await?.len() >= MAX_ENDPOINTS {
+        return Err(AppError::bad_input(
+            "url",
+            format!("an organization has at most {MAX_ENDPOINTS} webhook endpoints"),
+        ));
+    }
+    let url = check_url(state, &input.url).await?;
+    let events = check_events(&input.events)?;
+    let description = check_description(input.description)?;
+    let secret = api_key::webhook_secret();
+    let now = Utc::now();
+    let webhook = repo::webhooks::insert(
+        &state.db,
+        webhook_endpoint::ActiveModel {
+            id: Set(WebhookId::generate().into_string()),
+            org_id: Set(org.as_str().to_owned()),
+            url: Set(url),
+            description: Set(description),
+            event_types: Set(serde_json::json!(events)),
+            secret: Set(secret.clone()),
+            previous_secret: Set(None),
+            previous_secret_expires_at: Set(None),
+            enabled: Set(input.enabled.unwrap_or(true)),
+            created_at: Set(now),
+            updated_at: Set(now),
+        },
+    )
+    .await?;
+    Ok(WebhookWithSecret { webhook, secret })
+}
+
+/// The organization's endpoints, oldest first (admin scope).
+pub async fn list(
+    state: &AppState,
+    principal: &Principal,
+) -> AppResult<Vec<webhook_endpoint::Model>> {
+    let org = principal.require(Scope::Admin)?;
+    Ok(repo::webhooks::list(&state.db, org).await?)
+}
+
+/// One endpoint (admin scope).
+pub async fn get(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> AppResult<webhook_endpoint::Model> {
+    let org = principal.require(Scope::Admin)?;
+    existing(state, org, id).await
+}
+
+/// Changes an endpoint (admin scope).
+pub async fn update(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    patch: WebhookPatch,
+) -> AppResult<webhook_endpoint::Model> {
+    let org = principal.require(Scope::Admin)?;
+    let endpoint = existing(state, org, id).await?;
+    let mut changed = endpoint.into_active_model();
+    if let Some(url) = &patch.url {
+        changed.url = Set(check_url(state, url).await?);
+    }
+    if let Some(events) = &patch.events {
+        changed.event_types = Set(serde_json::json!(check_events(events)?));
+    }
+    if let Some(description) = patch.description {
+        changed.description = Set(check_description(Some(description))?);
+    }
+    if let Some(enabled) = patch.enabled {
+        changed.enabled = Set(enabled);
+    }
+    changed.updated_at = Set(Utc::now());
+    Ok(repo::webhooks::save(&state.db, changed).await?)
+}
+
+/// Replaces an endpoint's signing secret (admin scope). The old secret keeps signing, as a
+/// second `v1`, for `keep_previous_seconds` (default 0, at most 7 days).
+pub async fn rotate_secret(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    keep_previous_seconds: Option<i64>,
+) -> AppResult<WebhookWithSecret> {
+    let org = principal.require(Scope::Admin)?;
+    let keep = keep_previous_seconds.unwrap_or(0);
+    if !(0..=MAX_PREVIOUS_SECRET_SECONDS).contains(&keep) {
+        return Err(AppError::bad_input(
+            "keep_previous_seconds",
+            format!("must be between 0 and {MAX_PREVIOUS_SECRET_SECONDS}"),
+        ));
+    }
+    let endpoint = existing(state, org, id).await?;
+    let now = Utc::now();
+    let secret = api_key::webhook_secret();
+    let previous = endpoint.secret.clone();
+    let mut changed = endpoint.into_active_model();
+    changed.secret = Set(secret.clone());
+    if keep > 0 {
+        changed.previous_secret = Set(Some(previous));
+        changed.previous_secret_expires_at = Set(Some(now + chrono::Duration::seconds(keep)));
+    } else {
+        changed.previous_secret = Set(None);
+        changed.previous_secret_expires_at = Set(None);
+    }
+    changed.updated_at = Set(now);
+    let webhook = repo::webhooks::save(&state.db, changed).await?;
+    Ok(WebhookWithSecret { webhook, secret })
+}
+
+/// Deletes an endpoint and its deliveries (admin scope).
+pub async fn delete(state: &AppState, principal: &Principal, id: &str) -> AppResult<()> {
+    let org = principal.require(Scope::Admin)?;
+    if repo::webhooks::delete(&state.db, org, &WebhookId::parse(id)?).await? {
+        Ok(())
+    } else {
+        Err(AppError::NotFound("webhook"))
+    }
+}
+
+/// Sends a `webhook.test` event to the endpoint now and returns the delivery after that
+/// first attempt (admin scope). A failed test is retried like any delivery.
+pub async fn test(state: &AppState, principal: &Principal, id: &str) -> AppResult<DeliveryRecord> {
+    let org = principal.require(Scope::Admin)?;
+    let endpoint = existing(state, org, id).await?;
+    // Queued already claimed by this request, so no dispatcher sends it at the same time.
+    let txn = state.db.begin().await?;
+    let event = events::write(&txn, org, Event::test(&endpoint.id)).await?;
+    let queued = events::queue(&txn, outbox(state), org, &event, &endpoint).await?;
+    let now = Utc::now();
+    let claimed = repo::webhooks::claim_one(&txn, &queued.id, now, dispatch::lease_end(state, now))
+        .await?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("a new delivery was not due")))?;
+    txn.commit().await?;
+    dispatch::deliver(state, claimed).await?;
+    delivery_record(state, org, &DeliveryId::from_db(queued.id)).await
+}
+
+/// A page of an endpoint's deliveries, oldest first, optionally of one status (admin scope).
+pub async fn deliveries(
+    state: &AppState,
+    principal: &Principal,
+    webhook_id: &str,
+    status: Option<DeliveryStatus>,
+    page: &PageRequest,
+) -> AppResult<Page<DeliveryRecord>> {
+    let org = principal.require(Scope::Admin)?;
+    let endpoint = existing(state, org, webhook_id).await?;
+    let page = repo::webhooks::deliveries(
+        &state.db,
+        org,
+        &WebhookId::from_db(endpoint.id),
+        status,
+        page,
+    )
+    .await?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for delivery in page.items {
+        items.push(with_details(state, org, delivery).await?);
+    }
+    Ok(Page {
+        items,
+        has_next: page.has_next,
+        has_previous: page.has_previous,
+    })
+}
+
+/// One delivery with its event and attempts (admin scope).
+pub async fn delivery(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> AppResult<DeliveryRecord> {
+    let org = principal.require(Scope::Admin)?;
+    delivery_record(state, org, &DeliveryId::parse(id)?).await
+}
+
+/// Sends a delivery again, now, with the same event id and body, retried (from the first
+/// backoff step) for another retry window if it fails (admin scope). A delivery being sent
+/// right now cannot be re-sent (`CONFLICT`).
+pub async fn resend(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> AppResult<DeliveryRecord> {
+    let org = principal.require(Scope::Admin)?;
+    let id = DeliveryId::parse(id)?;
+    repo::webhooks::find_delivery(&state.db, org, &id)
+        .await?
+        .ok_or(AppError::NotFound("webhook delivery"))?;
+    let now = Utc::now();
+    let queued =
+        repo::webhooks::requeue(&state.db, org, &id, now, now + outbox(state).retry_window).await?;
+    if !queued {
+        return Err(AppError::Conflict(
+            "the delivery is being sent right now".into(),
+        ));
+    }
+    state.webhook_signal.notify();
+    delivery_record(state, org, &id).await
+}
+
+async fn delivery_record(
+    state: &AppState,
+    org: &OrgId,
+    id: &DeliveryId,
+) -> AppResult<DeliveryRecord> {
+    let delivery = repo::webhooks::find_delivery(&state.db, org, id)
+        .await?
+        .ok_or(AppError::NotFound("webhook delivery"))?;
+    with_details(state, org, delivery).await
+}
+
+async fn with_details(
+    state: &AppState,
+    org: &OrgId,
+    delivery: webhook_delivery::Model,
+) -> AppResult<DeliveryRecord> {
+    let event = repo::webhooks::find_event(&state.db, org, &delivery.event_id)
+        .await?
+        .ok_or(AppError::NotFound("webhook event"))?;
+    let attempts = repo::webhooks::attempts(&state.db, org, &delivery.id, ATTEMPTS_SHOWN).await?;
+    Ok(DeliveryRecord {
+        delivery,
+        event,
+        attempts,
+    })
+}
+
+async fn existing(state: &AppState, org: &OrgId, id: &str) -> AppResult<webhook_endpoint::Model> {
+    repo::webhooks::find(&state.db, org, &WebhookId::parse(id)?)
+        .await?
+        .ok_or(AppError::NotFound("webhook"))
+}
+
+/// An http(s) URL whose host resolves to addresses deliveries may reach.
+async fn check_url(state: &AppState, raw: &str) -> AppResult<String> {
+    if raw.chars().count() > MAX_URL_CHARS {
+        return Err(AppError::bad_input(
+            "url",
+            format!("must be at most {MAX_URL_CHARS} characters"),
+        ));
+    }
+    let url = egress::parse(raw).map_err(|e| AppError::bad_input("url", e.message()))?;
+    egress::resolve(&url, state.settings.allow_private_urls)
+        .await
+        .map_err(|e| AppError::bad_input("url", e.message()))?;
+    Ok(url.to_string())
+}
+
+/// Known, de-duplicated event types; `*` alone subscribes to all.
+fn check_events(raw: &[String]) -> AppResult<Vec<String>> {
+    let mut events: Vec<String> = Vec::new();
+    for name in raw {
+        let name = name.trim();
+        if name != ALL_EVENTS && EventType::parse(name).is_none() {
+            let known: Vec<_> = EventType::SUBSCRIBABLE.iter().map(|t| t.as_str()).collect();
+            return Err(AppError::bad_input(
+                "events",
+                format!(
+                    "unknown event type `{name}`: use {} or `*`",
+                    known.join(", ")
+                ),
+            ));
+        }
+        if !events.iter().any(|e| e == name) {
+            events.push(name.to_owned());
+        }
+    }
+    if events.is_empty() {
+        return Err(AppError::bad_input(
+            "events",
+            "name at least one event type (or `*` for all)",
+        ));
+    }
+    if events.iter().any(|e| e == ALL_EVENTS) {
+        return Ok(vec![ALL_EVENTS.to_owned()]);
+    }
+    Ok(events)
+}
+
+fn check_description(raw: Option<String>) -> AppResult<Option<String>> {
+    let description = raw.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty());
+    if description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > 255)
+    {
+        return Err(AppError::bad_input(
+            "description",
+            "must be at most 255 characters",
+        ));
+    }
+    Ok(description)
+}
