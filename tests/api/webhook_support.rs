@@ -73,7 +73,7 @@ impl Received {
         mac.update(format!("{t}.").as_bytes());
         mac.update(&self.body);
         let expected = hex::encode(mac.finalize().into_bytes());
-        signatures.iter().any(|s| *s == expected)
+        signatures.contains(&expected)
     }
 
     /// How many `v1` signatures the request carries.
