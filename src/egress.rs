@@ -74,17 +74,70 @@ pub async fn pinned_client(
     allow_private: bool,
     timeout: Duration,
 ) -> Result<reqwest::Client, Refused> {
-    crate::tls::install_crypto_provider();
     let addresses = resolve(url, allow_private).await?;
+    build_pinned(url, &addresses, timeout)
+}
+
+fn build_pinned(
+    url: &Url,
+    addresses: &[SocketAddr],
+    timeout: Duration,
+) -> Result<reqwest::Client, Refused> {
+    crate::tls::install_crypto_provider();
     let mut builder = reqwest::Client::builder()
         .redirect(Policy::none())
         .timeout(timeout);
     if let Some(Host::Domain(domain)) = url.host() {
-        builder = builder.resolve_to_addrs(domain, &addresses);
+        builder = builder.resolve_to_addrs(domain, addresses);
     }
     builder
         .build()
         .map_err(|e| Refused::transient(format!("HTTP client: {e}")))
+}
+
+/// Most clients [`PinnedClients`] keeps.
+const MAX_PINNED_CLIENTS: usize = 256;
+
+/// Pinned clients kept for reuse, so that repeated requests to one host keep their
+/// connections (and skip building a client). The host is resolved and checked on every
+/// request as before; a client is reused only for the same host, port and checked
+/// addresses, so a changed DNS answer gets a new client pinned to the new addresses.
+#[derive(Debug, Default)]
+pub struct PinnedClients {
+    clients: std::sync::Mutex<std::collections::HashMap<ClientKey, reqwest::Client>>,
+}
+
+type ClientKey = (String, String, u16, Vec<SocketAddr>, Duration);
+
+impl PinnedClients {
+    /// A client for `url`, as [`pinned_client`] would build it.
+    pub async fn get(
+        &self,
+        url: &Url,
+        allow_private: bool,
+        timeout: Duration,
+    ) -> Result<reqwest::Client, Refused> {
+        let mut addresses = resolve(url, allow_private).await?;
+        addresses.sort();
+        let key = (
+            url.scheme().to_owned(),
+            url.host_str().unwrap_or_default().to_owned(),
+            url.port_or_known_default().unwrap_or(80),
+            addresses,
+            timeout,
+        );
+        if let Some(client) = self.clients.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(client);
+        }
+        let client = build_pinned(url, &key.3, timeout)?;
+        if let Ok(mut clients) = self.clients.lock() {
+            if clients.len() >= MAX_PINNED_CLIENTS {
+                clients.clear();
+            }
+            clients.insert(key, client.clone());
+        }
+        Ok(client)
+    }
 }
 
 /// The addresses of the URL's host, every one of which must be public unless allowed.

@@ -227,6 +227,7 @@ pub async fn state(settings: Settings, models: Models) -> anyhow::Result<AppStat
         signing_keys,
         auth,
         webhook_signal,
+        outbound: Arc::default(),
         models,
         vectors,
         job_signal: JobSignal::default(),

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     auth::{AuthChain, jwt::SigningKeys},
     config::Settings,
+    egress::PinnedClients,
     ingest::worker::JobSignal,
     metrics::Metrics,
     models::Models,
@@ -51,6 +52,8 @@ pub struct AppState {
     pub auth: Arc<AuthChain>,
     /// Wakes webhook dispatchers.
     pub webhook_signal: WebhookSignal,
+    /// HTTP clients for webhook endpoints, pinned to checked addresses and reused.
+    pub outbound: Arc<PinnedClients>,
     /// Cancelled when the server begins to shut down: long-lived connections close.
     pub shutdown: CancellationToken,
 }

@@ -18,7 +18,7 @@ use entity::{
 
 use rand::Rng;
 use reqwest::header::{CONTENT_TYPE, USER_AGENT};
-use sea_orm::{DbErr, Set};
+use sea_orm::{DbErr, Set, TransactionTrait};
 use tokio::{sync::Notify, task::JoinHandle};
 
 use super::{EventType, signature};
@@ -143,8 +143,10 @@ pub async fn deliver(state: &AppState, delivery: webhook_delivery::Model) -> Res
         return Ok(());
     }
     let sent = send(state, &endpoint, &event, &delivery.id).await;
+    // The attempt and the delivery's next state are written together.
+    let txn = db.begin().await?;
     repo::webhooks::insert_attempt(
-        db,
+        &txn,
         webhook_attempt::ActiveModel {
             id: Set(AttemptId::generate().into_string()),
             org_id: Set(org.as_str().to_owned()),
@@ -175,7 +177,9 @@ pub async fn deliver(state: &AppState, delivery: webhook_delivery::Model) -> Res
         last_error: sent.error,
         delivered_at: (status == DeliveryStatus::Succeeded).then_some(now),
     };
-    if !repo::webhooks::settle(db, &delivery.id, attempt, settled).await? {
+    let kept = repo::webhooks::settle(&txn, &delivery.id, attempt, settled).await?;
+    txn.commit().await?;
+    if !kept {
         tracing::warn!(delivery = %delivery.id, "a webhook delivery's claim expired during its attempt; another dispatcher has it");
     }
     Ok(())
@@ -224,7 +228,9 @@ async fn send(
     };
     let timeout = Duration::from_secs(state.settings.webhook_timeout_seconds);
     let client = match egress::parse(&endpoint.url) {
-        Ok(url) => egress::pinned_client(&url, state.settings.allow_private_urls, timeout)
+        Ok(url) => state
+            .outbound
+            .get(&url, state.settings.allow_private_urls, timeout)
             .await
             .map(|client| (client, url)),
         Err(e) => Err(e),
