@@ -33,6 +33,21 @@ async fn app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     .await
 }
 
+/// A receiver subscribed to `assistant.version_promoted`, its endpoint id and secret, and an
+/// assistant to promote.
+async fn watching_promotions(app: &TestApp) -> (Receiver, String, String, String) {
+    let receiver = Receiver::start(0).await;
+    let (webhook, secret) = app
+        .webhook(
+            &app.key,
+            &receiver.url,
+            json!(["assistant.version_promoted"]),
+        )
+        .await;
+    let assistant = app.assistant(&app.key, json!({})).await;
+    (receiver, webhook, secret, assistant)
+}
+
 async fn promote_new_version(app: &TestApp, key: &str, assistant: &str, instructions: &str) {
     app.gql_ok(
         key,
@@ -393,15 +408,7 @@ async fn wait_for(app: &TestApp, webhook: &str, done: impl Fn(&Value) -> bool) -
 #[tokio::test]
 async fn an_event_committed_before_a_crash_is_delivered_after_the_restart() {
     let app = app_with(|s| s.webhook_workers = 0).await;
-    let receiver = Receiver::start(0).await;
-    let (webhook, secret) = app
-        .webhook(
-            &app.key,
-            &receiver.url,
-            json!(["assistant.version_promoted"]),
-        )
-        .await;
-    let assistant = app.assistant(&app.key, json!({})).await;
+    let (receiver, webhook, secret, assistant) = watching_promotions(&app).await;
 
     let doomed = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -437,15 +444,7 @@ async fn an_event_committed_before_a_crash_is_delivered_after_the_restart() {
 #[tokio::test]
 async fn a_change_that_rolls_back_sends_nothing() {
     let app = app_with(|s| s.webhook_workers = 1).await;
-    let receiver = Receiver::start(0).await;
-    let (webhook, _) = app
-        .webhook(
-            &app.key,
-            &receiver.url,
-            json!(["assistant.version_promoted"]),
-        )
-        .await;
-    let assistant = app.assistant(&app.key, json!({})).await;
+    let (receiver, webhook, _, assistant) = watching_promotions(&app).await;
     let draft = app
         .gql_ok(
             &app.key,

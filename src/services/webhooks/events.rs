@@ -10,7 +10,7 @@ use entity::{
     webhook_delivery::{self, DeliveryStatus},
     webhook_endpoint, webhook_event,
 };
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Set, TransactionTrait};
+use sea_orm::{ActiveEnum, ConnectionTrait, DatabaseConnection, DbErr, Set, TransactionTrait};
 use serde_json::{Value, json};
 
 use crate::{
@@ -210,9 +210,9 @@ fn reset_time(unix: u64) -> Option<DateTime<Utc>> {
 fn source_fields(source: &knowledge_source::Model) -> Value {
     json!({
         "id": source.id,
-        "kind": kind_name(source.kind),
+        "kind": source.kind.to_value(),
         "title": source.title,
-        "status": status_name(source.status),
+        "status": source.status.to_value(),
         "url": source.url,
         "file_name": source.file_name,
         "chunk_count": source.chunk_count,
@@ -220,23 +220,6 @@ fn source_fields(source: &knowledge_source::Model) -> Value {
         "embedding_model": source.embedding_model,
         "error": source.error,
     })
-}
-
-fn kind_name(kind: knowledge_source::Kind) -> &'static str {
-    match kind {
-        knowledge_source::Kind::File => "FILE",
-        knowledge_source::Kind::Qa => "QA",
-        knowledge_source::Kind::Url => "URL",
-    }
-}
-
-fn status_name(status: knowledge_source::Status) -> &'static str {
-    match status {
-        knowledge_source::Status::Pending => "PENDING",
-        knowledge_source::Status::Processing => "PROCESSING",
-        knowledge_source::Status::Ready => "READY",
-        knowledge_source::Status::Failed => "FAILED",
-    }
 }
 
 /// Whether `endpoint` wants events of `kind`.
