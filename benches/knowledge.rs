@@ -5,7 +5,8 @@
 //! 2. Retrieval at `BENCH_CHUNKS` chunks (default 100,000): hybrid top-5 latency p50/p99, and
 //!    recall@10 of the indexed vector search against exact (brute-force) search.
 //!
-//! Run: `cargo bench --profile dev --bench knowledge`
+//! Run: `cargo bench --profile dev --bench knowledge` (`BENCH_CORPUS_DIR=<dir>` keeps the
+//! indexed retrieval corpus there and reuses it on the next run).
 
 use std::{
     sync::Arc,
@@ -201,11 +202,19 @@ async fn retrieval() -> anyhow::Result<()> {
     let queries = env_or("BENCH_QUERIES", 200);
     let mut rng = Rng(7);
     let words = vocabulary(20_000, &mut rng);
-    let dir = tempfile::tempdir()?;
-    let store =
-        VectorStore::open(&dir.path().join("lancedb").display().to_string(), 50_000).await?;
+    // BENCH_CORPUS_DIR keeps the indexed corpus between runs (building it takes minutes), for
+    // tuning the query side; the corpus is the same every run, so a kept one is reused as is.
+    let scratch = tempfile::tempdir()?;
+    let kept = std::env::var_os("BENCH_CORPUS_DIR").map(std::path::PathBuf::from);
+    let dir = kept.clone().unwrap_or_else(|| scratch.path().to_path_buf());
+    let complete = dir.join(format!("complete-{total}"));
+    let reuse = complete.exists();
+    let store = VectorStore::open(&dir.join("lancedb").display().to_string(), 50_000).await?;
     let embedder = Arc::new(HashEmbedder::default());
-    let org = OrgId::generate();
+    let org = match std::fs::read_to_string(dir.join("org")) {
+        Ok(kept) if reuse => OrgId::from_db(kept),
+        _ => OrgId::generate(),
+    };
     let mut texts = Vec::with_capacity(total);
     let started = Instant::now();
     for s in 0..total.div_ceil(per_source) {
@@ -213,38 +222,46 @@ async fn retrieval() -> anyhow::Result<()> {
         let batch: Vec<String> = (0..per_source.min(total - s * per_source))
             .map(|_| sentence(&words, 40, &mut rng))
             .collect();
-        let vectors = embedder.embed(&batch).await?;
-        let rows = batch
-            .iter()
-            .zip(vectors)
-            .enumerate()
-            .map(|(i, (text, vector))| ChunkRow {
-                org_id: org.to_string(),
-                source_id: source.to_string(),
-                chunk_index: i as i32,
-                text: text.clone(),
-                heading: String::new(),
-                vector,
-            })
-            .collect();
-        store
-            .replace_source(embedder.id(), embedder.dimension(), &org, &source, rows)
-            .await?;
+        if !reuse {
+            let vectors = embedder.embed(&batch).await?;
+            let rows = batch
+                .iter()
+                .zip(vectors)
+                .enumerate()
+                .map(|(i, (text, vector))| ChunkRow {
+                    org_id: org.to_string(),
+                    source_id: source.to_string(),
+                    chunk_index: i as i32,
+                    text: text.clone(),
+                    heading: String::new(),
+                    vector,
+                })
+                .collect();
+            store
+                .replace_source(embedder.id(), embedder.dimension(), &org, &source, rows)
+                .await?;
+        }
         texts.extend(batch);
     }
     let loaded = started.elapsed();
     let started = Instant::now();
-    store.optimize().await?;
+    if !reuse {
+        store.optimize().await?;
+        if kept.is_some() {
+            std::fs::write(dir.join("org"), org.to_string())?;
+            std::fs::write(&complete, "")?;
+        }
+    }
     let optimised = started.elapsed();
     println!(
-        "retrieval · {total} chunks (loaded in {:.1} s, indexed and optimised in {:.1} s)",
+        "retrieval · {total} chunks ({}loaded in {:.1} s, indexed and optimised in {:.1} s)",
+        if reuse { "kept corpus reused: " } else { "" },
         loaded.as_secs_f64(),
         optimised.as_secs_f64()
     );
-
     let mut latencies = Vec::new();
     let (mut vector_times, mut exact_times, mut text_times) = (Vec::new(), Vec::new(), Vec::new());
-    let mut recall_sum = 0.0;
+    let (mut recall_sum, mut tie_recall_sum) = (0.0, 0.0);
     for _ in 0..queries {
         let source_text = &texts[rng.below(texts.len())];
         let query: String = source_text
@@ -310,6 +327,16 @@ async fn retrieval() -> anyhow::Result<()> {
             .filter(|h| truth.contains(&key(h)))
             .count();
         recall_sum += found as f64 / truth.len().max(1) as f64;
+        // Many chunks tie with the query (same shared words, same length), and which of the
+        // tied ones fills the last places is arbitrary: a hit as close as the exact search's
+        // last one is as good a 10th neighbour.
+        let last = exact.last().map_or(f32::MAX, |h| h.similarity);
+        let as_close = approximate
+            .iter()
+            .filter(|h| h.similarity >= last - 1e-6)
+            .count()
+            .min(truth.len());
+        tie_recall_sum += as_close as f64 / truth.len().max(1) as f64;
     }
     let report = |name: &str, mut times: Vec<Duration>| {
         times.sort();
@@ -327,8 +354,9 @@ async fn retrieval() -> anyhow::Result<()> {
     report("vector top-10 (exact)", exact_times);
     report("text top-10", text_times);
     println!(
-        "  recall@10 (indexed vs exact vector search): {:.3} (goal ≥ 0.95)",
-        recall_sum / queries as f64
+        "  recall@10 (indexed vs exact vector search): {:.3} (goal ≥ 0.95); counting ties with the 10th exact hit: {:.3}",
+        recall_sum / queries as f64,
+        tie_recall_sum / queries as f64
     );
     Ok(())
 }

@@ -1,16 +1,24 @@
 //! `local` embedder: all-MiniLM-L6-v2 (a 6-layer BERT) through candle, from safetensors. Mean
 //! pooling over the attention mask and L2 normalisation, as sentence-transformers does, with
-//! its 256-token limit. Runs batched on the bounded blocking pool.
+//! its 256-token limit. Runs on the bounded blocking pool in batches of 32, as many batches at
+//! once as there are cores: the matrix products use every core anyway, but the rest of a
+//! forward pass (normalisation, softmax, GELU) runs on one, so one batch alone leaves the other
+//! cores idle for much of the pass.
 
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
+use candle_transformers::models::bert::Config;
+use rayon::prelude::*;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
-use super::{Embedder, ModelError, pool::BlockingPool};
+use super::{
+    Embedder, ModelError,
+    bert::{Encoder, mean_pool_normalized},
+    pool::BlockingPool,
+};
 
 /// The model's directory under the models dir.
 pub const DIR: &str = "all-MiniLM-L6-v2";
@@ -24,7 +32,7 @@ const DIMENSION: usize = 384;
 
 /// all-MiniLM-L6-v2 on the CPU.
 pub struct MiniLmEmbedder {
-    model: std::sync::Arc<BertModel>,
+    model: std::sync::Arc<Encoder>,
     tokenizer: std::sync::Arc<Tokenizer>,
     pool: BlockingPool,
 }
@@ -51,9 +59,9 @@ impl MiniLmEmbedder {
         let weights = read(&path("model.safetensors"))?;
         let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
             .map_err(|e| ModelError::unavailable(format!("{DIR}/model.safetensors: {e}")))?;
-        let model = BertModel::load(vb, &config)
+        let model = Encoder::load(vb, &config)
             .map_err(|e| ModelError::unavailable(format!("{DIR}/model.safetensors: {e}")))?;
-        if config.hidden_size != DIMENSION {
+        if model.hidden_size() != DIMENSION {
             return Err(ModelError::unavailable(format!(
                 "{DIR}: expected {DIMENSION}-dimensional vectors, the config says {}",
                 config.hidden_size
@@ -89,14 +97,22 @@ impl Embedder for MiniLmEmbedder {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(texts[i].len()));
         let mut vectors = vec![Vec::new(); texts.len()];
-        for batch in order.chunks(BATCH) {
-            let inputs: Vec<String> = batch.iter().map(|&i| texts[i].clone()).collect();
+        // Each blocking job runs one batch per core; the slot is given back between jobs, so
+        // a query's embedding is not stuck behind a long upload.
+        let per_job = BATCH * rayon::current_num_threads().max(1);
+        for group in order.chunks(per_job) {
+            let inputs: Vec<String> = group.iter().map(|&i| texts[i].clone()).collect();
             let (model, tokenizer) = (self.model.clone(), self.tokenizer.clone());
             let embedded = self
                 .pool
-                .run(move || embed_batch(&model, &tokenizer, inputs))
+                .run(move || {
+                    inputs
+                        .par_chunks(BATCH)
+                        .map(|batch| embed_batch(&model, &tokenizer, batch.to_vec()))
+                        .collect::<anyhow::Result<Vec<_>>>()
+                })
                 .await??;
-            for (&i, vector) in batch.iter().zip(embedded) {
+            for (&i, vector) in group.iter().zip(embedded.into_iter().flatten()) {
                 vectors[i] = vector;
             }
         }
@@ -106,7 +122,7 @@ impl Embedder for MiniLmEmbedder {
 
 /// One forward pass: token ids → hidden states → masked mean → unit vectors.
 fn embed_batch(
-    model: &BertModel,
+    model: &Encoder,
     tokenizer: &Tokenizer,
     texts: Vec<String>,
 ) -> anyhow::Result<Vec<Vec<f32>>> {
@@ -124,12 +140,6 @@ fn embed_batch(
     let device = &Device::Cpu;
     let ids = Tensor::from_vec(ids, (rows, width), device)?;
     let mask = Tensor::from_vec(mask, (rows, width), device)?;
-    let token_types = ids.zeros_like()?;
-    let hidden = model.forward(&ids, &token_types, Some(&mask))?;
-    let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-    let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-    let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
-    let mean = summed.broadcast_div(&counts)?;
-    let norms = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
-    Ok(mean.broadcast_div(&norms)?.to_vec2()?)
+    let hidden = model.forward(&ids, &mask)?;
+    Ok(mean_pool_normalized(&hidden, &mask)?.to_vec2()?)
 }

@@ -3,6 +3,7 @@
 //! the models in use (SPEC §13): local ones when their files are in the models dir, an
 //! OpenAI-compatible provider when configured, dependency-free fallbacks otherwise.
 
+mod bert;
 mod chat;
 mod error;
 mod extractive;

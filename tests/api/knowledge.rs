@@ -464,3 +464,111 @@ async fn deleting_a_source_removes_it_from_search_and_reembed_keeps_answering() 
         "a deleted source cannot be re-indexed"
     );
 }
+
+/// Below the index threshold every search is exact; this drives the store past it, so the
+/// approximate vector index, the organization bitmap and the source B-tree are all built, and
+/// checks that searches through them still find the right chunks and only the caller's.
+#[tokio::test]
+async fn searches_through_the_built_indexes_stay_exact_enough_and_confined_to_the_organization() {
+    use companin::{
+        domain::ids::{OrgId, SourceId},
+        models::{Embedder, HashEmbedder},
+        vector::{ChunkRow, SearchMode, SearchRequest, VectorStore},
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = VectorStore::open(&dir.path().join("lancedb").display().to_string(), 600)
+        .await
+        .expect("store opens");
+    let embedder = HashEmbedder::default();
+    let (ours, theirs) = (OrgId::generate(), OrgId::generate());
+    let text = |org: usize, source: usize, chunk: usize| {
+        format!(
+            "organization{org} leaflet{source} paragraph{chunk} mentions kettle{chunk} and teapot{source}"
+        )
+    };
+    let mut sources = Vec::new();
+    for (o, org) in [&ours, &theirs].into_iter().enumerate() {
+        for s in 0..4 {
+            let source = SourceId::generate();
+            let texts: Vec<String> = (0..100).map(|c| text(o, s, c)).collect();
+            let vectors = embedder.embed(&texts).await.expect("embedded");
+            let rows = texts
+                .iter()
+                .zip(vectors)
+                .enumerate()
+                .map(|(c, (text, vector))| ChunkRow {
+                    org_id: org.to_string(),
+                    source_id: source.to_string(),
+                    chunk_index: c as i32,
+                    text: text.clone(),
+                    heading: String::new(),
+                    vector,
+                })
+                .collect();
+            store
+                .replace_source(embedder.id(), embedder.dimension(), org, &source, rows)
+                .await
+                .expect("written");
+            sources.push((o, source));
+        }
+    }
+    store.optimize().await.expect("indexed");
+
+    let ask = |org: &OrgId, query: &str, mode| SearchRequest {
+        org: org.clone(),
+        vector: embedder.vector(query),
+        text: query.to_owned(),
+        mode,
+        allowed: None,
+        excluded: Vec::new(),
+        limit: 5,
+        exact: false,
+    };
+    let wanted = text(0, 2, 37);
+    for mode in [SearchMode::Vector, SearchMode::Text, SearchMode::Hybrid] {
+        let hits = store
+            .search(
+                embedder.id(),
+                embedder.dimension(),
+                &ask(&ours, &wanted, mode),
+            )
+            .await
+            .expect("searched");
+        assert_eq!(
+            hits[0].text, wanted,
+            "{mode:?}: the chunk itself comes first"
+        );
+        assert_eq!(hits[0].source_id, sources[2].1.to_string());
+        assert!(
+            hits[0].similarity > 0.999,
+            "{mode:?}: {}",
+            hits[0].similarity
+        );
+        // The other organization holds near-identical text; none of it may come back.
+        let leaked = store
+            .search(
+                embedder.id(),
+                embedder.dimension(),
+                &ask(&theirs, &wanted, mode),
+            )
+            .await
+            .expect("searched");
+        assert!(
+            !leaked.is_empty(),
+            "{mode:?}: their own similar chunks are found"
+        );
+        assert!(
+            leaked.iter().all(|h| h.text.starts_with("organization1 ")),
+            "{mode:?}: {leaked:?}"
+        );
+    }
+    // Allowed sources go through the source index.
+    let mut only = ask(&ours, &wanted, SearchMode::Hybrid);
+    only.allowed = Some(vec![sources[1].1.to_string()]);
+    let hits = store
+        .search(embedder.id(), embedder.dimension(), &only)
+        .await
+        .expect("searched");
+    assert!(!hits.is_empty());
+    assert!(hits.iter().all(|h| h.source_id == sources[1].1.to_string()));
+}

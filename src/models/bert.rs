@@ -1,0 +1,216 @@
+//! The BERT encoder behind the `local` embedder, laid out for throughput on the CPU: every
+//! projection is one plain matrix product over all tokens of the batch (weights stored
+//! transposed and contiguous), the query, key and value projections are fused into one, the
+//! attention scale is folded into the query weights, and normalisation and softmax use
+//! candle-nn's fused kernels. Numerically it is the Hugging Face `BertModel` forward pass.
+
+use candle_core::{D, DType, Result, Tensor};
+use candle_nn::{
+    VarBuilder,
+    ops::{layer_norm, softmax_last_dim},
+};
+use candle_transformers::models::bert::{Config, HiddenAct};
+
+/// An affine projection `x · W + b`, with `W` stored as (inputs, outputs).
+struct Dense {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Dense {
+    /// Reads a PyTorch `Linear` (weight stored as outputs × inputs).
+    fn load(vb: &VarBuilder, inputs: usize, outputs: usize) -> Result<Self> {
+        Ok(Self {
+            weight: vb.get((outputs, inputs), "weight")?.t()?.contiguous()?,
+            bias: vb.get(outputs, "bias")?,
+        })
+    }
+
+    /// Stacks projections of the same input side by side (their outputs concatenated).
+    fn fuse(parts: &[Dense]) -> Result<Self> {
+        let weights: Vec<&Tensor> = parts.iter().map(|p| &p.weight).collect();
+        let biases: Vec<&Tensor> = parts.iter().map(|p| &p.bias).collect();
+        Ok(Self {
+            weight: Tensor::cat(&weights, 1)?.contiguous()?,
+            bias: Tensor::cat(&biases, 0)?,
+        })
+    }
+
+    fn scaled(self, factor: f64) -> Result<Self> {
+        Ok(Self {
+            weight: (self.weight * factor)?,
+            bias: (self.bias * factor)?,
+        })
+    }
+
+    /// `x` is (tokens, inputs).
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.matmul(&self.weight)?.broadcast_add(&self.bias)
+    }
+}
+
+struct Norm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f32,
+}
+
+impl Norm {
+    fn load(vb: &VarBuilder, size: usize, eps: f64) -> Result<Self> {
+        Ok(Self {
+            weight: vb.get(size, "weight")?,
+            bias: vb.get(size, "bias")?,
+            eps: eps as f32,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        layer_norm(x, &self.weight, &self.bias, self.eps)
+    }
+}
+
+struct Layer {
+    /// Query (pre-scaled), key and value, side by side.
+    qkv: Dense,
+    attention_output: Dense,
+    attention_norm: Norm,
+    intermediate: Dense,
+    output: Dense,
+    output_norm: Norm,
+}
+
+/// A BERT encoder (embeddings and transformer layers, no pooler).
+pub struct Encoder {
+    words: Tensor,
+    /// Position embeddings plus the (single) token-type embedding, (positions, hidden).
+    positions: Tensor,
+    embedding_norm: Norm,
+    layers: Vec<Layer>,
+    heads: usize,
+    head_size: usize,
+    hidden: usize,
+}
+
+impl Encoder {
+    /// Reads the weights of a Hugging Face BERT checkpoint (with or without the `bert.` prefix).
+    pub fn load(vb: VarBuilder, config: &Config) -> Result<Self> {
+        if config.hidden_act != HiddenAct::Gelu {
+            candle_core::bail!("only BERT with the exact GELU is supported");
+        }
+        let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
+            vb.pp("bert")
+        } else {
+            vb
+        };
+        let hidden = config.hidden_size;
+        let heads = config.num_attention_heads;
+        let head_size = hidden / heads;
+        let eps = config.layer_norm_eps;
+        let embeddings = vb.pp("embeddings");
+        let positions = embeddings
+            .get(
+                (config.max_position_embeddings, hidden),
+                "position_embeddings.weight",
+            )?
+            .broadcast_add(
+                &embeddings
+                    .get(
+                        (config.type_vocab_size, hidden),
+                        "token_type_embeddings.weight",
+                    )?
+                    .get(0)?,
+            )?;
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| {
+                let layer = vb.pp(format!("encoder.layer.{i}"));
+                let attention = layer.pp("attention");
+                let projection =
+                    |name: &str| Dense::load(&attention.pp("self").pp(name), hidden, hidden);
+                let query = projection("query")?.scaled(1.0 / (head_size as f64).sqrt())?;
+                Ok(Layer {
+                    qkv: Dense::fuse(&[query, projection("key")?, projection("value")?])?,
+                    attention_output: Dense::load(&attention.pp("output.dense"), hidden, hidden)?,
+                    attention_norm: Norm::load(&attention.pp("output.LayerNorm"), hidden, eps)?,
+                    intermediate: Dense::load(
+                        &layer.pp("intermediate.dense"),
+                        hidden,
+                        config.intermediate_size,
+                    )?,
+                    output: Dense::load(
+                        &layer.pp("output.dense"),
+                        config.intermediate_size,
+                        hidden,
+                    )?,
+                    output_norm: Norm::load(&layer.pp("output.LayerNorm"), hidden, eps)?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            words: embeddings.get((config.vocab_size, hidden), "word_embeddings.weight")?,
+            positions,
+            embedding_norm: Norm::load(&embeddings.pp("LayerNorm"), hidden, eps)?,
+            layers,
+            heads,
+            head_size,
+            hidden,
+        })
+    }
+
+    /// Hidden states (rows, width, hidden) for token ids and attention mask, both (rows, width).
+    pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let (rows, width) = ids.dims2()?;
+        let tokens = rows * width;
+        let words = self.words.index_select(&ids.flatten_all()?, 0)?;
+        let x = words
+            .reshape((rows, width, self.hidden))?
+            .broadcast_add(&self.positions.narrow(0, 0, width)?)?
+            .reshape((tokens, self.hidden))?;
+        let mut x = self.embedding_norm.forward(&x)?;
+        // Padding gets the lowest score, so softmax gives it no weight.
+        let padding = ((1.0 - mask.to_dtype(DType::F32)?)? * f64::from(f32::MIN))?
+            .reshape((rows, 1, 1, width))?;
+        for layer in &self.layers {
+            let qkv = layer
+                .qkv
+                .forward(&x)?
+                .reshape((rows, width, 3, self.heads, self.head_size))?
+                .permute((2, 0, 3, 1, 4))?
+                .contiguous()?;
+            let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
+            let scores = q.matmul(&k.t()?)?.broadcast_add(&padding)?;
+            let context = softmax_last_dim(&scores)?
+                .matmul(&v)?
+                .transpose(1, 2)?
+                .contiguous()?
+                .reshape((tokens, self.hidden))?;
+            let attended = layer
+                .attention_norm
+                .forward(&(layer.attention_output.forward(&context)? + &x)?)?;
+            let expanded = layer.intermediate.forward(&attended)?.gelu_erf()?;
+            x = layer
+                .output_norm
+                .forward(&(layer.output.forward(&expanded)? + &attended)?)?;
+        }
+        x.reshape((rows, width, self.hidden))
+    }
+
+    /// Width of the hidden states.
+    pub fn hidden_size(&self) -> usize {
+        self.hidden
+    }
+}
+
+/// Masked mean over the tokens of each row, scaled to unit length: (rows, width, hidden) →
+/// (rows, hidden).
+pub fn mean_pool_normalized(hidden: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+    let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+    let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
+    let mean = summed.broadcast_div(&counts)?;
+    let norms = mean
+        .sqr()?
+        .sum_keepdim(D::Minus1)?
+        .sqrt()?
+        .clamp(1e-12, f64::MAX)?;
+    mean.broadcast_div(&norms)
+}
