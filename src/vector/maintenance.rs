@@ -4,14 +4,28 @@
 use anyhow::Context;
 use lancedb::{
     DistanceType,
-    index::{Index, scalar::BTreeIndexBuilder, vector::IvfHnswFlatIndexBuilder},
+    index::{
+        Index, IndexType,
+        scalar::{BTreeIndexBuilder, BitmapIndexBuilder},
+        vector::IvfHnswFlatIndexBuilder,
+    },
     table::{Duration, OptimizeAction},
 };
 
 use super::VectorStore;
 
-/// Rows per IVF partition of the vector index.
-const ROWS_PER_PARTITION: usize = 20_000;
+/// Rows per IVF partition of the vector index. Every query searches each partition's HNSW
+/// graph at the same breadth, so fewer, larger graphs are cheaper for the same recall: at 100k
+/// chunks one graph answered in 10 ms where five of 20k took 24 ms (recall@10 0.97 and 0.98).
+const ROWS_PER_PARTITION: usize = 100_000;
+
+/// The scalar index each filtered column gets: organization ids are few and every query
+/// filters by one, which a bitmap answers from a cached mask (full-text leg 15 → 4 ms at 100k
+/// chunks against a B-tree); source ids are many, which suits a B-tree.
+const SCALAR_INDEXES: [(&str, IndexType); 2] = [
+    ("org_id", IndexType::Bitmap),
+    ("source_id", IndexType::BTree),
+];
 
 impl VectorStore {
     /// One maintenance pass over every chunk table.
@@ -19,11 +33,13 @@ impl VectorStore {
         for table in self.all_tables().await? {
             let rows = table.count_rows(None).await?;
             let indices = table.list_indices().await?;
-            let indexed = |column: &str| {
+            let indexed_as = |column: &str| {
                 indices
                     .iter()
-                    .any(|i| i.columns.iter().any(|c| c == column))
+                    .find(|i| i.columns.iter().any(|c| c == column))
+                    .map(|i| i.index_type.clone())
             };
+            let indexed = |column: &str| indexed_as(column).is_some();
             if rows >= self.index_threshold && !indexed("vector") {
                 let partitions = (rows / ROWS_PER_PARTITION).clamp(1, 256) as u32;
                 tracing::info!(
@@ -48,12 +64,19 @@ impl VectorStore {
                     .with_context(|| format!("indexing vectors of {}", table.name()))?;
             }
             if rows >= self.index_threshold / 10 {
-                for column in ["org_id", "source_id"] {
-                    if !indexed(column) {
+                for (column, kind) in SCALAR_INDEXES {
+                    // An index of another kind (a B-tree on `org_id` from an earlier version)
+                    // is replaced: it has the same default name.
+                    if indexed_as(column).as_ref() != Some(&kind) {
+                        let index = match kind {
+                            IndexType::Bitmap => Index::Bitmap(BitmapIndexBuilder::default()),
+                            _ => Index::BTree(BTreeIndexBuilder::default()),
+                        };
                         table
-                            .create_index(&[column], Index::BTree(BTreeIndexBuilder::default()))
+                            .create_index(&[column], index)
                             .execute()
-                            .await?;
+                            .await
+                            .with_context(|| format!("indexing {column} of {}", table.name()))?;
                     }
                 }
             }
