@@ -33,13 +33,13 @@ impl VectorStore {
         for table in self.all_tables().await? {
             let rows = table.count_rows(None).await?;
             let indices = table.list_indices().await?;
-            let indexed_as = |column: &str| {
-                indices
-                    .iter()
-                    .find(|i| i.columns.iter().any(|c| c == column))
-                    .map(|i| i.index_type.clone())
+            let indexed_as = |column: &str, kind: Option<&IndexType>| {
+                indices.iter().any(|i| {
+                    i.columns.iter().any(|c| c == column)
+                        && kind.is_none_or(|kind| &i.index_type == kind)
+                })
             };
-            let indexed = |column: &str| indexed_as(column).is_some();
+            let indexed = |column: &str| indexed_as(column, None);
             if rows >= self.index_threshold && !indexed("vector") {
                 let partitions = (rows / ROWS_PER_PARTITION).clamp(1, 256) as u32;
                 tracing::info!(
@@ -65,15 +65,18 @@ impl VectorStore {
             }
             if rows >= self.index_threshold / 10 {
                 for (column, kind) in SCALAR_INDEXES {
-                    // An index of another kind (a B-tree on `org_id` from an earlier version)
-                    // is replaced: it has the same default name.
-                    if indexed_as(column).as_ref() != Some(&kind) {
+                    if !indexed_as(column, Some(&kind)) {
                         let index = match kind {
                             IndexType::Bitmap => Index::Bitmap(BitmapIndexBuilder::default()),
                             _ => Index::BTree(BTreeIndexBuilder::default()),
                         };
+                        // Named as Lance names it by default, so an index of another kind (a
+                        // B-tree on `org_id` from an earlier version) is replaced, not kept
+                        // beside it.
                         table
                             .create_index(&[column], index)
+                            .name(format!("{column}_idx"))
+                            .replace(true)
                             .execute()
                             .await
                             .with_context(|| format!("indexing {column} of {}", table.name()))?;
@@ -93,6 +96,54 @@ impl VectorStore {
                 .await
                 .with_context(|| format!("pruning {}", table.name()))?;
         }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lancedb::index::{Index, IndexType, scalar::BTreeIndexBuilder};
+
+    use crate::{
+        domain::ids::{OrgId, SourceId},
+        vector::{ChunkRow, VectorStore},
+    };
+
+    #[tokio::test]
+    async fn maintenance_replaces_an_older_b_tree_on_org_id_with_one_bitmap() -> anyhow::Result<()>
+    {
+        let dir = tempfile::tempdir()?;
+        let store = VectorStore::open(&dir.path().display().to_string(), 1_000).await?;
+        let (org, source) = (OrgId::generate(), SourceId::generate());
+        let rows = (0..200)
+            .map(|i| ChunkRow {
+                org_id: org.to_string(),
+                source_id: source.to_string(),
+                chunk_index: i,
+                text: format!("chunk {i}"),
+                heading: String::new(),
+                vector: vec![i as f32, 1.0],
+            })
+            .collect();
+        store.replace_source("m", 2, &org, &source, rows).await?;
+        let table = store.table("m", 2).await?;
+        table
+            .create_index(&["org_id"], Index::BTree(BTreeIndexBuilder::default()))
+            .execute()
+            .await?;
+
+        store.optimize().await?;
+        store.optimize().await?;
+
+        let on_org: Vec<IndexType> = table
+            .list_indices()
+            .await?
+            .into_iter()
+            .filter(|i| i.columns == ["org_id"])
+            .map(|i| i.index_type)
+            .collect();
+        assert_eq!(on_org, [IndexType::Bitmap]);
+        assert_eq!(store.count_source("m", 2, &org, &source).await?, 200);
         Ok(())
     }
 }
