@@ -1,8 +1,9 @@
 //! The BERT encoder behind the `local` embedder, laid out for throughput on the CPU: every
 //! projection is one plain matrix product over all tokens of the batch (weights stored
 //! transposed and contiguous), the query, key and value projections are fused into one, the
-//! attention scale is folded into the query weights, and normalisation and softmax use
-//! candle-nn's fused kernels. Numerically it is the Hugging Face `BertModel` forward pass.
+//! attention scale is folded into the query weights, normalisation and softmax use candle-nn's
+//! fused kernels, and the intermediate projection's bias and GELU are one fused pass.
+//! Numerically it is the Hugging Face `BertModel` forward pass.
 
 use candle_core::{D, DType, Result, Tensor};
 use candle_nn::{
@@ -10,6 +11,8 @@ use candle_nn::{
     ops::{layer_norm, softmax_last_dim},
 };
 use candle_transformers::models::bert::{Config, HiddenAct};
+
+use super::gelu::BiasGelu;
 
 /// An affine projection `x · W + b`, with `W` stored as (inputs, outputs).
 struct Dense {
@@ -46,6 +49,12 @@ impl Dense {
     /// `x` is (tokens, inputs).
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.matmul(&self.weight)?.broadcast_add(&self.bias)
+    }
+
+    /// [`Dense::forward`] followed by the exact GELU, the bias add and the activation fused.
+    fn forward_gelu(&self, x: &Tensor) -> Result<Tensor> {
+        x.matmul(&self.weight)?
+            .apply_op2_no_bwd(&self.bias, &BiasGelu)
     }
 }
 
@@ -186,7 +195,7 @@ impl Encoder {
             let attended = layer
                 .attention_norm
                 .forward(&(layer.attention_output.forward(&context)? + &x)?)?;
-            let expanded = layer.intermediate.forward(&attended)?.gelu_erf()?;
+            let expanded = layer.intermediate.forward_gelu(&attended)?;
             x = layer
                 .output_norm
                 .forward(&(layer.output.forward(&expanded)? + &attended)?)?;

@@ -7,6 +7,7 @@ mod bert;
 mod chat;
 mod error;
 mod extractive;
+mod gelu;
 mod gguf_vocab;
 mod hash;
 mod llama;
