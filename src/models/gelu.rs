@@ -35,7 +35,10 @@ impl CustomOp2 for BiasGelu {
             bail!("bias-gelu: the bias must be as wide as the last dimension");
         }
         let mut out = vec![0.0; x.len()];
-        for (out, x) in out.chunks_exact_mut(bias.len()).zip(x.chunks_exact(bias.len())) {
+        for (out, x) in out
+            .chunks_exact_mut(bias.len())
+            .zip(x.chunks_exact(bias.len()))
+        {
             for ((out, &x), &b) in out.iter_mut().zip(x).zip(bias) {
                 *out = gelu(x + b);
             }
@@ -92,10 +95,18 @@ mod tests {
         let values: Vec<f32> = (0..4_001).map(|i| (i as f32 - 2_000.0) / 200.0).collect();
         let rows = values.len() / width;
         let x = Tensor::from_slice(&values[..rows * width], (rows, width), &Device::Cpu)?;
-        let bias = Tensor::from_slice(&[0.0f32, 0.5, -0.5, 1.0, -1.0, 3.0, -3.0], width, &Device::Cpu)?;
+        let bias = Tensor::from_slice(
+            &[0.0f32, 0.5, -0.5, 1.0, -1.0, 3.0, -3.0],
+            width,
+            &Device::Cpu,
+        )?;
         let fused = x.apply_op2_no_bwd(&bias, &BiasGelu)?;
         let reference = x.broadcast_add(&bias)?.gelu_erf()?;
-        let worst = (fused - reference)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
+        let worst = (fused - reference)?
+            .abs()?
+            .flatten_all()?
+            .max(0)?
+            .to_scalar::<f32>()?;
         assert!(worst < 2e-6, "largest difference {worst}");
         Ok(())
     }
