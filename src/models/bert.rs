@@ -1,18 +1,16 @@
 //! The BERT encoder behind the `local` embedder, laid out for throughput on the CPU: every
 //! projection is one plain matrix product over all tokens of the batch (weights stored
 //! transposed and contiguous), the query, key and value projections are fused into one, the
-//! attention scale is folded into the query weights, normalisation and softmax use candle-nn's
-//! fused kernels, and the intermediate projection's bias and GELU are one fused pass.
+//! attention scale is folded into the query weights, attention from that projection to the
+//! context is one fused pass, and so are each output projection's bias, residual add and layer
+//! norm, and the intermediate projection's bias and GELU.
 //! Numerically it is the Hugging Face `BertModel` forward pass.
 
 use candle_core::{D, DType, Result, Tensor};
-use candle_nn::{
-    VarBuilder,
-    ops::{layer_norm, softmax_last_dim},
-};
+use candle_nn::{VarBuilder, ops::layer_norm};
 use candle_transformers::models::bert::{Config, HiddenAct};
 
-use super::gelu::BiasGelu;
+use super::{attention::SelfAttention, gelu::BiasGelu, norm::ResidualNorm};
 
 /// An affine projection `x · W + b`, with `W` stored as (inputs, outputs).
 struct Dense {
@@ -58,6 +56,38 @@ impl Dense {
     }
 }
 
+/// A projection followed by BERT's add and norm, `layer_norm(x·W + b + residual)`, the adds
+/// and the normalisation fused.
+struct DenseNorm {
+    weight: Tensor,
+    /// Bias, norm weight and norm shift, (3, outputs).
+    params: Tensor,
+    norm: ResidualNorm,
+}
+
+impl DenseNorm {
+    fn load(
+        dense: &VarBuilder,
+        norm: &VarBuilder,
+        inputs: usize,
+        outputs: usize,
+        eps: f64,
+    ) -> Result<Self> {
+        let Dense { weight, bias } = Dense::load(dense, inputs, outputs)?;
+        let norm = Norm::load(norm, outputs, eps)?;
+        Ok(Self {
+            weight,
+            params: Tensor::stack(&[&bias, &norm.weight, &norm.bias], 0)?,
+            norm: ResidualNorm { eps: norm.eps },
+        })
+    }
+
+    fn forward(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        x.matmul(&self.weight)?
+            .apply_op3_no_bwd(residual, &self.params, &self.norm)
+    }
+}
+
 struct Norm {
     weight: Tensor,
     bias: Tensor,
@@ -81,11 +111,11 @@ impl Norm {
 struct Layer {
     /// Query (pre-scaled), key and value, side by side.
     qkv: Dense,
-    attention_output: Dense,
-    attention_norm: Norm,
+    /// Attention's output projection, add and norm.
+    attention_output: DenseNorm,
     intermediate: Dense,
-    output: Dense,
-    output_norm: Norm,
+    /// The feed-forward block's output projection, add and norm.
+    output: DenseNorm,
 }
 
 /// A BERT encoder (embeddings and transformer layers, no pooler).
@@ -96,7 +126,6 @@ pub struct Encoder {
     embedding_norm: Norm,
     layers: Vec<Layer>,
     heads: usize,
-    head_size: usize,
     hidden: usize,
 }
 
@@ -138,19 +167,25 @@ impl Encoder {
                 let query = projection("query")?.scaled(1.0 / (head_size as f64).sqrt())?;
                 Ok(Layer {
                     qkv: Dense::fuse(&[query, projection("key")?, projection("value")?])?,
-                    attention_output: Dense::load(&attention.pp("output.dense"), hidden, hidden)?,
-                    attention_norm: Norm::load(&attention.pp("output.LayerNorm"), hidden, eps)?,
+                    attention_output: DenseNorm::load(
+                        &attention.pp("output.dense"),
+                        &attention.pp("output.LayerNorm"),
+                        hidden,
+                        hidden,
+                        eps,
+                    )?,
                     intermediate: Dense::load(
                         &layer.pp("intermediate.dense"),
                         hidden,
                         config.intermediate_size,
                     )?,
-                    output: Dense::load(
+                    output: DenseNorm::load(
                         &layer.pp("output.dense"),
+                        &layer.pp("output.LayerNorm"),
                         config.intermediate_size,
                         hidden,
+                        eps,
                     )?,
-                    output_norm: Norm::load(&layer.pp("output.LayerNorm"), hidden, eps)?,
                 })
             })
             .collect::<Result<_>>()?;
@@ -160,7 +195,6 @@ impl Encoder {
             embedding_norm: Norm::load(&embeddings.pp("LayerNorm"), hidden, eps)?,
             layers,
             heads,
-            head_size,
             hidden,
         })
     }
@@ -175,30 +209,13 @@ impl Encoder {
             .broadcast_add(&self.positions.narrow(0, 0, width)?)?
             .reshape((tokens, self.hidden))?;
         let mut x = self.embedding_norm.forward(&x)?;
-        // Padding gets the lowest score, so softmax gives it no weight.
-        let padding = ((1.0 - mask.to_dtype(DType::F32)?)? * f64::from(f32::MIN))?
-            .reshape((rows, 1, 1, width))?;
+        let mask = mask.to_dtype(DType::F32)?;
+        let attention = SelfAttention { heads: self.heads };
         for layer in &self.layers {
-            let qkv = layer
-                .qkv
-                .forward(&x)?
-                .reshape((rows, width, 3, self.heads, self.head_size))?
-                .permute((2, 0, 3, 1, 4))?
-                .contiguous()?;
-            let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
-            let scores = q.matmul(&k.t()?)?.broadcast_add(&padding)?;
-            let context = softmax_last_dim(&scores)?
-                .matmul(&v)?
-                .transpose(1, 2)?
-                .contiguous()?
-                .reshape((tokens, self.hidden))?;
-            let attended = layer
-                .attention_norm
-                .forward(&(layer.attention_output.forward(&context)? + &x)?)?;
+            let context = layer.qkv.forward(&x)?.apply_op2_no_bwd(&mask, &attention)?;
+            let attended = layer.attention_output.forward(&context, &x)?;
             let expanded = layer.intermediate.forward_gelu(&attended)?;
-            x = layer
-                .output_norm
-                .forward(&(layer.output.forward(&expanded)? + &attended)?)?;
+            x = layer.output.forward(&expanded, &attended)?;
         }
         x.reshape((rows, width, self.hidden))
     }

@@ -1,8 +1,7 @@
 //! The bias add and the exact GELU after BERT's intermediate projection, fused into one pass
-//! over its output as a candle custom op. `erf` is evaluated with the rational approximation of
-//! Eigen (also XLA's and TVM's), which the compiler turns into vector instructions, where
-//! candle's `gelu_erf` calls the scalar `erff` once per element — the widest activation of the
-//! encoder (tokens × 1,536), so it was several percent of an embedding pass.
+//! over its output as a candle custom op ([`kernels::bias_gelu`]). `erf` is evaluated with the
+//! rational approximation of Eigen, which vectorises, where candle's `gelu_erf` calls the scalar
+//! `erff` once per element — on the widest activation of the encoder (tokens × 1,536).
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, bail};
 
@@ -34,53 +33,11 @@ impl CustomOp2 for BiasGelu {
         if bias.is_empty() || x_layout.dims().last() != Some(&bias.len()) {
             bail!("bias-gelu: the bias must be as wide as the last dimension");
         }
-        let mut out = vec![0.0; x.len()];
-        for (out, x) in out
-            .chunks_exact_mut(bias.len())
-            .zip(x.chunks_exact(bias.len()))
-        {
-            for ((out, &x), &b) in out.iter_mut().zip(x).zip(bias) {
-                *out = gelu(x + b);
-            }
-        }
-        Ok((CpuStorage::F32(out), x_layout.shape().clone()))
+        Ok((
+            CpuStorage::F32(kernels::bias_gelu(x, bias)),
+            x_layout.shape().clone(),
+        ))
     }
-}
-
-/// The exact GELU, `x · Φ(x)`.
-#[inline(always)]
-fn gelu(x: f32) -> f32 {
-    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
-}
-
-/// Eigen's numerator coefficients, highest power of x² first.
-const ALPHA: [f64; 7] = [
-    -2.72614225801306e-10,
-    2.77068142495902e-08,
-    -2.10102402082508e-06,
-    -5.69250639462346e-05,
-    -7.34990630326855e-04,
-    -2.95459980854025e-03,
-    -1.60960333262415e-02,
-];
-/// Eigen's denominator coefficients, highest power of x² first.
-const BETA: [f64; 5] = [
-    -1.45660718464996e-05,
-    -2.13374055278905e-04,
-    -1.68282697438203e-03,
-    -7.37332916720468e-03,
-    -1.42647390514189e-02,
-];
-
-/// `erf` in f32: Eigen's `generic_fast_erf_float`, `x · α(x²) / β(x²)` on [-4, 4] (beyond
-/// which erf is ±1 in f32).
-#[inline(always)]
-fn erf(x: f32) -> f32 {
-    let x = x.clamp(-4.0, 4.0);
-    let x2 = x * x;
-    let p = ALPHA.iter().fold(0.0, |p, &a| p * x2 + a as f32);
-    let q = BETA.iter().fold(0.0, |q, &b| q * x2 + b as f32);
-    x * p / q
 }
 
 #[cfg(test)]

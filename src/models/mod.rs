@@ -3,6 +3,7 @@
 //! the models in use (SPEC §13): local ones when their files are in the models dir, an
 //! OpenAI-compatible provider when configured, dependency-free fallbacks otherwise.
 
+mod attention;
 mod bert;
 mod chat;
 mod error;
@@ -12,6 +13,7 @@ mod gguf_vocab;
 mod hash;
 mod llama;
 mod minilm;
+mod norm;
 mod openai;
 mod pool;
 mod smollm;
