@@ -1,9 +1,9 @@
 //! `local` embedder: all-MiniLM-L6-v2 (a 6-layer BERT) through candle, from safetensors. Mean
 //! pooling over the attention mask and L2 normalisation, as sentence-transformers does, with
-//! its 256-token limit. Runs on the bounded blocking pool in batches of 32, as many batches at
-//! once as there are cores, each batch on one core of its own (a *lane*). Splitting one
-//! batch's matrix products across cores instead gains less at these sizes (a few hundred
-//! tokens by 384–1,536): measured on two cores, two single-threaded products side by side ran
+//! its 256-token limit. Runs on the bounded blocking pool in batches of up to 32, as many
+//! batches at once as there are cores, each batch on one core of its own (a *lane*).
+//! Splitting one batch's matrix products across cores instead gains less at these sizes (a
+//! few hundred tokens by 384–1,536): measured on two cores, two single-threaded products side by side ran
 //! at 212 GFLOP/s in all, one product spread over both at 188, and the rest of a forward pass
 //! (normalisation, softmax, GELU) runs on one core either way.
 
@@ -118,6 +118,9 @@ impl Embedder for MiniLmEmbedder {
         let per_job = BATCH * self.lanes.len();
         for group in order.chunks(per_job) {
             let inputs: Vec<String> = group.iter().map(|&i| texts[i].clone()).collect();
+            // A group smaller than a batch per lane is shared out evenly, so that a short
+            // document's chunks use every core too.
+            let batch = group.len().div_ceil(self.lanes.len());
             let (model, tokenizer) = (self.model.clone(), self.tokenizer.clone());
             let lanes = self.lanes.clone();
             let embedded = self
@@ -125,7 +128,7 @@ impl Embedder for MiniLmEmbedder {
                 .run(move || {
                     std::thread::scope(|scope| {
                         let running: Vec<_> = inputs
-                            .chunks(BATCH)
+                            .chunks(batch)
                             .zip(lanes.iter())
                             .map(|(batch, lane)| {
                                 let (model, tokenizer) = (&model, &tokenizer);
