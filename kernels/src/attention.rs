@@ -5,9 +5,13 @@ use crate::math::{exp, sum};
 /// The layout of one batch: `sentences` rows of `width` tokens, `heads` heads of `head_size`.
 #[derive(Debug, Clone, Copy)]
 pub struct AttentionShape {
+    /// Rows of the batch.
     pub sentences: usize,
+    /// Tokens per row, padding included.
     pub width: usize,
+    /// Attention heads.
     pub heads: usize,
+    /// Components per head.
     pub head_size: usize,
 }
 

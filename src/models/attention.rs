@@ -12,6 +12,7 @@ use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, bail};
 /// value, each `heads` heads wide — with `mask` (sentences, width), non-zero where a token is
 /// real. Gives the context (tokens, hidden), heads side by side per token.
 pub(super) struct SelfAttention {
+    /// Attention heads per token.
     pub heads: usize,
 }
 

@@ -9,6 +9,7 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, bail};
 /// `layer_norm(projected + bias + residual) · weight + shift` over the last dimension, with
 /// `params` (3, width) holding bias, weight and shift; all contiguous f32.
 pub(super) struct ResidualNorm {
+    /// Added to the variance before its square root.
     pub eps: f32,
 }
 
