@@ -3,9 +3,9 @@
 //! its 256-token limit. Runs on the bounded blocking pool in batches of up to 32, as many
 //! batches at once as there are cores, each batch on one core of its own (a *lane*).
 //! Splitting one batch's matrix products across cores instead gains less at these sizes (a
-//! few hundred tokens by 384–1,536): measured on two cores, two single-threaded products side by side ran
-//! at 212 GFLOP/s in all, one product spread over both at 188, and the rest of a forward pass
-//! (normalisation, softmax, GELU) runs on one core either way.
+//! few hundred tokens by 384–1,536): measured on two cores, two single-threaded products side
+//! by side ran at 212 GFLOP/s in all, one product spread over both at 188, and the rest of a
+//! forward pass (attention, normalisation, GELU) runs on one core either way.
 
 use std::path::{Path, PathBuf};
 
