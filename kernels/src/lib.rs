@@ -12,5 +12,5 @@ mod norm;
 
 pub use attention::{AttentionShape, self_attention};
 pub use gelu::bias_gelu;
-pub use math::{exp, sum};
+pub use math::exp;
 pub use norm::residual_norm;

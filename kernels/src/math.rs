@@ -3,7 +3,7 @@
 /// `Σ f(x)` in sixteen partial sums, so that it vectorises (a plain sum is one long chain
 /// the compiler may not reorder).
 #[inline(always)]
-pub fn sum(values: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+pub(crate) fn sum(values: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     let mut partial = [0.0f32; 16];
     let chunks = values.chunks_exact(16);
     let rest: f32 = chunks.remainder().iter().map(|&x| f(x)).sum();

@@ -8,6 +8,8 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, bail};
 
+use super::op_input::f32_slice;
+
 /// Attention over `qkv` (tokens, 3 × hidden) — per token the (pre-scaled) query, the key and the
 /// value, each `heads` heads wide — with `mask` (sentences, width), non-zero where a token is
 /// real. Gives the context (tokens, hidden), heads side by side per token.
@@ -28,16 +30,8 @@ impl CustomOp2 for SelfAttention {
         mask: &CpuStorage,
         mask_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(qkv), CpuStorage::F32(mask)) = (qkv, mask) else {
-            bail!("self-attention: f32 tensors only")
-        };
-        let (Some((qkv_start, qkv_end)), Some((mask_start, mask_end))) = (
-            qkv_layout.contiguous_offsets(),
-            mask_layout.contiguous_offsets(),
-        ) else {
-            bail!("self-attention: contiguous tensors only")
-        };
-        let (qkv, mask) = (&qkv[qkv_start..qkv_end], &mask[mask_start..mask_end]);
+        let qkv = f32_slice(self.name(), qkv, qkv_layout)?;
+        let mask = f32_slice(self.name(), mask, mask_layout)?;
         let (sentences, width) = mask_layout.shape().dims2()?;
         let (tokens, stride) = qkv_layout.shape().dims2()?;
         if tokens != sentences * width || self.heads == 0 || stride % (3 * self.heads) != 0 {

@@ -5,6 +5,8 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, bail};
 
+use super::op_input::f32_slice;
+
 /// `gelu(x + bias)` over the last dimension of `x`; both contiguous f32.
 pub(super) struct BiasGelu;
 
@@ -20,16 +22,8 @@ impl CustomOp2 for BiasGelu {
         bias: &CpuStorage,
         bias_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(x), CpuStorage::F32(bias)) = (x, bias) else {
-            bail!("bias-gelu: f32 tensors only")
-        };
-        let (Some((x_start, x_end)), Some((bias_start, bias_end))) = (
-            x_layout.contiguous_offsets(),
-            bias_layout.contiguous_offsets(),
-        ) else {
-            bail!("bias-gelu: contiguous tensors only")
-        };
-        let (x, bias) = (&x[x_start..x_end], &bias[bias_start..bias_end]);
+        let x = f32_slice(self.name(), x, x_layout)?;
+        let bias = f32_slice(self.name(), bias, bias_layout)?;
         if bias.is_empty() || x_layout.dims().last() != Some(&bias.len()) {
             bail!("bias-gelu: the bias must be as wide as the last dimension");
         }

@@ -14,6 +14,7 @@ mod hash;
 mod llama;
 mod minilm;
 mod norm;
+mod op_input;
 mod openai;
 mod pool;
 mod smollm;

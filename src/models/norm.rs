@@ -6,6 +6,8 @@
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, bail};
 
+use super::op_input::f32_slice;
+
 /// `layer_norm(projected + bias + residual) · weight + shift` over the last dimension, with
 /// `params` (3, width) holding bias, weight and shift; all contiguous f32.
 pub(super) struct ResidualNorm {
@@ -27,14 +29,9 @@ impl CustomOp3 for ResidualNorm {
         params: &CpuStorage,
         params_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(projected), CpuStorage::F32(residual), CpuStorage::F32(params)) =
-            (projected, residual, params)
-        else {
-            bail!("residual-norm: f32 tensors only")
-        };
-        let projected = contiguous(projected, projected_layout)?;
-        let residual = contiguous(residual, residual_layout)?;
-        let params = contiguous(params, params_layout)?;
+        let projected = f32_slice(self.name(), projected, projected_layout)?;
+        let residual = f32_slice(self.name(), residual, residual_layout)?;
+        let params = f32_slice(self.name(), params, params_layout)?;
         let width = params.len() / 3;
         if width == 0
             || params_layout.dims() != [3, width]
@@ -52,13 +49,6 @@ impl CustomOp3 for ResidualNorm {
         let (weight, shift) = rest.split_at(width);
         let out = kernels::residual_norm(projected, residual, [bias, weight, shift], self.eps);
         Ok((CpuStorage::F32(out), projected_layout.shape().clone()))
-    }
-}
-
-fn contiguous<'a>(values: &'a [f32], layout: &Layout) -> Result<&'a [f32]> {
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&values[start..end]),
-        None => bail!("residual-norm: contiguous tensors only"),
     }
 }
 
