@@ -19,9 +19,10 @@ use companin::{
     auth::{ApiKeyAuthenticator, Authenticator, Credentials},
     config::{EmbedderChoice, LlmChoice, Settings},
     domain::ids::OrgId,
+    runtime::outbox::emit_now,
     services::{
         self,
-        webhooks::{Event, NewWebhook, Outbox, events::emit_now},
+        webhooks::{Event, NewWebhook, Outbox},
     },
     startup::Application,
 };

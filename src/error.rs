@@ -33,6 +33,13 @@ pub enum AppError {
     Malformed(String),
     /// The request conflicts with the current state (409).
     Conflict(String),
+    /// A unique value is taken (409), naming the field at fault (see [`on_constraint`]).
+    Taken {
+        /// The field at fault, in snake_case.
+        field: &'static str,
+        /// What happened and what to do, for a person.
+        message: &'static str,
+    },
     /// The assistant is paused (409).
     AssistantInactive,
     /// The session has expired or was ended (410); it stays readable.
@@ -75,7 +82,7 @@ impl AppError {
             Self::Forbidden(_) => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
             Self::BadInput { .. } | Self::Malformed(_) => "BAD_USER_INPUT",
-            Self::Conflict(_) => "CONFLICT",
+            Self::Conflict(_) | Self::Taken { .. } => "CONFLICT",
             Self::AssistantInactive => "ASSISTANT_INACTIVE",
             Self::SessionExpired => "SESSION_EXPIRED",
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
@@ -92,7 +99,9 @@ impl AppError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadInput { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Malformed(_) => StatusCode::BAD_REQUEST,
-            Self::Conflict(_) | Self::AssistantInactive => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::Taken { .. } | Self::AssistantInactive => {
+                StatusCode::CONFLICT
+            }
             Self::SessionExpired => StatusCode::GONE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -109,6 +118,7 @@ impl AppError {
             | Self::Malformed(m)
             | Self::PayloadTooLarge(m) => m.clone(),
             Self::NotFound(kind) => format!("{kind} not found"),
+            Self::Taken { message, .. } => (*message).to_owned(),
             Self::BadInput { message, .. } => message.clone(),
             Self::AssistantInactive => "the assistant is inactive".into(),
             Self::SessionExpired => {
@@ -127,6 +137,7 @@ impl AppError {
             Self::BadInput {
                 field: Some(field), ..
             } => json!({ "field": field }),
+            Self::Taken { field, .. } => json!({ "field": field }),
             Self::RateLimited { retry_after } => json!({ "retry_after": retry_after }),
             _ => json!({}),
         }
@@ -140,12 +151,61 @@ impl AppError {
     }
 }
 
+/// A unique constraint a client can run into: its name (as PostgreSQL reports it), its
+/// columns (as SQLite reports them), the field at fault and what to do.
+struct UniqueConstraint {
+    name: &'static str,
+    columns: &'static str,
+    field: &'static str,
+    message: &'static str,
+}
+
+/// The named unique constraints of the schema (`migration/`).
+const UNIQUE_CONSTRAINTS: &[UniqueConstraint] = &[
+    UniqueConstraint {
+        name: "idx-assistant_version-assistant_id-version",
+        columns: "assistant_version.assistant_id, assistant_version.version",
+        field: "base_version",
+        message: "another version of this assistant was saved at the same time: read the \
+                  latest version and try again",
+    },
+    UniqueConstraint {
+        name: "oauth_app_client_id_key",
+        columns: "oauth_app.client_id",
+        field: "client_id",
+        message: "an OAuth app with this client id already exists",
+    },
+    UniqueConstraint {
+        name: "api_key_key_hash_key",
+        columns: "api_key.key_hash",
+        field: "key",
+        message: "an API key with this value already exists",
+    },
+];
+
+/// The client error for a unique-constraint violation reported as `db_message`: `CONFLICT`
+/// naming the field for a known constraint, a generic `CONFLICT` otherwise (realworld's
+/// `on_constraint`).
+fn on_constraint(db_message: &str) -> AppError {
+    UNIQUE_CONSTRAINTS
+        .iter()
+        .find(|c| {
+            db_message.contains(&format!("\"{}\"", c.name))
+                || db_message.trim_end().ends_with(c.columns)
+        })
+        .map_or_else(
+            || AppError::Conflict("a record with the same unique value already exists".into()),
+            |c| AppError::Taken {
+                field: c.field,
+                message: c.message,
+            },
+        )
+}
+
 impl From<DbErr> for AppError {
     fn from(err: DbErr) -> Self {
         match err.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(_)) => {
-                Self::Conflict("a record with the same unique value already exists".into())
-            }
+            Some(SqlErr::UniqueConstraintViolation(message)) => on_constraint(&message),
             _ => Self::Internal(anyhow::Error::new(err).context("database error")),
         }
     }
@@ -179,6 +239,9 @@ impl From<AppError> for async_graphql::Error {
         {
             extensions.set("field", snake_to_camel_path(field));
         }
+        if let AppError::Taken { field, .. } = &err {
+            extensions.set("field", snake_to_camel_path(field));
+        }
         if let AppError::RateLimited { retry_after } = &err {
             extensions.set("retryAfter", *retry_after);
         }
@@ -207,6 +270,31 @@ fn snake_to_camel_path(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_known_unique_constraint_names_its_field_on_either_database() {
+        for reported in [
+            "duplicate key value violates unique constraint \"idx-assistant_version-assistant_id-version\"",
+            "UNIQUE constraint failed: assistant_version.assistant_id, assistant_version.version",
+        ] {
+            let error = on_constraint(reported);
+            assert_eq!(error.code(), "CONFLICT");
+            assert_eq!(
+                error.details(),
+                json!({ "field": "base_version" }),
+                "{reported}"
+            );
+        }
+        let unnamed = on_constraint("UNIQUE constraint failed: some_table.some_column");
+        assert_eq!((unnamed.code(), unnamed.details()), ("CONFLICT", json!({})));
+        assert_eq!(
+            on_constraint(
+                "duplicate key value violates unique constraint \"oauth_app_client_id_key\""
+            )
+            .details(),
+            json!({ "field": "client_id" })
+        );
+    }
 
     #[test]
     fn graphql_errors_name_fields_in_camel_case() {

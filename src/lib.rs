@@ -21,6 +21,7 @@ pub mod limiter;
 pub mod metrics;
 pub mod models;
 pub mod repo;
+pub mod runtime;
 pub mod services;
 pub mod startup;
 pub mod state;

@@ -44,12 +44,23 @@ pub struct Metrics {
     pub log_dropped: Counter,
     /// Request-log entries waiting to be written.
     pub log_queued: Gauge,
+    /// Statements run on the relational store.
+    pub db_statements: Counter,
+    /// Statements that failed.
+    pub db_errors: Counter,
 }
 
 impl fmt::Debug for Metrics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Metrics").finish_non_exhaustive()
     }
+}
+
+/// Registers a counter under `name`.
+fn counter(registry: &mut Registry, name: &str, help: &str) -> Counter {
+    let counter = Counter::default();
+    registry.register(name, help, counter.clone());
+    counter
 }
 
 impl Default for Metrics {
@@ -68,45 +79,40 @@ impl Default for Metrics {
             "Time to answer an authenticated request (to the first byte for streams)",
             latency.clone(),
         );
-        let rate_limited = Counter::default();
-        registry.register(
-            "rate_limited",
-            "Requests refused by the rate limiter",
-            rate_limited.clone(),
-        );
-        let limiter_errors = Counter::default();
-        registry.register(
-            "rate_limiter_errors",
-            "Rate-limit checks that failed; the request was admitted",
-            limiter_errors.clone(),
-        );
-        let log_written = Counter::default();
-        registry.register(
-            "request_log_written",
-            "Request-log entries written to the database",
-            log_written.clone(),
-        );
-        let log_dropped = Counter::default();
-        registry.register(
-            "request_log_dropped",
-            "Request-log entries given up after repeated write failures",
-            log_dropped.clone(),
-        );
         let log_queued = Gauge::default();
         registry.register(
             "request_log_queued",
             "Request-log entries waiting to be written",
             log_queued.clone(),
         );
+        let r = &mut registry;
         Self {
-            registry,
+            rate_limited: counter(r, "rate_limited", "Requests refused by the rate limiter"),
+            limiter_errors: counter(
+                r,
+                "rate_limiter_errors",
+                "Rate-limit checks that failed; the request was admitted",
+            ),
+            log_written: counter(
+                r,
+                "request_log_written",
+                "Request-log entries written to the database",
+            ),
+            log_dropped: counter(
+                r,
+                "request_log_dropped",
+                "Request-log entries given up after repeated write failures",
+            ),
+            db_statements: counter(r, "db_statements", "Statements run on the relational store"),
+            db_errors: counter(
+                r,
+                "db_statement_errors",
+                "Statements on the relational store that failed",
+            ),
+            log_queued,
             requests,
             latency,
-            rate_limited,
-            limiter_errors,
-            log_written,
-            log_dropped,
-            log_queued,
+            registry,
         }
     }
 }

@@ -13,19 +13,19 @@ use crate::{
         jwt::SigningKeys,
     },
     config::Settings,
-    db, graphql, http,
-    ingest::{self, worker::JobSignal},
+    db, graphql, http, ingest,
     limiter::{Limiter, MemoryLimiter, RedisLimiter},
     metrics::Metrics,
     models::Models,
-    services::{
-        self,
-        oauth_apps::WidgetOrigins,
+    runtime::{
+        outbox::Outbox,
         rate_limits::{Alerts, RateLimits},
         replies::{LocalBroker, Replies},
         request_log::RequestLog,
-        webhooks::{self, dispatch::WebhookSignal},
+        signals::{JobSignal, WebhookSignal},
+        widget_origins::WidgetOrigins,
     },
+    services,
     state::AppState,
     storage::BlobStore,
     vector::VectorStore,
@@ -178,8 +178,10 @@ async fn shutdown_signal() {
 /// background worker is started.
 pub async fn state(settings: Settings, models: Models) -> anyhow::Result<AppState> {
     crate::tls::install_crypto_provider();
-    let db = db::connect(&settings).await?;
+    let mut db = db::connect(&settings).await?;
     db::migrate(&db).await?;
+    let metrics = Arc::new(Metrics::default());
+    count_statements(&mut db, &metrics);
     let signing_keys = SigningKeys::load_or_generate(&settings)?;
     tracing::info!(
         keys = signing_keys.len(),
@@ -189,27 +191,7 @@ pub async fn state(settings: Settings, models: Models) -> anyhow::Result<AppStat
     );
     let vectors =
         VectorStore::open(&settings.lancedb_uri(), settings.vector_index_threshold).await?;
-    let stale =
-        crate::repo::knowledge::count_all_indexed_by_others(&db, models.embedder.id()).await?;
-    if stale > 0 {
-        tracing::warn!(
-            stale,
-            embedder = models.embedder.id(),
-            "knowledge sources were indexed by another embedder and are not found by searches \
-             until re-indexed: run the reembedKnowledge mutation (POST /api/v1/knowledge/reembed)"
-        );
-    }
-    tracing::info!(
-        embedder = models.embedder.id(),
-        dimension = models.embedder.dimension(),
-        chat = models.chat.id(),
-        summarizer = models.summarizer.id(),
-        "models in use"
-    );
-    for note in &models.notes {
-        tracing::warn!("{note}");
-    }
-    let metrics = Arc::new(Metrics::default());
+    announce_models(&db, &models).await?;
     let webhook_signal = WebhookSignal::default();
     let rate_limits = rate_limits(&settings, &db, &metrics, &webhook_signal).await?;
     let signing_keys = Arc::new(signing_keys);
@@ -234,6 +216,42 @@ pub async fn state(settings: Settings, models: Models) -> anyhow::Result<AppStat
         replies: Arc::new(Replies::new(Arc::new(LocalBroker::default()))),
     };
     Ok(state)
+}
+
+/// Logs the models in use and warns of sources a previous embedder indexed.
+async fn announce_models(db: &sea_orm::DatabaseConnection, models: &Models) -> anyhow::Result<()> {
+    let stale =
+        crate::repo::knowledge::count_all_indexed_by_others(db, models.embedder.id()).await?;
+    if stale > 0 {
+        tracing::warn!(
+            stale,
+            embedder = models.embedder.id(),
+            "knowledge sources were indexed by another embedder and are not found by searches \
+             until re-indexed: run the reembedKnowledge mutation (POST /api/v1/knowledge/reembed)"
+        );
+    }
+    tracing::info!(
+        embedder = models.embedder.id(),
+        dimension = models.embedder.dimension(),
+        chat = models.chat.id(),
+        summarizer = models.summarizer.id(),
+        "models in use"
+    );
+    for note in &models.notes {
+        tracing::warn!("{note}");
+    }
+    Ok(())
+}
+
+/// Counts every statement run on `db` (and its transactions) in `metrics`.
+fn count_statements(db: &mut sea_orm::DatabaseConnection, metrics: &Arc<Metrics>) {
+    let counted = metrics.clone();
+    db.set_metric_callback(move |statement| {
+        counted.db_statements.inc();
+        if statement.failed {
+            counted.db_errors.inc();
+        }
+    });
 }
 
 /// The built-in authenticators: API keys, widget tokens, and the external issuer when one
@@ -276,7 +294,7 @@ async fn rate_limits(
     )
     .with_alerts(Alerts {
         share: settings.rate_limit_alert_share,
-        outbox: webhooks::Outbox::from_settings(settings),
+        outbox: Outbox::from_settings(settings),
         signal: webhook_signal.clone(),
     });
     tracing::info!(

@@ -10,12 +10,15 @@ use crate::{
     auth::{AuthChain, jwt::SigningKeys},
     config::Settings,
     egress::PinnedClients,
-    ingest::worker::JobSignal,
     metrics::Metrics,
     models::Models,
-    services::{
-        oauth_apps::WidgetOrigins, rate_limits::RateLimits, replies::Replies,
-        request_log::RequestLog, webhooks::dispatch::WebhookSignal,
+    runtime::{
+        outbox::Outbox,
+        rate_limits::RateLimits,
+        replies::Replies,
+        request_log::RequestLog,
+        signals::{JobSignal, WebhookSignal},
+        widget_origins::WidgetOrigins,
     },
     storage::BlobStore,
     vector::VectorStore,
@@ -56,4 +59,11 @@ pub struct AppState {
     pub outbound: Arc<PinnedClients>,
     /// Cancelled when the server begins to shut down: long-lived connections close.
     pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    /// Where webhook events are written, with the configured retry policy.
+    pub fn outbox(&self) -> Outbox {
+        Outbox::from_settings(&self.settings)
+    }
 }

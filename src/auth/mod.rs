@@ -2,10 +2,9 @@
 //! customer's own identity provider, and whatever a deployment adds), scopes, and the
 //! organization boundary.
 //!
-//! Every request that reaches a service carries a [`Principal`], which is the only way to
-//! name an organization on a request path: services and repositories take it (or its
-//! [`OrgId`](crate::domain::ids::OrgId)), so a query without the organization filter cannot
-//! be written by accident.
+//! Every request that reaches a service carries a [`Principal`]; services turn it into a
+//! [`Tenant`] handle by a scope check, and only the handle names the organization (see
+//! [`crate::domain::access`]).
 
 pub mod api_key;
 mod builtin;
@@ -13,9 +12,9 @@ pub mod chain;
 mod external_jwt;
 mod jwks;
 pub mod jwt;
-mod principal;
 pub mod widget_token;
 
+pub use crate::domain::access::{Principal, Scope, Scopes, Tenant, VisitorGrant, Work};
 pub(crate) use builtin::grant_of;
 pub use builtin::{
     API_KEY_HEADER, API_SECRET_HEADER, ApiKeyAuthenticator, WidgetTokenAuthenticator,
@@ -23,4 +22,3 @@ pub use builtin::{
 pub use chain::{AuthChain, Authenticator, Credentials};
 pub use external_jwt::ExternalJwtAuthenticator;
 pub use jwks::KeySet;
-pub use principal::{Principal, Scope, Scopes, VisitorGrant};

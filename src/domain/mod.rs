@@ -1,6 +1,8 @@
 //! Validated newtypes and pure rules: parse, don't validate.
 
+pub mod access;
 pub mod assistant;
 pub mod ids;
 pub mod pagination;
+pub mod request_log;
 pub mod template;

@@ -28,6 +28,7 @@ pub struct Analytics;
 #[Object]
 impl Analytics {
     /// Logged requests, oldest first (`last: n` for the newest).
+    #[graphql(complexity = "crate::graphql::context::page_cost(first, last, child_complexity)")]
     async fn logs(
         &self,
         ctx: &Context<'_>,

@@ -2,7 +2,10 @@
 
 use async_graphql::{ComplexObject, Context, ID, Object, Result, connection::Connection};
 
-use super::context::{connection, page, parts};
+use super::{
+    context::{connection, page, parts},
+    loaders::{self, RulesOf, VERSIONS},
+};
 use crate::{
     services,
     views::{
@@ -17,6 +20,7 @@ pub struct AssistantQuery;
 #[Object]
 impl AssistantQuery {
     /// The organization's assistants, oldest first.
+    #[graphql(complexity = "crate::graphql::context::page_cost(first, last, child_complexity)")]
     async fn assistants(
         &self,
         ctx: &Context<'_>,
@@ -46,6 +50,7 @@ impl AssistantQuery {
 #[ComplexObject]
 impl Assistant {
     /// Every version of this assistant's configuration, oldest first.
+    #[graphql(complexity = "crate::graphql::context::page_cost(first, last, child_complexity)")]
     async fn versions(
         &self,
         ctx: &Context<'_>,
@@ -54,30 +59,37 @@ impl Assistant {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<Connection<String, AssistantVersion>> {
-        let (state, principal) = parts(ctx)?;
         let page = page(first, after, last, before)?;
-        let versions =
-            services::assistants::versions(&state.db, principal, &self.id, &page).await?;
+        let versions = loaders::children::<VERSIONS, _>(ctx, &self.id, page).await?;
         Ok(connection(
             versions,
-            |r| r.version.id.clone(),
-            AssistantVersion::from,
+            |v| v.id.clone(),
+            |v| {
+                let live = v.version == self.version;
+                AssistantVersion::new(v, live)
+            },
         ))
     }
 
     /// Sources linked to this assistant: when any is, only those are used.
     async fn linked_source_ids(&self, ctx: &Context<'_>) -> Result<Vec<ID>> {
-        let (state, principal) = parts(ctx)?;
-        let (linked, _) = services::retrieval::rules(state, principal, &self.id).await?;
+        let (linked, _) = rules(ctx, &self.id).await?;
         Ok(linked.into_iter().map(ID).collect())
     }
 
     /// Sources this assistant never uses.
     async fn excluded_source_ids(&self, ctx: &Context<'_>) -> Result<Vec<ID>> {
-        let (state, principal) = parts(ctx)?;
-        let (_, excluded) = services::retrieval::rules(state, principal, &self.id).await?;
+        let (_, excluded) = rules(ctx, &self.id).await?;
         Ok(excluded.into_iter().map(ID).collect())
     }
+}
+
+/// The linked and excluded source ids of an assistant, read with its siblings'.
+async fn rules(ctx: &Context<'_>, assistant: &str) -> Result<(Vec<String>, Vec<String>)> {
+    Ok(loaders::of(ctx)?
+        .load_one(RulesOf(assistant.to_owned()))
+        .await?
+        .unwrap_or_default())
 }
 
 #[derive(Default)]

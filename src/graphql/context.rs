@@ -47,3 +47,18 @@ pub fn connection<T, N: OutputType>(
     );
     connection
 }
+
+/// The complexity of a connection field: its items' complexity times the page size asked
+/// for (`first` or `last`, default 20), so a nested list's cost is counted per item.
+pub fn page_cost(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
+    use crate::domain::pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+    // A size out of range costs nothing here: the resolver refuses it with a clear error.
+    let size = match first.or(last) {
+        None => DEFAULT_PAGE_SIZE,
+        Some(n) => u64::try_from(n)
+            .ok()
+            .filter(|n| *n <= MAX_PAGE_SIZE)
+            .unwrap_or(1),
+    };
+    (size.max(1) as usize).saturating_mul(child_complexity)
+}

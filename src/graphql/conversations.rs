@@ -6,7 +6,10 @@ use async_graphql::{
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 
-use super::context::{connection, page, parts};
+use super::{
+    context::{connection, page, parts},
+    loaders::{self, CONVERSATION_FEEDBACK, MESSAGE_FEEDBACK, MESSAGES},
+};
 use crate::{
     services::{self, conversations::ListConversations},
     views::conversations::{
@@ -23,6 +26,7 @@ impl ConversationQuery {
     /// Conversations, oldest first, filtered by session, assistant, visitor
     /// (`externalUserId`, across channels) and start time.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "crate::graphql::context::page_cost(first, last, child_complexity)")]
     async fn conversations(
         &self,
         ctx: &Context<'_>,
@@ -78,6 +82,7 @@ impl ConversationQuery {
 #[ComplexObject]
 impl Conversation {
     /// The messages, oldest first.
+    #[graphql(complexity = "crate::graphql::context::page_cost(first, last, child_complexity)")]
     async fn messages(
         &self,
         ctx: &Context<'_>,
@@ -86,18 +91,13 @@ impl Conversation {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<Connection<String, Message>> {
-        let (state, principal) = parts(ctx)?;
-        let rows = services::conversations::messages(
-            state,
-            principal,
-            &self.id,
-            &page(first, after, last, before)?,
-        )
-        .await?;
+        let page = page(first, after, last, before)?;
+        let rows = loaders::children::<MESSAGES, _>(ctx, &self.id, page).await?;
         Ok(connection(rows, |m| m.id.clone(), Message::from))
     }
 
     /// Feedback on this conversation and its messages, oldest first.
+    #[graphql(complexity = "crate::graphql::context::page_cost(first, last, child_complexity)")]
     async fn feedback(
         &self,
         ctx: &Context<'_>,
@@ -106,15 +106,8 @@ impl Conversation {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<Connection<String, Feedback>> {
-        let (state, principal) = parts(ctx)?;
-        let rows = services::feedback::list(
-            state,
-            principal,
-            &self.id,
-            None,
-            &page(first, after, last, before)?,
-        )
-        .await?;
+        let page = page(first, after, last, before)?;
+        let rows = loaders::children::<CONVERSATION_FEEDBACK, _>(ctx, &self.id, page).await?;
         Ok(connection(rows, |f| f.id.clone(), Feedback::from))
     }
 }
@@ -122,6 +115,7 @@ impl Conversation {
 #[ComplexObject]
 impl Message {
     /// Feedback on this message, oldest first.
+    #[graphql(complexity = "crate::graphql::context::page_cost(first, last, child_complexity)")]
     async fn feedback(
         &self,
         ctx: &Context<'_>,
@@ -130,15 +124,8 @@ impl Message {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<Connection<String, Feedback>> {
-        let (state, principal) = parts(ctx)?;
-        let rows = services::feedback::list(
-            state,
-            principal,
-            &self.conversation_id,
-            Some(self.id.as_str()),
-            &page(first, after, last, before)?,
-        )
-        .await?;
+        let page = page(first, after, last, before)?;
+        let rows = loaders::children::<MESSAGE_FEEDBACK, _>(ctx, &self.id, page).await?;
         Ok(connection(rows, |f| f.id.clone(), Feedback::from))
     }
 }
@@ -184,11 +171,9 @@ impl ConversationMutation {
     /// Stops a reply being generated; the text written so far is kept (`CANCELLED`).
     async fn cancel_reply(&self, ctx: &Context<'_>, message_id: ID) -> Result<Message> {
         let (state, principal) = parts(ctx)?;
-        Ok(
-            services::conversations::cancel(state, principal, &message_id)
-                .await?
-                .into(),
-        )
+        Ok(services::replies::cancel(state, principal, &message_id)
+            .await?
+            .into())
     }
 
     /// Rates a conversation or one of its messages (1–5; thumbs down 1, up 5).
@@ -214,8 +199,7 @@ impl ConversationSubscription {
     ) -> Result<impl Stream<Item = ReplyEvent> + use<>> {
         let (state, principal) = parts(ctx)?;
         let sent = services::conversations::send(state, principal, input.into()).await?;
-        let events =
-            services::conversations::reply_stream(state, principal, &sent.reply.id).await?;
+        let events = services::replies::reply_stream(state, principal, &sent.reply.id).await?;
         Ok(events.map(ReplyEvent::from))
     }
 
@@ -227,7 +211,7 @@ impl ConversationSubscription {
         message_id: ID,
     ) -> Result<impl Stream<Item = ReplyEvent> + use<>> {
         let (state, principal) = parts(ctx)?;
-        let events = services::conversations::reply_stream(state, principal, &message_id).await?;
+        let events = services::replies::reply_stream(state, principal, &message_id).await?;
         Ok(events.map(ReplyEvent::from))
     }
 
@@ -239,8 +223,7 @@ impl ConversationSubscription {
     ) -> Result<impl Stream<Item = ReplyEvent> + use<>> {
         let (state, principal) = parts(ctx)?;
         let events =
-            services::conversations::conversation_events(state, principal, &conversation_id)
-                .await?;
+            services::replies::conversation_events(state, principal, &conversation_id).await?;
         Ok(events.map(ReplyEvent::from))
     }
 }

@@ -28,6 +28,7 @@ impl KnowledgeQuery {
     /// The organization's knowledge sources, oldest first, filtered by kind, status and text
     /// (in the title, file name, URL or question).
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "crate::graphql::context::page_cost(first, last, child_complexity)")]
     async fn knowledge_sources(
         &self,
         ctx: &Context<'_>,

@@ -7,6 +7,7 @@ mod assistants;
 mod context;
 mod conversations;
 mod knowledge;
+pub mod loaders;
 mod node;
 mod oauth_apps;
 mod rate_limits;

@@ -65,7 +65,7 @@ impl NodeQuery {
         let db = &state.db;
         let prefix = id.split('_').next().unwrap_or_default();
         let node = match prefix {
-            "org" if id.as_str() == principal.org().as_str() => {
+            "org" if id.as_str() == principal.billed_org().as_str() => {
                 services::organizations::current(db, principal)
                     .await
                     .map(|o| Node::Organization(o.into()))

@@ -3,7 +3,10 @@
 use async_graphql::{Context, Object, Result};
 
 use super::context::parts;
-use crate::views::rate_limits::{RateLimit, SetRateLimitInput};
+use crate::{
+    services,
+    views::rate_limits::{RateLimit, SetRateLimitInput},
+};
 
 #[derive(Default)]
 pub struct RateLimitQuery;
@@ -13,7 +16,9 @@ impl RateLimitQuery {
     /// The organization's request budget in force.
     async fn rate_limit(&self, ctx: &Context<'_>) -> Result<RateLimit> {
         let (state, principal) = parts(ctx)?;
-        Ok(state.rate_limits.current(principal).await?.into())
+        Ok(services::rate_limits::current(state, principal)
+            .await?
+            .into())
     }
 }
 
@@ -30,16 +35,18 @@ impl RateLimitMutation {
         input: SetRateLimitInput,
     ) -> Result<RateLimit> {
         let (state, principal) = parts(ctx)?;
-        Ok(state
-            .rate_limits
-            .set(principal, Some(input.into()))
-            .await?
-            .into())
+        Ok(
+            services::rate_limits::set(state, principal, Some(input.into()))
+                .await?
+                .into(),
+        )
     }
 
     /// Returns the organization to the server's default budget (admin scope).
     async fn reset_rate_limit(&self, ctx: &Context<'_>) -> Result<RateLimit> {
         let (state, principal) = parts(ctx)?;
-        Ok(state.rate_limits.set(principal, None).await?.into())
+        Ok(services::rate_limits::set(state, principal, None)
+            .await?
+            .into())
     }
 }

@@ -2,9 +2,12 @@
 
 use async_graphql::{ComplexObject, Context, ID, Object, Result, connection::Connection};
 
-use super::context::{connection, page, parts};
+use super::{
+    context::{connection, page, parts},
+    loaders::{self, CONTEXTS, SESSION_CONVERSATIONS},
+};
 use crate::{
-    services::{self, conversations::ListConversations},
+    services,
     views::{
         conversations::Conversation,
         sessions::{AttachContextInput, Context as VisitorContext, CreateSessionInput, Session},
@@ -17,6 +20,7 @@ pub struct SessionQuery;
 #[Object]
 impl SessionQuery {
     /// Sessions, oldest first; with `externalUserId`, one visitor's sessions on every channel.
+    #[graphql(complexity = "crate::graphql::context::page_cost(first, last, child_complexity)")]
     async fn sessions(
         &self,
         ctx: &Context<'_>,
@@ -50,6 +54,7 @@ impl SessionQuery {
     /// Contexts of a session, or of every session of a visitor (`externalUserId`), oldest
     /// first.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "crate::graphql::context::page_cost(first, last, child_complexity)")]
     async fn contexts(
         &self,
         ctx: &Context<'_>,
@@ -76,6 +81,7 @@ impl SessionQuery {
 #[ComplexObject]
 impl Session {
     /// The contexts attached to this session, oldest first; the last is in force.
+    #[graphql(complexity = "crate::graphql::context::page_cost(first, last, child_complexity)")]
     async fn contexts(
         &self,
         ctx: &Context<'_>,
@@ -84,19 +90,13 @@ impl Session {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<Connection<String, VisitorContext>> {
-        let (state, principal) = parts(ctx)?;
-        let rows = services::sessions::list_contexts(
-            state,
-            principal,
-            Some(self.id.as_str()),
-            None,
-            &page(first, after, last, before)?,
-        )
-        .await?;
+        let page = page(first, after, last, before)?;
+        let rows = loaders::children::<CONTEXTS, _>(ctx, &self.id, page).await?;
         Ok(connection(rows, |c| c.id.clone(), VisitorContext::from))
     }
 
     /// The conversations of this session, oldest first.
+    #[graphql(complexity = "crate::graphql::context::page_cost(first, last, child_complexity)")]
     async fn conversations(
         &self,
         ctx: &Context<'_>,
@@ -105,18 +105,8 @@ impl Session {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<Connection<String, Conversation>> {
-        let (state, principal) = parts(ctx)?;
-        let filter = ListConversations {
-            session_id: Some(self.id.to_string()),
-            ..Default::default()
-        };
-        let rows = services::conversations::list(
-            state,
-            principal,
-            filter,
-            &page(first, after, last, before)?,
-        )
-        .await?;
+        let page = page(first, after, last, before)?;
+        let rows = loaders::children::<SESSION_CONVERSATIONS, _>(ctx, &self.id, page).await?;
         Ok(connection(rows, |c| c.id.clone(), Conversation::from))
     }
 }

@@ -38,6 +38,7 @@ impl WebhookQuery {
 #[ComplexObject]
 impl Webhook {
     /// Deliveries to this endpoint, oldest first, optionally of one status.
+    #[graphql(complexity = "crate::graphql::context::page_cost(first, last, child_complexity)")]
     async fn deliveries(
         &self,
         ctx: &Context<'_>,

@@ -18,10 +18,10 @@ use chrono::Utc;
 use super::{graphql, middleware::REQUEST_ID};
 use crate::{
     auth::{Credentials, Principal},
+    domain::request_log::{Entry, Transport},
     error::AppError,
     limiter::Decision,
     metrics::RequestLabels,
-    services::request_log::{Entry, Transport},
     state::AppState,
 };
 
@@ -62,7 +62,7 @@ pub async fn govern(State(state): State<AppState>, mut request: Request, next: N
     if let Err(e) = check_origin(&principal, request.headers()) {
         return refusal(transport, e);
     }
-    let decision = match state.rate_limits.admit(principal.org()).await {
+    let decision = match state.rate_limits.admit(principal.billed_org()).await {
         Ok(decision) => decision,
         Err(e) => return refusal(transport, e),
     };
@@ -118,7 +118,7 @@ pub(super) async fn admit_outside_middleware(
     (started, at): (Instant, chrono::DateTime<Utc>),
     respond: impl FnOnce() -> Response,
 ) -> Response {
-    let decision = match state.rate_limits.admit(principal.org()).await {
+    let decision = match state.rate_limits.admit(principal.billed_org()).await {
         Ok(decision) => decision,
         Err(e) => return e.into_response(),
     };
@@ -198,7 +198,7 @@ pub(super) async fn record(state: &AppState, served: Served<'_>) {
     state
         .request_log
         .record(Entry {
-            org_id: served.principal.org().as_str().to_owned(),
+            org_id: served.principal.billed_org().as_str().to_owned(),
             key_id: served.principal.key_id().map(str::to_owned),
             app_id: served.principal.app_id().map(str::to_owned),
             transport: served.transport,

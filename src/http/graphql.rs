@@ -74,7 +74,9 @@ pub async fn execute(
         }
     }
     let operation = describe_batch(&batch);
-    let response = match schema.execute_batch(batch.data(principal)).await {
+    let loader = crate::graphql::loaders::for_request(&state, &principal);
+    let batch = batch.data(principal).data(loader);
+    let response = match schema.execute_batch(batch).await {
         BatchResponse::Single(r) => BatchResponse::Single(with_codes(r)),
         BatchResponse::Batch(list) => {
             BatchResponse::Batch(list.into_iter().map(with_codes).collect())

@@ -33,9 +33,9 @@ use super::{
 };
 use crate::{
     auth::{Credentials, Principal},
+    domain::request_log::Transport,
     error::AppError,
     graphql::CompaninSchema,
-    services::request_log::Transport,
     state::AppState,
 };
 
@@ -410,7 +410,10 @@ impl Connection {
         }
         self.generation += 1;
         let generation = self.generation;
-        let mut responses = self.schema.execute_stream(request.data(principal));
+        let loader = crate::graphql::loaders::for_request(&self.state, &principal);
+        let mut responses = self
+            .schema
+            .execute_stream(request.data(principal).data(loader));
         let outbox = self.outbox.clone();
         let next = self.protocol.next();
         let task_id = id.clone();
@@ -460,7 +463,7 @@ impl Connection {
     /// send instead of running it when it is refused.
     async fn admit(&self, principal: &Principal, request: &GqlRequest) -> Option<Value> {
         let (started, at) = (Instant::now(), chrono::Utc::now());
-        let decision = self.state.rate_limits.admit(principal.org()).await;
+        let decision = self.state.rate_limits.admit(principal.billed_org()).await;
         let refusal = match &decision {
             Ok(Some(d)) if !d.allowed => Some(AppError::RateLimited {
                 retry_after: d.reset_after,

@@ -1,8 +1,7 @@
 //! One ingestion job: content → text → chunks → summary, keywords, vectors → the store.
 
-use chrono::Utc;
 use entity::knowledge_source::{self, Kind, Status};
-use sea_orm::{Set, TransactionTrait};
+use sea_orm::TransactionTrait;
 use sha2::{Digest, Sha256};
 
 use super::{
@@ -14,8 +13,11 @@ use super::{
 };
 use crate::{
     domain::ids::{OrgId, SourceId},
-    repo,
-    services::webhooks::{self, Event},
+    repo::{
+        self,
+        knowledge::{Indexed, Validators},
+    },
+    runtime::outbox::{self, Event},
     state::AppState,
     vector::ChunkRow,
 };
@@ -111,15 +113,13 @@ pub async fn run(
                 }
                 Fetched::Content(page) => {
                     let hash = sha256(&page.bytes);
+                    let validators = Validators {
+                        etag: page.etag,
+                        last_modified: page.last_modified,
+                    };
                     if conditional && source.content_hash.as_deref() == Some(hash.as_str()) {
-                        return unchanged(
-                            state,
-                            org,
-                            source,
-                            Some(page.status),
-                            Some((page.etag, page.last_modified)),
-                        )
-                        .await;
+                        return unchanged(state, org, source, Some(page.status), Some(validators))
+                            .await;
                     }
                     let document =
                         extract_blocking(page.bytes, &source, page.content_type.clone()).await?;
@@ -135,7 +135,7 @@ pub async fn run(
                     if conditional {
                         changed = Some((source.content_hash.clone(), page.status));
                     }
-                    (document, hash, Some((page.etag, page.last_modified)))
+                    (document, hash, Some(validators))
                 }
             }
         }
@@ -174,22 +174,21 @@ pub async fn run(
         .replace_source(embedder.id(), embedder.dimension(), org, source_id, rows)
         .await?;
 
-    let mut ready = repo::knowledge::editable(source);
-    ready.status = Set(Status::Ready);
-    ready.error = Set(None);
-    ready.content_hash = Set(Some(hash));
-    ready.summary = Set(Some(summary.summary));
-    ready.keywords = Set(serde_json::json!(summary.keywords));
-    ready.chunk_count = Set(chunks.len() as i32);
-    ready.embedding_model = Set(Some(embedder.id().to_owned()));
-    ready.indexed_at = Set(Some(Utc::now()));
-    if let Some((etag, last_modified)) = validators {
-        ready.etag = Set(etag);
-        ready.last_modified = Set(last_modified);
-        ready.last_fetched_at = Set(Some(Utc::now()));
-    }
+    let indexed = Indexed {
+        content_hash: hash,
+        summary: summary.summary,
+        keywords: summary.keywords,
+        chunk_count: chunks.len() as i32,
+        embedding_model: embedder.id().to_owned(),
+        fetched: validators,
+    };
     let txn = db.begin().await?;
-    let ready = repo::knowledge::save(&txn, ready).await?;
+    let Some(ready) = repo::knowledge::mark_ready(&txn, org, source_id, indexed).await? else {
+        // Deleted while it was indexed: leave no chunks behind.
+        txn.rollback().await?;
+        state.vectors.delete_source(org, source_id).await?;
+        return Ok(());
+    };
     // Re-embedding the same content (a model change) is not news to subscribers.
     let mut events = Vec::new();
     if kind != kinds::REEMBED {
@@ -200,7 +199,7 @@ pub async fn run(
     }
     let mut emitted = false;
     for event in events {
-        emitted |= webhooks::emit(&txn, webhooks::outbox(state), org, event)
+        emitted |= outbox::emit(&txn, state.outbox(), org, event)
             .await?
             .is_some();
     }
@@ -217,19 +216,12 @@ async fn unchanged(
     org: &OrgId,
     source: knowledge_source::Model,
     status: Option<i32>,
-    validators: Option<(Option<String>, Option<String>)>,
+    validators: Option<Validators>,
 ) -> Result<(), JobError> {
-    let id = SourceId::from_db(source.id.clone());
+    let id = SourceId::from_db(source.id);
     repo::knowledge::record_refresh(&state.db, org, &id, "UNCHANGED", status, None).await?;
-    let mut ready = repo::knowledge::editable(source);
-    ready.status = Set(Status::Ready);
-    ready.error = Set(None);
-    ready.last_fetched_at = Set(Some(Utc::now()));
-    if let Some((etag, last_modified)) = validators {
-        ready.etag = Set(etag);
-        ready.last_modified = Set(last_modified);
-    }
-    repo::knowledge::save(&state.db, ready).await?;
+    // A source deleted meanwhile has nothing left to mark.
+    repo::knowledge::mark_unchanged(&state.db, org, &id, validators).await?;
     Ok(())
 }
 

@@ -1,18 +1,18 @@
 //! The background side of ingestion: a pool of workers draining the durable job queue, the
 //! URL refresh scheduler, and vector store maintenance.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use chrono::Utc;
 use entity::{ingest_job::JobStatus, knowledge_source::Status};
-use sea_orm::{Set, TransactionTrait};
-use tokio::{sync::Notify, task::JoinHandle};
+use sea_orm::TransactionTrait;
+use tokio::task::JoinHandle;
 
 use super::pipeline::{self, JobError, kinds};
 use crate::{
     domain::ids::{OrgId, SourceId},
     repo,
-    services::webhooks::{self, Event},
+    runtime::outbox::{self, Event},
     state::AppState,
 };
 
@@ -20,17 +20,6 @@ use crate::{
 const POLL: Duration = Duration::from_secs(1);
 /// Longest wait before a retry.
 const MAX_BACKOFF_SECONDS: i64 = 300;
-
-/// Wakes idle workers when a job is queued.
-#[derive(Clone, Default)]
-pub struct JobSignal(Arc<Notify>);
-
-impl JobSignal {
-    /// A job was queued: wake a worker now rather than at its next poll.
-    pub fn notify(&self) {
-        self.0.notify_one();
-    }
-}
 
 /// Starts the workers (none when `ingest_workers` is 0: an API-only replica), the scheduler
 /// and the maintenance loop.
@@ -51,7 +40,7 @@ async fn work(state: AppState) {
             Ok(Some(job)) => {
                 let org = OrgId::from_db(job.org_id.clone());
                 let source = SourceId::from_db(job.source_id.clone());
-                let heartbeat = tokio::spawn(renew(state.clone(), job.id.clone()));
+                let heartbeat = tokio::spawn(renew(state.clone(), org.clone(), job.id.clone()));
                 let result = pipeline::run(&state, &org, &source, &job.kind).await;
                 heartbeat.abort();
                 if let Err(e) = settle(&state, &job.id, job.attempts, &org, &source, result).await {
@@ -60,7 +49,7 @@ async fn work(state: AppState) {
             }
             Ok(None) => {
                 tokio::select! {
-                    () = state.job_signal.0.notified() => {}
+                    () = state.job_signal.notified() => {}
                     () = tokio::time::sleep(POLL) => {}
                 }
             }
@@ -72,14 +61,14 @@ async fn work(state: AppState) {
     }
 }
 
-/// Keeps the lease of a running job alive.
-async fn renew(state: AppState, job: String) {
+/// Keeps the lease of a running job of `org` alive.
+async fn renew(state: AppState, org: OrgId, job: String) {
     let every = Duration::from_millis((state.settings.ingest_lease_seconds * 1000 / 3).max(100));
     loop {
         tokio::time::sleep(every).await;
         let until =
             Utc::now() + chrono::Duration::seconds(state.settings.ingest_lease_seconds as i64);
-        if let Err(e) = repo::jobs::renew(&state.db, &job, until).await {
+        if let Err(e) = repo::jobs::renew(&state.db, &org, &job, until).await {
             tracing::warn!(job, error = %e, "could not renew a job lease");
         }
     }
@@ -96,7 +85,7 @@ async fn settle(
 ) -> Result<(), sea_orm::DbErr> {
     let db = &state.db;
     match result {
-        Ok(()) => repo::jobs::finish(db, job, JobStatus::Done, None).await,
+        Ok(()) => repo::jobs::finish(db, org, job, JobStatus::Done, None).await,
         Err(JobError::Permanent(message)) => {
             tracing::info!(source = %source, reason = %message, "knowledge source failed");
             fail(state, job, org, source, message).await
@@ -120,6 +109,7 @@ async fn settle(
             .await?;
             repo::jobs::retry_later(
                 db,
+                org,
                 job,
                 Utc::now() + chrono::Duration::seconds(backoff),
                 message,
@@ -139,11 +129,11 @@ async fn fail(
 ) -> Result<(), sea_orm::DbErr> {
     let txn = state.db.begin().await?;
     repo::knowledge::set_status(&txn, org, source, Status::Failed, Some(reason.clone())).await?;
-    repo::jobs::finish(&txn, job, JobStatus::Failed, Some(reason.clone())).await?;
+    repo::jobs::finish(&txn, org, job, JobStatus::Failed, Some(reason.clone())).await?;
     let emitted = match repo::knowledge::find(&txn, org, source).await? {
         Some(failed) => {
             let event = Event::knowledge_failed(&failed, &reason);
-            webhooks::emit(&txn, webhooks::outbox(state), org, event).await?
+            outbox::emit(&txn, state.outbox(), org, event).await?
         }
         None => None,
     };
@@ -175,9 +165,10 @@ async fn schedule_due(state: &AppState) -> Result<(), sea_orm::DbErr> {
             .refresh_interval_minutes
             .unwrap_or(state.settings.url_refresh_minutes)
             .max(1);
-        let mut next = repo::knowledge::editable(source);
-        next.next_refresh_at = Set(Some(now + chrono::Duration::minutes(i64::from(minutes))));
-        repo::knowledge::save(&state.db, next).await?;
+        let next = now + chrono::Duration::minutes(i64::from(minutes));
+        if !repo::knowledge::schedule_refresh(&state.db, &org, &id, next).await? {
+            continue; // deleted meanwhile
+        }
         repo::jobs::enqueue(&state.db, &org, &id, kinds::REFRESH, now).await?;
         state.job_signal.notify();
     }

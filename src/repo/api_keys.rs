@@ -9,12 +9,44 @@ use sea_orm::{
 
 use crate::domain::ids::{KeyId, OrgId};
 
-/// Inserts a key.
+/// A key to insert.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    /// A label.
+    pub name: String,
+    /// The start of the key, shown in listings.
+    pub prefix: String,
+    /// The hash of the key.
+    pub key_hash: String,
+    /// The hash of the secret, when issued as a pair.
+    pub secret_hash: Option<String>,
+    /// The scopes granted, as stored.
+    pub scopes: String,
+    /// When it stops working.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Inserts a key of `org`, created now.
 pub async fn insert(
     db: &impl ConnectionTrait,
-    key: api_key::ActiveModel,
+    org: &OrgId,
+    new: NewKey,
 ) -> Result<api_key::Model, sea_orm::DbErr> {
-    key.insert(db).await
+    api_key::ActiveModel {
+        id: Set(KeyId::generate().into_string()),
+        org_id: Set(org.as_str().to_owned()),
+        name: Set(new.name),
+        prefix: Set(new.prefix),
+        key_hash: Set(new.key_hash),
+        secret_hash: Set(new.secret_hash),
+        scopes: Set(new.scopes),
+        created_at: Set(Utc::now()),
+        expires_at: Set(new.expires_at),
+        revoked_at: Set(None),
+        last_used_at: Set(None),
+    }
+    .insert(db)
+    .await
 }
 
 /// Every key of `org`, oldest first.
@@ -96,29 +128,4 @@ pub async fn touch(
         .exec(db)
         .await?;
     Ok(())
-}
-
-/// A new key row.
-pub fn new_row(
-    org: &OrgId,
-    name: String,
-    prefix: String,
-    key_hash: String,
-    secret_hash: Option<String>,
-    scopes: String,
-    expires_at: Option<DateTime<Utc>>,
-) -> api_key::ActiveModel {
-    api_key::ActiveModel {
-        id: Set(KeyId::generate().into_string()),
-        org_id: Set(org.as_str().to_owned()),
-        name: Set(name),
-        prefix: Set(prefix),
-        key_hash: Set(key_hash),
-        secret_hash: Set(secret_hash),
-        scopes: Set(scopes),
-        created_at: Set(Utc::now()),
-        expires_at: Set(expires_at),
-        revoked_at: Set(None),
-        last_used_at: Set(None),
-    }
 }

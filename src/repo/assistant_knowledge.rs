@@ -1,5 +1,7 @@
 //! Which sources an assistant may or must not use.
 
+use std::collections::HashMap;
+
 use chrono::Utc;
 use entity::assistant_knowledge;
 use sea_orm::{
@@ -92,4 +94,32 @@ pub async fn rules(
         linked.into_iter().map(|r| r.source_id).collect(),
         excluded.into_iter().map(|r| r.source_id).collect(),
     ))
+}
+
+/// The linked and excluded source ids of each assistant, in one query.
+pub async fn rules_of_many(
+    db: &impl ConnectionTrait,
+    org: &OrgId,
+    assistants: &[String],
+) -> Result<HashMap<String, (Vec<String>, Vec<String>)>, DbErr> {
+    let mut rules: HashMap<String, (Vec<String>, Vec<String>)> = assistants
+        .iter()
+        .map(|a| (a.clone(), (Vec::new(), Vec::new())))
+        .collect();
+    let rows = assistant_knowledge::Entity::find()
+        .filter(assistant_knowledge::Column::OrgId.eq(org.as_str()))
+        .filter(
+            assistant_knowledge::Column::AssistantId.is_in(assistants.iter().map(String::as_str)),
+        )
+        .all(db)
+        .await?;
+    for row in rows {
+        let (linked, excluded) = rules.entry(row.assistant_id).or_default();
+        if row.mode == Rule::Linked.as_str() {
+            linked.push(row.source_id);
+        } else {
+            excluded.push(row.source_id);
+        }
+    }
+    Ok(rules)
 }

@@ -1,5 +1,7 @@
 //! Assistants and their immutable versions.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use entity::{assistant, assistant_version};
 use sea_orm::{
@@ -7,7 +9,7 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait},
 };
 
-use super::windowed;
+use super::{pages, windowed};
 use crate::domain::{
     assistant::AssistantConfig,
     ids::{AssistantId, OrgId, VersionId},
@@ -91,6 +93,26 @@ pub async fn versions(
         .all(db)
         .await?;
     Ok(page.finish(rows))
+}
+
+/// A page of each assistant's versions, oldest first.
+pub async fn versions_of_many(
+    db: &impl ConnectionTrait,
+    org: &OrgId,
+    assistants: &[String],
+    page: &PageRequest,
+) -> Result<HashMap<String, Page<assistant_version::Model>>, DbErr> {
+    let query =
+        assistant_version::Entity::find().filter(assistant_version::Column::OrgId.eq(org.as_str()));
+    pages::per_parent(
+        db,
+        query,
+        assistant_version::Column::AssistantId,
+        assistant_version::Column::Id,
+        assistants,
+        page,
+    )
+    .await
 }
 
 /// Version `number` of `assistant`.

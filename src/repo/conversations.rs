@@ -1,5 +1,7 @@
 //! Conversations and their messages.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use entity::{
     conversation,
@@ -10,8 +12,9 @@ use sea_orm::{
     QuerySelect, Set, sea_query::Expr,
 };
 
-use super::windowed;
+use super::{pages, visible, windowed};
 use crate::domain::{
+    access::Tenant,
     ids::{ConversationId, MessageId, OrgId},
     pagination::{Page, PageRequest},
 };
@@ -53,14 +56,14 @@ pub async fn insert(
     .await
 }
 
-/// The conversation `id` of `org`.
+/// The conversation `id`, if `tenant` sees it.
 pub async fn find(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &ConversationId,
 ) -> Result<Option<conversation::Model>, DbErr> {
     conversation::Entity::find_by_id(id.as_str())
-        .filter(conversation::Column::OrgId.eq(org.as_str()))
+        .filter(visible::conversations(tenant))
         .one(db)
         .await
 }
@@ -68,12 +71,12 @@ pub async fn find(
 /// The newest conversation of a session with an assistant.
 pub async fn latest_of_session(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     session_id: &str,
     assistant_id: &str,
 ) -> Result<Option<conversation::Model>, DbErr> {
     conversation::Entity::find()
-        .filter(conversation::Column::OrgId.eq(org.as_str()))
+        .filter(visible::conversations(tenant))
         .filter(conversation::Column::SessionId.eq(session_id))
         .filter(conversation::Column::AssistantId.eq(assistant_id))
         .order_by_desc(conversation::Column::Id)
@@ -96,15 +99,14 @@ pub struct ConversationFilter {
     pub until: Option<DateTime<Utc>>,
 }
 
-/// A page of conversations, oldest first.
+/// A page of the conversations `tenant` sees, oldest first.
 pub async fn list(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     filter: &ConversationFilter,
     page: &PageRequest,
 ) -> Result<Page<conversation::Model>, DbErr> {
-    let mut query =
-        conversation::Entity::find().filter(conversation::Column::OrgId.eq(org.as_str()));
+    let mut query = conversation::Entity::find().filter(visible::conversations(tenant));
     if let Some(session) = &filter.session_id {
         query = query.filter(conversation::Column::SessionId.eq(session.as_str()));
     }
@@ -187,42 +189,88 @@ pub async fn insert_message(
     .await
 }
 
-/// The message `id` of `org`.
+fn messages_of(tenant: &Tenant) -> sea_orm::Condition {
+    visible::of_conversations(
+        tenant,
+        message::Column::OrgId,
+        message::Column::ConversationId,
+    )
+}
+
+/// The message `id`, if `tenant` sees its conversation.
 pub async fn find_message(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &MessageId,
 ) -> Result<Option<message::Model>, DbErr> {
     message::Entity::find_by_id(id.as_str())
-        .filter(message::Column::OrgId.eq(org.as_str()))
+        .filter(messages_of(tenant))
         .one(db)
         .await
 }
 
-/// A page of a conversation's messages, oldest first.
+/// A page of a conversation's messages, oldest first (none unless `tenant` sees it).
 pub async fn messages(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     conversation: &str,
     page: &PageRequest,
 ) -> Result<Page<message::Model>, DbErr> {
     let query = message::Entity::find()
-        .filter(message::Column::OrgId.eq(org.as_str()))
+        .filter(messages_of(tenant))
         .filter(message::Column::ConversationId.eq(conversation));
     let rows = windowed(query, message::Column::Id, page).all(db).await?;
     Ok(page.finish(rows))
 }
 
+/// A page of each conversation's messages (of those `tenant` sees), oldest first.
+pub async fn messages_of_many(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    conversations: &[String],
+    page: &PageRequest,
+) -> Result<HashMap<String, Page<message::Model>>, DbErr> {
+    let query = message::Entity::find().filter(messages_of(tenant));
+    pages::per_parent(
+        db,
+        query,
+        message::Column::ConversationId,
+        message::Column::Id,
+        conversations,
+        page,
+    )
+    .await
+}
+
+/// A page of each session's conversations (of those `tenant` sees), oldest first.
+pub async fn of_sessions(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    sessions: &[String],
+    page: &PageRequest,
+) -> Result<HashMap<String, Page<conversation::Model>>, DbErr> {
+    let query = conversation::Entity::find().filter(visible::conversations(tenant));
+    pages::per_parent(
+        db,
+        query,
+        conversation::Column::SessionId,
+        conversation::Column::Id,
+        sessions,
+        page,
+    )
+    .await
+}
+
 /// The newest `limit` messages of a conversation before `before`, newest first.
 pub async fn recent_messages(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     conversation: &str,
     before: &str,
     limit: u64,
 ) -> Result<Vec<message::Model>, DbErr> {
     message::Entity::find()
-        .filter(message::Column::OrgId.eq(org.as_str()))
+        .filter(messages_of(tenant))
         .filter(message::Column::ConversationId.eq(conversation))
         .filter(message::Column::Id.lt(before))
         .order_by_desc(message::Column::Id)

@@ -1,13 +1,16 @@
 //! Feedback on conversations and messages.
 
+use std::collections::HashMap;
+
 use chrono::Utc;
 use entity::feedback;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
 };
 
-use super::windowed;
+use super::{pages, visible, windowed};
 use crate::domain::{
+    access::Tenant,
     ids::{FeedbackId, OrgId},
     pagination::{Page, PageRequest},
 };
@@ -56,14 +59,22 @@ pub async fn insert(
     .await
 }
 
-/// The feedback `id` of `org`.
+fn of(tenant: &Tenant) -> sea_orm::Condition {
+    visible::of_conversations(
+        tenant,
+        feedback::Column::OrgId,
+        feedback::Column::ConversationId,
+    )
+}
+
+/// The feedback `id`, if `tenant` sees its conversation.
 pub async fn find(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &FeedbackId,
 ) -> Result<Option<feedback::Model>, DbErr> {
     feedback::Entity::find_by_id(id.as_str())
-        .filter(feedback::Column::OrgId.eq(org.as_str()))
+        .filter(of(tenant))
         .one(db)
         .await
 }
@@ -71,17 +82,55 @@ pub async fn find(
 /// A page of the feedback on a conversation, or on one of its messages, oldest first.
 pub async fn list(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     conversation_id: &str,
     message_id: Option<&str>,
     page: &PageRequest,
 ) -> Result<Page<feedback::Model>, DbErr> {
     let mut query = feedback::Entity::find()
-        .filter(feedback::Column::OrgId.eq(org.as_str()))
+        .filter(of(tenant))
         .filter(feedback::Column::ConversationId.eq(conversation_id));
     if let Some(message) = message_id {
         query = query.filter(feedback::Column::MessageId.eq(message));
     }
     let rows = windowed(query, feedback::Column::Id, page).all(db).await?;
     Ok(page.finish(rows))
+}
+
+/// A page of the feedback on each conversation (of those `tenant` sees), oldest first.
+pub async fn of_conversations(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    conversations: &[String],
+    page: &PageRequest,
+) -> Result<HashMap<String, Page<feedback::Model>>, DbErr> {
+    let query = feedback::Entity::find().filter(of(tenant));
+    pages::per_parent(
+        db,
+        query,
+        feedback::Column::ConversationId,
+        feedback::Column::Id,
+        conversations,
+        page,
+    )
+    .await
+}
+
+/// A page of the feedback on each message (of those `tenant` sees), oldest first.
+pub async fn of_messages(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    messages: &[String],
+    page: &PageRequest,
+) -> Result<HashMap<String, Page<feedback::Model>>, DbErr> {
+    let query = feedback::Entity::find().filter(of(tenant));
+    pages::per_parent(
+        db,
+        query,
+        feedback::Column::MessageId,
+        feedback::Column::Id,
+        messages,
+        page,
+    )
+    .await
 }

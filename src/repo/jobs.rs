@@ -100,24 +100,27 @@ pub async fn claim(
     Ok(None)
 }
 
-/// Extends the lease of a running job.
+/// Extends the lease of the running job `id` of `org`.
 pub async fn renew(
     db: &impl ConnectionTrait,
+    org: &OrgId,
     id: &str,
     lease_until: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     ingest_job::Entity::update_many()
         .col_expr(ingest_job::Column::LeaseUntil, Expr::value(lease_until))
         .filter(ingest_job::Column::Id.eq(id))
+        .filter(ingest_job::Column::OrgId.eq(org.as_str()))
         .filter(ingest_job::Column::Status.eq(JobStatus::Running))
         .exec(db)
         .await?;
     Ok(())
 }
 
-/// Ends a job as done or failed.
+/// Ends the job `id` of `org` as done or failed.
 pub async fn finish(
     db: &impl ConnectionTrait,
+    org: &OrgId,
     id: &str,
     status: JobStatus,
     error: Option<String>,
@@ -131,14 +134,16 @@ pub async fn finish(
         .col_expr(ingest_job::Column::LastError, Expr::value(error))
         .col_expr(ingest_job::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(ingest_job::Column::Id.eq(id))
+        .filter(ingest_job::Column::OrgId.eq(org.as_str()))
         .exec(db)
         .await?;
     Ok(())
 }
 
-/// Puts a job back in the queue to run again after `run_after`.
+/// Puts the job `id` of `org` back in the queue to run again after `run_after`.
 pub async fn retry_later(
     db: &impl ConnectionTrait,
+    org: &OrgId,
     id: &str,
     run_after: DateTime<Utc>,
     error: String,
@@ -153,6 +158,7 @@ pub async fn retry_later(
         .col_expr(ingest_job::Column::LastError, Expr::value(Some(error)))
         .col_expr(ingest_job::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(ingest_job::Column::Id.eq(id))
+        .filter(ingest_job::Column::OrgId.eq(org.as_str()))
         .exec(db)
         .await?;
     Ok(())

@@ -1,5 +1,7 @@
 //! sea-orm queries per aggregate. Every function that reads or writes tenant data takes the
-//! organization's id and filters by it; the few unscoped lookups say why they exist.
+//! organization's id, or for the visitor-visible records (sessions, contexts, conversations,
+//! messages, feedback) the [`Tenant`](crate::domain::access::Tenant) handle, and filters by
+//! it ([`visible`]); the few unscoped lookups say why they exist.
 
 pub mod analytics;
 pub mod api_keys;
@@ -11,8 +13,10 @@ pub mod jobs;
 pub mod knowledge;
 pub mod oauth_apps;
 pub mod organizations;
+mod pages;
 pub mod request_logs;
 pub mod sessions;
+mod visible;
 pub mod webhooks;
 
 use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};

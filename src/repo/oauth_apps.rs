@@ -3,18 +3,46 @@
 use chrono::{DateTime, Utc};
 use entity::oauth_app;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set, sea_query::Expr,
 };
 
 use crate::domain::ids::{AppId, OrgId};
 
-/// Inserts an app.
+/// An app to insert.
+#[derive(Debug, Clone)]
+pub struct NewApp {
+    /// A label.
+    pub name: String,
+    /// The public client id.
+    pub client_id: String,
+    /// The hash of the client secret.
+    pub client_secret_hash: String,
+    /// Origins the widget may run on, normalized.
+    pub allowed_origins: Vec<String>,
+    /// The assistant tokens are bound to when a request names none.
+    pub default_assistant_id: Option<String>,
+}
+
+/// Inserts an app of `org`, created now.
 pub async fn insert(
     db: &impl ConnectionTrait,
-    app: oauth_app::ActiveModel,
+    org: &OrgId,
+    new: NewApp,
 ) -> Result<oauth_app::Model, DbErr> {
-    app.insert(db).await
+    oauth_app::ActiveModel {
+        id: Set(AppId::generate().into_string()),
+        org_id: Set(org.as_str().to_owned()),
+        name: Set(new.name),
+        client_id: Set(new.client_id),
+        client_secret_hash: Set(new.client_secret_hash),
+        allowed_origins: Set(serde_json::Value::from(new.allowed_origins)),
+        default_assistant_id: Set(new.default_assistant_id),
+        created_at: Set(Utc::now()),
+        revoked_at: Set(None),
+    }
+    .insert(db)
+    .await
 }
 
 /// Every app of `org`, oldest first.
@@ -51,15 +79,24 @@ pub async fn find_by_client_id(
         .await
 }
 
-/// Marks the app revoked at `at`.
+/// Marks the app `id` of `org` revoked at `at`; the app as revoked, or `None` when `org` has
+/// no such app.
 pub async fn revoke(
     db: &impl ConnectionTrait,
-    app: oauth_app::Model,
+    org: &OrgId,
+    id: &AppId,
     at: DateTime<Utc>,
-) -> Result<oauth_app::Model, DbErr> {
-    let mut active = app.into_active_model();
-    active.revoked_at = Set(Some(at));
-    active.update(db).await
+) -> Result<Option<oauth_app::Model>, DbErr> {
+    let result = oauth_app::Entity::update_many()
+        .col_expr(oauth_app::Column::RevokedAt, Expr::value(Some(at)))
+        .filter(oauth_app::Column::Id.eq(id.as_str()))
+        .filter(oauth_app::Column::OrgId.eq(org.as_str()))
+        .exec(db)
+        .await?;
+    if result.rows_affected == 0 {
+        return Ok(None);
+    }
+    find(db, org, id).await
 }
 
 /// The allowed origins of every active app, whatever its organization.

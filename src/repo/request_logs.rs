@@ -3,7 +3,7 @@
 use entity::request_log;
 use sea_orm::{ConnectionTrait, EntityTrait, Set};
 
-use crate::services::request_log::Entry;
+use crate::domain::request_log::Entry;
 
 /// Inserts a batch of entries.
 pub async fn insert_many(

@@ -1,5 +1,7 @@
 //! Visitor sessions and the contexts attached to them.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use entity::{session_context, visitor_session};
 use sea_orm::{
@@ -7,9 +9,10 @@ use sea_orm::{
     QuerySelect, QueryTrait, Set, sea_query::Expr,
 };
 
-use super::windowed;
+use super::{pages, visible, windowed};
 use crate::domain::{
-    ids::{ContextId, OrgId, SessionId, VisitorId},
+    access::Tenant,
+    ids::{ContextId, SessionId, VisitorId},
     pagination::{Page, PageRequest},
 };
 
@@ -30,16 +33,21 @@ pub struct NewSession {
     pub visitor_id: Option<String>,
 }
 
-/// Inserts a session, for a new visitor id unless one is given.
+/// Inserts a session, for a new visitor id unless one is given. A visitor's handle opens
+/// sessions of its own visitor only, whatever `new` says.
 pub async fn insert(
     db: &impl ConnectionTrait,
-    org: &OrgId,
-    new: NewSession,
+    tenant: &Tenant,
+    mut new: NewSession,
 ) -> Result<visitor_session::Model, DbErr> {
+    if let Some(grant) = tenant.visitor() {
+        new.visitor_id = Some(grant.visitor_id.clone());
+        new.external_user_id = grant.external_user_id.clone();
+    }
     let now = Utc::now();
     visitor_session::ActiveModel {
         id: Set(SessionId::generate().into_string()),
-        org_id: Set(org.as_str().to_owned()),
+        org_id: Set(tenant.org().as_str().to_owned()),
         assistant_id: Set(new.assistant_id),
         visitor_id: Set(new
             .visitor_id
@@ -56,27 +64,26 @@ pub async fn insert(
     .await
 }
 
-/// The session `id` of `org`.
+/// The session `id`, if `tenant` sees it.
 pub async fn find(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &SessionId,
 ) -> Result<Option<visitor_session::Model>, DbErr> {
     visitor_session::Entity::find_by_id(id.as_str())
-        .filter(visitor_session::Column::OrgId.eq(org.as_str()))
+        .filter(visible::sessions(tenant))
         .one(db)
         .await
 }
 
-/// A page of the organization's sessions, optionally of one visitor.
+/// A page of the sessions `tenant` sees, optionally of one visitor.
 pub async fn list(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     external_user_id: Option<&str>,
     page: &PageRequest,
 ) -> Result<Page<visitor_session::Model>, DbErr> {
-    let mut query =
-        visitor_session::Entity::find().filter(visitor_session::Column::OrgId.eq(org.as_str()));
+    let mut query = visitor_session::Entity::find().filter(visible::sessions(tenant));
     if let Some(user) = external_user_id {
         query = query.filter(visitor_session::Column::ExternalUserId.eq(user));
     }
@@ -86,31 +93,35 @@ pub async fn list(
     Ok(page.finish(rows))
 }
 
-/// Ends the session now (if it has not ended); returns whether it exists.
-pub async fn end(db: &impl ConnectionTrait, org: &OrgId, id: &SessionId) -> Result<bool, DbErr> {
+/// Ends the session now (if it has not ended); returns whether `tenant` sees it.
+pub async fn end(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    id: &SessionId,
+) -> Result<bool, DbErr> {
     let now = Utc::now();
     visitor_session::Entity::update_many()
         .col_expr(visitor_session::Column::EndedAt, Expr::value(now))
         .col_expr(visitor_session::Column::UpdatedAt, Expr::value(now))
         .filter(visitor_session::Column::Id.eq(id.as_str()))
-        .filter(visitor_session::Column::OrgId.eq(org.as_str()))
+        .filter(visible::sessions(tenant))
         .filter(visitor_session::Column::EndedAt.is_null())
         .exec(db)
         .await?;
-    Ok(find(db, org, id).await?.is_some())
+    Ok(find(db, tenant, id).await?.is_some())
 }
 
-/// Attaches traits to a session.
+/// Attaches traits to a session (one read through [`find`]).
 pub async fn insert_context(
     db: &impl ConnectionTrait,
-    org: &OrgId,
-    session: &SessionId,
+    tenant: &Tenant,
+    session: &visitor_session::Model,
     traits: serde_json::Value,
 ) -> Result<session_context::Model, DbErr> {
     session_context::ActiveModel {
         id: Set(ContextId::generate().into_string()),
-        org_id: Set(org.as_str().to_owned()),
-        session_id: Set(session.as_str().to_owned()),
+        org_id: Set(tenant.org().as_str().to_owned()),
+        session_id: Set(session.id.clone()),
         traits: Set(traits),
         created_at: Set(Utc::now()),
     }
@@ -118,26 +129,34 @@ pub async fn insert_context(
     .await
 }
 
-/// The context `id` of `org`.
+/// The context `id`, if `tenant` sees its session.
 pub async fn find_context(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &ContextId,
 ) -> Result<Option<session_context::Model>, DbErr> {
     session_context::Entity::find_by_id(id.as_str())
-        .filter(session_context::Column::OrgId.eq(org.as_str()))
+        .filter(contexts(tenant))
         .one(db)
         .await
+}
+
+fn contexts(tenant: &Tenant) -> sea_orm::Condition {
+    visible::of_sessions(
+        tenant,
+        session_context::Column::OrgId,
+        session_context::Column::SessionId,
+    )
 }
 
 /// The newest context of a session: the traits in force.
 pub async fn latest_context(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     session: &SessionId,
 ) -> Result<Option<session_context::Model>, DbErr> {
     session_context::Entity::find()
-        .filter(session_context::Column::OrgId.eq(org.as_str()))
+        .filter(contexts(tenant))
         .filter(session_context::Column::SessionId.eq(session.as_str()))
         .order_by_desc(session_context::Column::Id)
         .one(db)
@@ -156,12 +175,11 @@ pub struct ContextFilter {
 /// A page of contexts, oldest first.
 pub async fn list_contexts(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     filter: &ContextFilter,
     page: &PageRequest,
 ) -> Result<Page<session_context::Model>, DbErr> {
-    let mut query =
-        session_context::Entity::find().filter(session_context::Column::OrgId.eq(org.as_str()));
+    let mut query = session_context::Entity::find().filter(contexts(tenant));
     if let Some(session) = &filter.session_id {
         query = query.filter(session_context::Column::SessionId.eq(session.as_str()));
     }
@@ -169,7 +187,7 @@ pub async fn list_contexts(
         let sessions = visitor_session::Entity::find()
             .select_only()
             .column(visitor_session::Column::Id)
-            .filter(visitor_session::Column::OrgId.eq(org.as_str()))
+            .filter(visible::sessions(tenant))
             .filter(visitor_session::Column::ExternalUserId.eq(user.as_str()))
             .into_query();
         query = query.filter(session_context::Column::SessionId.in_subquery(sessions));
@@ -178,4 +196,23 @@ pub async fn list_contexts(
         .all(db)
         .await?;
     Ok(page.finish(rows))
+}
+
+/// A page of each session's contexts (of those `tenant` sees), oldest first.
+pub async fn contexts_of_many(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    sessions: &[String],
+    page: &PageRequest,
+) -> Result<HashMap<String, Page<session_context::Model>>, DbErr> {
+    let query = session_context::Entity::find().filter(contexts(tenant));
+    pages::per_parent(
+        db,
+        query,
+        session_context::Column::SessionId,
+        session_context::Column::Id,
+        sessions,
+        page,
+    )
+    .await
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use entity::request_log;
 use sea_orm::DatabaseConnection;
 
-use super::request_log::RequestLog;
+use crate::runtime::request_log::RequestLog;
 use crate::{
     auth::{Principal, Scope},
     domain::pagination::{Page, PageRequest},
@@ -110,7 +110,8 @@ pub async fn logs(
     filter: &LogFilter,
     page: &PageRequest,
 ) -> AppResult<Page<request_log::Model>> {
-    let org = principal.require(Scope::Read)?;
+    let tenant = principal.scope(Scope::Read)?;
+    let org = tenant.org();
     log.flush().await;
     Ok(repo::analytics::logs(db, org, filter, page).await?)
 }
@@ -124,7 +125,8 @@ pub async fn usage(
     filter: &LogFilter,
     granularity: Granularity,
 ) -> AppResult<Vec<UsageBucket>> {
-    let org = principal.require(Scope::Read)?;
+    let tenant = principal.scope(Scope::Read)?;
+    let org = tenant.org();
     let (since, until) = series_range(filter)?;
     let filter = LogFilter {
         since: Some(since),
@@ -143,7 +145,8 @@ pub async fn endpoints(
     principal: &Principal,
     filter: &LogFilter,
 ) -> AppResult<Vec<EndpointStats>> {
-    let org = principal.require(Scope::Read)?;
+    let tenant = principal.scope(Scope::Read)?;
+    let org = tenant.org();
     log.flush().await;
     let rows = repo::analytics::latencies(db, org, filter, LATENCY_ROWS).await?;
     Ok(endpoint_stats(rows))
@@ -158,7 +161,8 @@ pub async fn rate_limits(
     granularity: Granularity,
 ) -> AppResult<RateLimitReport> {
     let usage = usage(db, log, principal, filter, granularity).await?;
-    let org = principal.require(Scope::Read)?;
+    let tenant = principal.scope(Scope::Read)?;
+    let org = tenant.org();
     let (since, until) = series_range(filter)?;
     let ranged = LogFilter {
         since: Some(since),
@@ -184,7 +188,8 @@ pub async fn conversations(
     principal: &Principal,
     filter: &ConversationFilter,
 ) -> AppResult<ConversationReport> {
-    let org = principal.require(Scope::Read)?;
+    let tenant = principal.scope(Scope::Read)?;
+    let org = tenant.org();
     check_order(filter.since, filter.until)?;
     let conversations = repo::analytics::conversation_count(db, org, filter).await?;
     let spans = repo::analytics::conversation_spans(db, org, filter).await?;

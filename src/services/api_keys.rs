@@ -49,7 +49,8 @@ pub async fn create(
     principal: &Principal,
     input: NewApiKey,
 ) -> AppResult<CreatedApiKey> {
-    let org = principal.require(Scope::Admin)?;
+    let tenant = principal.scope(Scope::Admin)?;
+    let org = tenant.org();
     issue(db, org, input).await
 }
 
@@ -91,16 +92,15 @@ pub(crate) async fn issue_in(
         Some(d) => Some(Utc::now() + chrono::Duration::from_std(d).map_err(anyhow::Error::from)?),
     };
     let material = NewKeyMaterial::generate(org.sandbox, input.with_secret);
-    let row = repo::api_keys::new_row(
-        &OrgId::from_db(org.id.clone()),
+    let new = repo::api_keys::NewKey {
         name,
-        material.display_prefix(),
-        hash(&material.key),
-        material.secret.as_deref().map(hash),
-        input.scopes.to_string(),
+        prefix: material.display_prefix(),
+        key_hash: hash(&material.key),
+        secret_hash: material.secret.as_deref().map(hash),
+        scopes: input.scopes.to_string(),
         expires_at,
-    );
-    let record = repo::api_keys::insert(db, row).await?;
+    };
+    let record = repo::api_keys::insert(db, &OrgId::from_db(org.id.clone()), new).await?;
     Ok(CreatedApiKey {
         record,
         key: material.key,
@@ -113,7 +113,8 @@ pub async fn list(
     db: &DatabaseConnection,
     principal: &Principal,
 ) -> AppResult<Vec<api_key::Model>> {
-    let org = principal.require(Scope::Admin)?;
+    let tenant = principal.scope(Scope::Admin)?;
+    let org = tenant.org();
     list_for(db, org).await
 }
 
@@ -131,7 +132,8 @@ pub async fn get(
     principal: &Principal,
     id: &str,
 ) -> AppResult<api_key::Model> {
-    let org = principal.require(Scope::Admin)?;
+    let tenant = principal.scope(Scope::Admin)?;
+    let org = tenant.org();
     repo::api_keys::find(db, org, &KeyId::parse(id)?)
         .await?
         .ok_or(AppError::NotFound("API key"))
@@ -143,7 +145,8 @@ pub async fn revoke(
     principal: &Principal,
     id: &str,
 ) -> AppResult<api_key::Model> {
-    let org = principal.require(Scope::Admin)?;
+    let tenant = principal.scope(Scope::Admin)?;
+    let org = tenant.org();
     revoke_in(db, org, &KeyId::parse(id)?).await
 }
 

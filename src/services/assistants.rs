@@ -1,5 +1,7 @@
 //! Assistants with versioned configuration.
 
+use std::collections::HashMap;
+
 use entity::assistant_version;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 
@@ -23,7 +25,8 @@ pub async fn create(
     input: AssistantPatch,
     active: bool,
 ) -> AppResult<AssistantRow> {
-    let org = principal.require(Scope::Write)?;
+    let tenant = principal.scope(Scope::Write)?;
+    let org = tenant.org();
     let config = input.into_new_config()?;
     let txn = db.begin().await?;
     let row = repo::assistants::insert(&txn, org, &config, active).await?;
@@ -37,7 +40,8 @@ pub async fn get(
     principal: &Principal,
     id: &str,
 ) -> AppResult<AssistantRow> {
-    let org = principal.require(Scope::Read)?;
+    let tenant = principal.scope(Scope::Read)?;
+    let org = tenant.org();
     existing(db, org, &AssistantId::parse(id)?).await
 }
 
@@ -58,7 +62,8 @@ pub async fn list(
     principal: &Principal,
     page: &PageRequest,
 ) -> AppResult<Page<AssistantRow>> {
-    let org = principal.require(Scope::Read)?;
+    let tenant = principal.scope(Scope::Read)?;
+    let org = tenant.org();
     Ok(repo::assistants::list(db, org, page).await?)
 }
 
@@ -81,7 +86,8 @@ pub async fn update(
     promote: bool,
     base_version: Option<i32>,
 ) -> AppResult<VersionRecord> {
-    let org = principal.require(Scope::Write)?;
+    let tenant = principal.scope(Scope::Write)?;
+    let org = tenant.org();
     let id = AssistantId::parse(id)?;
     let db = &state.db;
     if patch.is_empty() && base_version.is_none() {
@@ -112,7 +118,7 @@ pub async fn update(
             .map(|(assistant, _)| assistant.live_version_id);
         repo::assistants::set_live(&txn, org, &id, &version.id).await?;
         let event = Event::version_promoted(id.as_str(), &version.id, number, previous.as_deref());
-        emitted = webhooks::emit(&txn, webhooks::outbox(state), org, event).await?;
+        emitted = webhooks::emit(&txn, state.outbox(), org, event).await?;
     }
     txn.commit().await?;
     if emitted.is_some() {
@@ -124,6 +130,17 @@ pub async fn update(
     })
 }
 
+/// A page of each assistant's versions, oldest first, in one read (read scope).
+pub async fn versions_of_many(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    assistant_ids: &[String],
+    page: &PageRequest,
+) -> AppResult<HashMap<String, Page<assistant_version::Model>>> {
+    let tenant = principal.scope(Scope::Read)?;
+    Ok(repo::assistants::versions_of_many(db, tenant.org(), assistant_ids, page).await?)
+}
+
 /// The versions of an assistant, oldest first.
 pub async fn versions(
     db: &DatabaseConnection,
@@ -131,14 +148,11 @@ pub async fn versions(
     id: &str,
     page: &PageRequest,
 ) -> AppResult<Page<VersionRecord>> {
+    let tenant = principal.scope(Scope::Read)?;
     let (assistant, _) = get(db, principal, id).await?;
-    let page = repo::assistants::versions(
-        db,
-        principal.org(),
-        &AssistantId::from_db(assistant.id),
-        page,
-    )
-    .await?;
+    let page =
+        repo::assistants::versions(db, tenant.org(), &AssistantId::from_db(assistant.id), page)
+            .await?;
     Ok(page.map(|version| VersionRecord {
         live: version.id == assistant.live_version_id,
         version,
@@ -152,7 +166,8 @@ pub async fn promote(
     id: &str,
     number: i32,
 ) -> AppResult<AssistantRow> {
-    let org = principal.require(Scope::Write)?;
+    let tenant = principal.scope(Scope::Write)?;
+    let org = tenant.org();
     let id = AssistantId::parse(id)?;
     let db = &state.db;
     let (assistant, _) = existing(db, org, &id).await?;
@@ -168,7 +183,7 @@ pub async fn promote(
             number,
             Some(&assistant.live_version_id),
         );
-        let emitted = webhooks::emit(&txn, webhooks::outbox(state), org, event).await?;
+        let emitted = webhooks::emit(&txn, state.outbox(), org, event).await?;
         txn.commit().await?;
         if emitted.is_some() {
             state.webhook_signal.notify();
@@ -184,7 +199,8 @@ pub async fn set_active(
     id: &str,
     active: bool,
 ) -> AppResult<AssistantRow> {
-    let org = principal.require(Scope::Write)?;
+    let tenant = principal.scope(Scope::Write)?;
+    let org = tenant.org();
     let id = AssistantId::parse(id)?;
     existing(db, org, &id).await?;
     repo::assistants::set_active(db, org, &id, active).await?;
@@ -193,7 +209,8 @@ pub async fn set_active(
 
 /// Deletes an assistant. History keeps its versions.
 pub async fn delete(db: &DatabaseConnection, principal: &Principal, id: &str) -> AppResult<()> {
-    let org = principal.require(Scope::Write)?;
+    let tenant = principal.scope(Scope::Write)?;
+    let org = tenant.org();
     if repo::assistants::soft_delete(db, org, &AssistantId::parse(id)?).await? {
         Ok(())
     } else {
@@ -208,7 +225,8 @@ pub async fn version_by_id(
     principal: &Principal,
     id: &str,
 ) -> AppResult<VersionRecord> {
-    let org = principal.require(Scope::Read)?;
+    let tenant = principal.scope(Scope::Read)?;
+    let org = tenant.org();
     let version = repo::assistants::find_version_by_id(db, org, &VersionId::parse(id)?)
         .await?
         .ok_or(AppError::NotFound("assistant version"))?;

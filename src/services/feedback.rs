@@ -1,5 +1,7 @@
 //! Feedback on conversations and messages (SPEC §7).
 
+use std::collections::HashMap;
+
 use entity::feedback;
 use sea_orm::TransactionTrait;
 use serde_json::Value;
@@ -15,7 +17,6 @@ use crate::{
     services::{
         sessions::json_object,
         webhooks::{self, Event},
-        widget_scope,
     },
     state::AppState,
 };
@@ -84,16 +85,16 @@ pub async fn submit(
     principal: &Principal,
     mut input: SubmitFeedback,
 ) -> AppResult<feedback::Model> {
-    let org = principal.require_visitor(Scope::Write)?;
+    let tenant = principal.visitor_scope(Scope::Write)?;
+    let org = tenant.org();
     let conversation = repo::conversations::find(
         &state.db,
-        org,
+        &tenant,
         &ConversationId::parse(&input.conversation_id)?,
     )
     .await?
     .ok_or(AppError::NotFound("conversation"))?;
-    widget_scope::conversation_visible(state, principal, org, &conversation).await?;
-    if let Some(grant) = principal.visitor_grant() {
+    if let Some(grant) = tenant.visitor() {
         // A widget speaks for its visitor, whatever the page claims.
         input.actor_type = ActorType::Visitor;
         input.actor_id = Some(
@@ -104,35 +105,12 @@ pub async fn submit(
         );
     }
     if let Some(message_id) = &input.message_id {
-        repo::conversations::find_message(&state.db, org, &MessageId::parse(message_id)?)
+        repo::conversations::find_message(&state.db, &tenant, &MessageId::parse(message_id)?)
             .await?
             .filter(|m| m.conversation_id == conversation.id)
             .ok_or(AppError::NotFound("message"))?;
     }
-    if !(1..=5).contains(&input.rating) {
-        return Err(AppError::bad_input(
-            "rating",
-            "must be 1 to 5 (thumbs down is 1, thumbs up 5)",
-        ));
-    }
-    if input
-        .comment
-        .as_ref()
-        .is_some_and(|c| c.chars().count() > MAX_COMMENT_CHARS)
-    {
-        return Err(AppError::bad_input(
-            "comment",
-            format!("must be at most {MAX_COMMENT_CHARS} characters"),
-        ));
-    }
-    for (field, value) in [
-        ("actor.id", &input.actor_id),
-        ("actor.name", &input.actor_name),
-    ] {
-        if value.as_ref().is_some_and(|v| v.chars().count() > 255) {
-            return Err(AppError::bad_input(field, "must be at most 255 characters"));
-        }
-    }
+    check(&input)?;
     let actor_metadata = json_object(
         input.actor_metadata,
         "actor.metadata",
@@ -157,7 +135,7 @@ pub async fn submit(
     let event = (feedback.rating <= NEGATIVE_RATING)
         .then(|| Event::feedback_negative(&feedback, &conversation.assistant_id));
     let emitted = match event {
-        Some(event) => webhooks::emit(&txn, webhooks::outbox(state), org, event).await?,
+        Some(event) => webhooks::emit(&txn, state.outbox(), org, event).await?,
         None => None,
     };
     txn.commit().await?;
@@ -165,6 +143,35 @@ pub async fn submit(
         state.webhook_signal.notify();
     }
     Ok(feedback)
+}
+
+/// Checks the rating, the comment and the actor's id and name.
+fn check(input: &SubmitFeedback) -> AppResult<()> {
+    if !(1..=5).contains(&input.rating) {
+        return Err(AppError::bad_input(
+            "rating",
+            "must be 1 to 5 (thumbs down is 1, thumbs up 5)",
+        ));
+    }
+    if input
+        .comment
+        .as_ref()
+        .is_some_and(|c| c.chars().count() > MAX_COMMENT_CHARS)
+    {
+        return Err(AppError::bad_input(
+            "comment",
+            format!("must be at most {MAX_COMMENT_CHARS} characters"),
+        ));
+    }
+    for (field, value) in [
+        ("actor.id", &input.actor_id),
+        ("actor.name", &input.actor_name),
+    ] {
+        if value.as_ref().is_some_and(|v| v.chars().count() > 255) {
+            return Err(AppError::bad_input(field, "must be at most 255 characters"));
+        }
+    }
+    Ok(())
 }
 
 /// A page of the feedback on a conversation (or on one of its messages), oldest first.
@@ -175,19 +182,41 @@ pub async fn list(
     message_id: Option<&str>,
     page: &PageRequest,
 ) -> AppResult<Page<feedback::Model>> {
-    let org = principal.require_visitor(Scope::Read)?;
+    let tenant = principal.visitor_scope(Scope::Read)?;
     let conversation =
-        repo::conversations::find(&state.db, org, &ConversationId::parse(conversation_id)?)
+        repo::conversations::find(&state.db, &tenant, &ConversationId::parse(conversation_id)?)
             .await?
             .ok_or(AppError::NotFound("conversation"))?;
-    widget_scope::conversation_visible(state, principal, org, &conversation).await?;
-    Ok(repo::feedback::list(&state.db, org, &conversation.id, message_id, page).await?)
+    Ok(repo::feedback::list(&state.db, &tenant, &conversation.id, message_id, page).await?)
+}
+
+/// A page of the feedback on each conversation, oldest first, in one read (nested GraphQL
+/// fields).
+pub async fn of_conversations(
+    state: &AppState,
+    principal: &Principal,
+    conversation_ids: &[String],
+    page: &PageRequest,
+) -> AppResult<HashMap<String, Page<feedback::Model>>> {
+    let tenant = principal.visitor_scope(Scope::Read)?;
+    Ok(repo::feedback::of_conversations(&state.db, &tenant, conversation_ids, page).await?)
+}
+
+/// A page of the feedback on each message, oldest first, in one read.
+pub async fn of_messages(
+    state: &AppState,
+    principal: &Principal,
+    message_ids: &[String],
+    page: &PageRequest,
+) -> AppResult<HashMap<String, Page<feedback::Model>>> {
+    let tenant = principal.visitor_scope(Scope::Read)?;
+    Ok(repo::feedback::of_messages(&state.db, &tenant, message_ids, page).await?)
 }
 
 /// The feedback `id` (for `node(id:)`).
 pub async fn get(state: &AppState, principal: &Principal, id: &str) -> AppResult<feedback::Model> {
-    let org = principal.require(Scope::Read)?;
-    repo::feedback::find(&state.db, org, &FeedbackId::parse(id)?)
+    let tenant = principal.scope(Scope::Read)?;
+    repo::feedback::find(&state.db, &tenant, &FeedbackId::parse(id)?)
         .await?
         .ok_or(AppError::NotFound("feedback"))
 }

@@ -2,8 +2,8 @@
 //! once), listing them, deleting them, and re-indexing.
 
 use chrono::Utc;
-use entity::knowledge_source::{self, Kind, Status};
-use sea_orm::{Set, TransactionTrait};
+use entity::knowledge_source::{self, Kind};
+use sea_orm::{DatabaseTransaction, TransactionTrait};
 
 use crate::{
     auth::{Principal, Scope},
@@ -13,7 +13,10 @@ use crate::{
     },
     error::{AppError, AppResult},
     ingest::{fetch, pipeline::kinds},
-    repo::{self, knowledge::SourceFilter},
+    repo::{
+        self,
+        knowledge::{NewSource, QaContent, SourceFilter},
+    },
     state::AppState,
     storage::BlobStore,
 };
@@ -61,7 +64,8 @@ pub async fn upload_file(
     principal: &Principal,
     file: NewFile,
 ) -> AppResult<knowledge_source::Model> {
-    let org = principal.require(Scope::Write)?;
+    let tenant = principal.scope(Scope::Write)?;
+    let org = tenant.org();
     let limit = state.settings.max_upload_bytes;
     if file.bytes.len() > limit {
         return Err(AppError::PayloadTooLarge(format!(
@@ -74,15 +78,14 @@ pub async fn upload_file(
     let file_name = clean(&file.file_name, 255).unwrap_or_else(|| "upload".to_owned());
     let title = optional_text("title", file.title, 300)?.unwrap_or_else(|| file_name.clone());
     let description = optional_text("description", file.description, 5_000)?;
-    let id = SourceId::generate();
-    let key = BlobStore::key(org, &id);
+    let mut source = NewSource::new(Kind::File, title);
+    let key = BlobStore::key(org, source.id());
     state.blobs.put(&key, &file.bytes).await?;
-    let mut source = new_source(org, &id, Kind::File, title);
-    source.file_name = Set(Some(file_name));
-    source.content_type = Set(file.content_type.and_then(|c| clean(&c, 100)));
-    source.byte_size = Set(Some(file.bytes.len() as i64));
-    source.storage_key = Set(Some(key.clone()));
-    source.description = Set(description);
+    source.file_name = Some(file_name);
+    source.content_type = file.content_type.and_then(|c| clean(&c, 100));
+    source.byte_size = Some(file.bytes.len() as i64);
+    source.storage_key = Some(key.clone());
+    source.description = description;
     match accept(state, org, source).await {
         Ok(model) => Ok(model),
         Err(e) => {
@@ -98,18 +101,13 @@ pub async fn create_qa(
     principal: &Principal,
     pair: QaPair,
 ) -> AppResult<knowledge_source::Model> {
-    let org = principal.require(Scope::Write)?;
+    let tenant = principal.scope(Scope::Write)?;
+    let org = tenant.org();
     let pair = validated(pair)?;
-    let id = SourceId::generate();
-    let mut source = new_source(
-        org,
-        &id,
-        Kind::Qa,
-        pair.question.chars().take(300).collect(),
-    );
-    source.question = Set(Some(pair.question));
-    source.answer = Set(Some(pair.answer));
-    source.tags = Set(serde_json::json!(pair.tags));
+    let mut source = NewSource::new(Kind::Qa, qa_title(&pair.question));
+    source.question = Some(pair.question);
+    source.answer = Some(pair.answer);
+    source.tags = pair.tags;
     accept(state, org, source).await
 }
 
@@ -120,17 +118,23 @@ pub async fn update_qa(
     id: &str,
     pair: QaPair,
 ) -> AppResult<knowledge_source::Model> {
-    let org = principal.require(Scope::Write)?;
+    let tenant = principal.scope(Scope::Write)?;
+    let org = tenant.org();
     let pair = validated(pair)?;
     let existing = find_kind(state, org, id, Some(Kind::Qa)).await?;
-    let source_id = SourceId::from_db(existing.id.clone());
-    let mut source = repo::knowledge::editable(existing);
-    source.title = Set(pair.question.chars().take(300).collect());
-    source.question = Set(Some(pair.question));
-    source.answer = Set(Some(pair.answer));
-    source.tags = Set(serde_json::json!(pair.tags));
-    source.status = Set(Status::Pending);
-    requeue(state, org, &source_id, source, kinds::INDEX).await
+    let source_id = SourceId::from_db(existing.id);
+    let content = QaContent {
+        title: qa_title(&pair.question),
+        question: pair.question,
+        answer: pair.answer,
+        tags: pair.tags,
+    };
+    let txn = state.db.begin().await?;
+    let source = repo::knowledge::replace_qa(&txn, org, &source_id, content)
+        .await?
+        .ok_or(AppError::NotFound("knowledge source"))?;
+    commit_with_job(state, txn, org, &source_id, kinds::INDEX).await?;
+    Ok(source)
 }
 
 /// Accepts a URL: checked, persisted `PENDING`, fetched in the background and refreshed on
@@ -140,7 +144,8 @@ pub async fn add_url(
     principal: &Principal,
     input: NewUrl,
 ) -> AppResult<knowledge_source::Model> {
-    let org = principal.require(Scope::Write)?;
+    let tenant = principal.scope(Scope::Write)?;
+    let org = tenant.org();
     let url = fetch::parse(&input.url).map_err(|e| AppError::bad_input("url", e.message()))?;
     fetch::check_target(&url, state.settings.allow_private_urls)
         .await
@@ -156,14 +161,11 @@ pub async fn add_url(
         }
     };
     let title = optional_text("title", input.title, 300)?.unwrap_or_else(|| url.to_string());
-    let id = SourceId::generate();
-    let mut source = new_source(org, &id, Kind::Url, title);
-    source.url = Set(Some(url.to_string()));
-    source.refresh_interval_minutes = Set(minutes);
+    let mut source = NewSource::new(Kind::Url, title);
+    source.url = Some(url.to_string());
+    source.refresh_interval_minutes = minutes;
     let interval = minutes.unwrap_or(state.settings.url_refresh_minutes);
-    source.next_refresh_at = Set(Some(
-        Utc::now() + chrono::Duration::minutes(i64::from(interval)),
-    ));
+    source.next_refresh_at = Some(Utc::now() + chrono::Duration::minutes(i64::from(interval)));
     accept(state, org, source).await
 }
 
@@ -173,11 +175,16 @@ pub async fn refresh_url(
     principal: &Principal,
     id: &str,
 ) -> AppResult<knowledge_source::Model> {
-    let org = principal.require(Scope::Write)?;
+    let tenant = principal.scope(Scope::Write)?;
+    let org = tenant.org();
     let existing = find_kind(state, org, id, Some(Kind::Url)).await?;
-    let source_id = SourceId::from_db(existing.id.clone());
-    let source = repo::knowledge::editable(existing);
-    requeue(state, org, &source_id, source, kinds::REFRESH).await
+    let source_id = SourceId::from_db(existing.id);
+    let txn = state.db.begin().await?;
+    let source = repo::knowledge::touch(&txn, org, &source_id)
+        .await?
+        .ok_or(AppError::NotFound("knowledge source"))?;
+    commit_with_job(state, txn, org, &source_id, kinds::REFRESH).await?;
+    Ok(source)
 }
 
 /// One source.
@@ -186,7 +193,8 @@ pub async fn get(
     principal: &Principal,
     id: &str,
 ) -> AppResult<knowledge_source::Model> {
-    let org = principal.require(Scope::Read)?;
+    let tenant = principal.scope(Scope::Read)?;
+    let org = tenant.org();
     find_kind(state, org, id, None).await
 }
 
@@ -197,7 +205,8 @@ pub async fn get_kind(
     id: &str,
     kind: Kind,
 ) -> AppResult<knowledge_source::Model> {
-    let org = principal.require(Scope::Read)?;
+    let tenant = principal.scope(Scope::Read)?;
+    let org = tenant.org();
     find_kind(state, org, id, Some(kind)).await
 }
 
@@ -208,7 +217,8 @@ pub async fn list(
     filter: &SourceFilter,
     page: &PageRequest,
 ) -> AppResult<Page<knowledge_source::Model>> {
-    let org = principal.require(Scope::Read)?;
+    let tenant = principal.scope(Scope::Read)?;
+    let org = tenant.org();
     Ok(repo::knowledge::list(&state.db, org, filter, page).await?)
 }
 
@@ -219,7 +229,8 @@ pub async fn refreshes(
     id: &str,
     limit: u64,
 ) -> AppResult<Vec<entity::url_refresh::Model>> {
-    let org = principal.require(Scope::Read)?;
+    let tenant = principal.scope(Scope::Read)?;
+    let org = tenant.org();
     let source = find_kind(state, org, id, Some(Kind::Url)).await?;
     Ok(repo::knowledge::refreshes(&state.db, org, &SourceId::from_db(source.id), limit).await?)
 }
@@ -231,7 +242,8 @@ pub async fn delete(
     id: &str,
     kind: Option<Kind>,
 ) -> AppResult<()> {
-    let org = principal.require(Scope::Write)?;
+    let tenant = principal.scope(Scope::Write)?;
+    let org = tenant.org();
     let source = find_kind(state, org, id, kind).await?;
     let source_id = SourceId::from_db(source.id.clone());
     repo::knowledge::delete(&state.db, org, &source_id).await?;
@@ -259,7 +271,8 @@ pub struct IndexStatus {
 
 /// Which embedder indexes the organization's knowledge, and what it has not indexed yet.
 pub async fn index_status(state: &AppState, principal: &Principal) -> AppResult<IndexStatus> {
-    let org = principal.require(Scope::Read)?;
+    let tenant = principal.scope(Scope::Read)?;
+    let org = tenant.org();
     let embedder = &state.models.embedder;
     let stale_sources =
         repo::knowledge::count_indexed_by_others(&state.db, org, embedder.id()).await?;
@@ -277,7 +290,8 @@ pub async fn reembed(
     principal: &Principal,
     ids: Option<Vec<String>>,
 ) -> AppResult<usize> {
-    let org = principal.require(Scope::Write)?;
+    let tenant = principal.scope(Scope::Write)?;
+    let org = tenant.org();
     if let Some(ids) = &ids {
         for id in ids {
             SourceId::parse(id)?;
@@ -318,80 +332,36 @@ async fn find_kind(
         .ok_or(AppError::NotFound("knowledge source"))
 }
 
-fn new_source(
-    org: &OrgId,
-    id: &SourceId,
-    kind: Kind,
-    title: String,
-) -> knowledge_source::ActiveModel {
-    let now = Utc::now();
-    knowledge_source::ActiveModel {
-        id: Set(id.as_str().to_owned()),
-        org_id: Set(org.as_str().to_owned()),
-        kind: Set(kind),
-        title: Set(title),
-        status: Set(Status::Pending),
-        error: Set(None),
-        file_name: Set(None),
-        content_type: Set(None),
-        byte_size: Set(None),
-        storage_key: Set(None),
-        description: Set(None),
-        question: Set(None),
-        answer: Set(None),
-        tags: Set(serde_json::json!([])),
-        url: Set(None),
-        refresh_interval_minutes: Set(None),
-        etag: Set(None),
-        last_modified: Set(None),
-        last_fetched_at: Set(None),
-        next_refresh_at: Set(None),
-        content_hash: Set(None),
-        summary: Set(None),
-        keywords: Set(serde_json::json!([])),
-        chunk_count: Set(0),
-        embedding_model: Set(None),
-        indexed_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-}
-
 /// Persists a new source and its job in one transaction, then wakes a worker.
 async fn accept(
     state: &AppState,
     org: &OrgId,
-    source: knowledge_source::ActiveModel,
+    source: NewSource,
 ) -> AppResult<knowledge_source::Model> {
     let txn = state.db.begin().await?;
-    let model = repo::knowledge::insert(&txn, source).await?;
-    repo::jobs::enqueue(
-        &txn,
-        org,
-        &SourceId::from_db(model.id.clone()),
-        kinds::INDEX,
-        Utc::now(),
-    )
-    .await?;
-    txn.commit().await?;
-    state.job_signal.notify();
+    let model = repo::knowledge::insert(&txn, org, source).await?;
+    let id = SourceId::from_db(model.id.clone());
+    commit_with_job(state, txn, org, &id, kinds::INDEX).await?;
     Ok(model)
 }
 
-/// Saves a changed source and queues its job in one transaction.
-async fn requeue(
+/// Queues a `kind` job for the source `id`, written on `txn`, commits, and wakes a worker.
+async fn commit_with_job(
     state: &AppState,
+    txn: DatabaseTransaction,
     org: &OrgId,
     id: &SourceId,
-    source: knowledge_source::ActiveModel,
     kind: &str,
-) -> AppResult<knowledge_source::Model> {
-    let txn = state.db.begin().await?;
-    let model = repo::knowledge::save(&txn, source).await?;
+) -> AppResult<()> {
     repo::jobs::enqueue(&txn, org, id, kind, Utc::now()).await?;
     txn.commit().await?;
     state.job_signal.notify();
-    Ok(model)
+    Ok(())
+}
+
+/// A Q&A pair's title: the start of its question.
+fn qa_title(question: &str) -> String {
+    question.chars().take(300).collect()
 }
 
 fn validated(pair: QaPair) -> AppResult<QaPair> {

@@ -4,15 +4,9 @@
 //! token bound to the organization, one assistant and one visitor; the browser widget then
 //! uses the token for the visitor operations only, on the app's allowed origins.
 
-use std::{
-    collections::HashSet,
-    time::{Duration, Instant},
-};
-
 use chrono::Utc;
 use entity::oauth_app;
-use sea_orm::{DatabaseConnection, Set};
-use tokio::sync::RwLock;
+use sea_orm::DatabaseConnection;
 
 use crate::{
     auth::{
@@ -23,63 +17,9 @@ use crate::{
     },
     domain::ids::{AppId, AssistantId, OrgId, VisitorId},
     error::{AppError, AppResult},
-    repo,
+    repo::{self, oauth_apps::NewApp},
     state::AppState,
 };
-
-/// How long the set of origins answered in CORS preflights is cached.
-const ORIGINS_TTL: Duration = Duration::from_secs(10);
-
-/// Origins some active app allows, for answering CORS preflights. Refreshed every
-/// [`ORIGINS_TTL`], and at once on this server when an app is created or revoked.
-pub struct WidgetOrigins {
-    db: DatabaseConnection,
-    cache: RwLock<Option<(Instant, HashSet<String>)>>,
-}
-
-impl std::fmt::Debug for WidgetOrigins {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WidgetOrigins").finish_non_exhaustive()
-    }
-}
-
-impl WidgetOrigins {
-    /// An empty cache over `db`.
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self {
-            db,
-            cache: RwLock::new(None),
-        }
-    }
-
-    /// Whether some active app allows `origin`.
-    pub async fn allows(&self, origin: &str) -> bool {
-        if let Some((at, origins)) = &*self.cache.read().await
-            && at.elapsed() < ORIGINS_TTL
-        {
-            return origins.contains(origin);
-        }
-        let origins: HashSet<String> = match repo::oauth_apps::all_active_origins(&self.db).await {
-            Ok(rows) => rows
-                .into_iter()
-                .filter_map(|v| serde_json::from_value::<Vec<String>>(v).ok())
-                .flatten()
-                .collect(),
-            Err(e) => {
-                tracing::warn!(error = %e, "could not read the widget origins");
-                return false;
-            }
-        };
-        let allowed = origins.contains(origin);
-        *self.cache.write().await = Some((Instant::now(), origins));
-        allowed
-    }
-
-    /// Forgets the cached set.
-    pub async fn invalidate(&self) {
-        *self.cache.write().await = None;
-    }
-}
 
 /// Most allowed origins per app.
 const MAX_ORIGINS: usize = 50;
@@ -111,7 +51,8 @@ pub async fn create(
     input: NewOAuthApp,
 ) -> AppResult<CreatedOAuthApp> {
     let db = &state.db;
-    let org = principal.require(Scope::Admin)?;
+    let tenant = principal.scope(Scope::Admin)?;
+    let org = tenant.org();
     let name = input.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(AppError::bad_input("name", "must be 1 to 100 characters"));
@@ -121,21 +62,14 @@ pub async fn create(
         existing_assistant(db, org, assistant, "default_assistant_id").await?;
     }
     let (client_id, client_secret) = client_credentials();
-    let app = repo::oauth_apps::insert(
-        db,
-        oauth_app::ActiveModel {
-            id: Set(AppId::generate().into_string()),
-            org_id: Set(org.as_str().to_owned()),
-            name: Set(name),
-            client_id: Set(client_id),
-            client_secret_hash: Set(hash(&client_secret)),
-            allowed_origins: Set(serde_json::json!(origins)),
-            default_assistant_id: Set(input.default_assistant_id),
-            created_at: Set(Utc::now()),
-            revoked_at: Set(None),
-        },
-    )
-    .await?;
+    let new = NewApp {
+        name,
+        client_id,
+        client_secret_hash: hash(&client_secret),
+        allowed_origins: origins,
+        default_assistant_id: input.default_assistant_id,
+    };
+    let app = repo::oauth_apps::insert(db, org, new).await?;
     state.widget_origins.invalidate().await;
     Ok(CreatedOAuthApp { app, client_secret })
 }
@@ -145,7 +79,8 @@ pub async fn list(
     db: &DatabaseConnection,
     principal: &Principal,
 ) -> AppResult<Vec<oauth_app::Model>> {
-    let org = principal.require(Scope::Admin)?;
+    let tenant = principal.scope(Scope::Admin)?;
+    let org = tenant.org();
     Ok(repo::oauth_apps::list(db, org).await?)
 }
 
@@ -155,7 +90,8 @@ pub async fn get(
     principal: &Principal,
     id: &str,
 ) -> AppResult<oauth_app::Model> {
-    let org = principal.require(Scope::Admin)?;
+    let tenant = principal.scope(Scope::Admin)?;
+    let org = tenant.org();
     repo::oauth_apps::find(db, org, &AppId::parse(id)?)
         .await?
         .ok_or(AppError::NotFound("OAuth app"))
@@ -171,7 +107,11 @@ pub async fn revoke(
     if app.revoked_at.is_some() {
         return Ok(app);
     }
-    let revoked = repo::oauth_apps::revoke(&state.db, app, Utc::now()).await?;
+    let tenant = principal.scope(Scope::Admin)?;
+    let app_id = AppId::from_db(app.id);
+    let revoked = repo::oauth_apps::revoke(&state.db, tenant.org(), &app_id, Utc::now())
+        .await?
+        .ok_or(AppError::NotFound("OAuth app"))?;
     state.widget_origins.invalidate().await;
     Ok(revoked)
 }

@@ -38,7 +38,8 @@ pub async fn current(
     db: &DatabaseConnection,
     principal: &Principal,
 ) -> AppResult<organization::Model> {
-    let org = principal.require(Scope::Read)?;
+    let tenant = principal.scope(Scope::Read)?;
+    let org = tenant.org();
     repo::organizations::find(db, org)
         .await?
         .ok_or(AppError::NotFound("organization"))
@@ -59,12 +60,13 @@ pub struct Caller {
 
 /// The caller: organization, key (or widget grant) and scopes. Widgets may ask too.
 pub async fn viewer(db: &DatabaseConnection, principal: &Principal) -> AppResult<Caller> {
-    let org = principal.require_visitor(Scope::Read)?;
+    let tenant = principal.visitor_scope(Scope::Read)?;
+    let org = tenant.org();
     let organization = repo::organizations::find(db, org)
         .await?
         .ok_or(AppError::NotFound("organization"))?;
     let key = match principal.key() {
-        Some(key) => repo::api_keys::find(db, principal.org(), key).await?,
+        Some(key) => repo::api_keys::find(db, org, key).await?,
         None => None,
     };
     Ok(Caller {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use entity::knowledge_source::{self, Kind};
 
 use crate::{
-    auth::{Principal, Scope},
+    auth::{Principal, Scope, Tenant},
     domain::ids::{AssistantId, OrgId, SourceId},
     error::{AppError, AppResult},
     repo,
@@ -54,13 +54,28 @@ pub struct Hit {
     pub strong_qa_match: bool,
 }
 
-/// The best chunks for a search.
+/// The best chunks for a search (read scope: visitors do not search knowledge directly).
 pub async fn search(
     state: &AppState,
     principal: &Principal,
     search: Search,
 ) -> AppResult<Vec<Hit>> {
-    let org = principal.require(Scope::Read)?;
+    search_in(state, &principal.scope(Scope::Read)?, search).await
+}
+
+/// The best chunks for a search of `tenant`'s knowledge: a caller's handle with the read
+/// scope, or the handle of work done for the organization (a visitor's reply).
+pub(crate) async fn search_in(
+    state: &AppState,
+    tenant: &Tenant,
+    search: Search,
+) -> AppResult<Vec<Hit>> {
+    if tenant.visitor().is_some() {
+        return Err(AppError::Forbidden(
+            "a visitor token does not search knowledge directly".into(),
+        ));
+    }
+    let org = tenant.org();
     let query = search.query.trim();
     if query.is_empty() || query.chars().count() > MAX_QUERY_CHARS {
         return Err(AppError::bad_input(
@@ -68,33 +83,19 @@ pub async fn search(
             format!("must be 1 to {MAX_QUERY_CHARS} characters"),
         ));
     }
-    let (mut top_k, mut min_score, mut allowed, mut excluded) = (5, 0.0, None, Vec::new());
-    if let Some(assistant) = &search.assistant_id {
-        let assistant = AssistantId::parse(assistant)?;
-        let (_, live) = repo::assistants::find(&state.db, org, &assistant)
-            .await?
-            .ok_or(AppError::NotFound("assistant"))?;
-        (top_k, min_score) = (live.top_k, live.min_score);
-        let (linked, rules_excluded) =
-            repo::assistant_knowledge::rules(&state.db, org, &assistant).await?;
-        if !linked.is_empty() {
-            allowed = Some(
-                linked
-                    .into_iter()
-                    .filter(|id| !rules_excluded.contains(id))
-                    .collect(),
-            );
-        }
-        excluded = rules_excluded;
-    }
-    let top_k = search.top_k.unwrap_or(top_k);
+    let scope = match &search.assistant_id {
+        Some(assistant) => assistant_scope(state, org, &AssistantId::parse(assistant)?).await?,
+        None => AssistantScope::default(),
+    };
+    let (allowed, excluded) = (scope.allowed, scope.excluded);
+    let top_k = search.top_k.unwrap_or(scope.top_k);
     if !(1..=MAX_TOP_K).contains(&top_k) {
         return Err(AppError::bad_input(
             "top_k",
             format!("must be between 1 and {MAX_TOP_K}"),
         ));
     }
-    let min_score = search.min_score.unwrap_or(min_score);
+    let min_score = search.min_score.unwrap_or(scope.min_score);
     if !(0.0..=1.0).contains(&min_score) {
         return Err(AppError::bad_input("min_score", "must be between 0 and 1"));
     }
@@ -131,6 +132,51 @@ pub async fn search(
             .collect(),
     )
     .await
+}
+
+/// What an assistant searches: its top-k and minimum score, and its link rules.
+struct AssistantScope {
+    top_k: i32,
+    min_score: f64,
+    /// Only these sources, when some are linked.
+    allowed: Option<Vec<String>>,
+    /// Never these.
+    excluded: Vec<String>,
+}
+
+impl Default for AssistantScope {
+    fn default() -> Self {
+        Self {
+            top_k: 5,
+            min_score: 0.0,
+            allowed: None,
+            excluded: Vec::new(),
+        }
+    }
+}
+
+/// The search settings and link rules of `assistant` (`NOT_FOUND` for a missing one).
+async fn assistant_scope(
+    state: &AppState,
+    org: &OrgId,
+    assistant: &AssistantId,
+) -> AppResult<AssistantScope> {
+    let (_, live) = repo::assistants::find(&state.db, org, assistant)
+        .await?
+        .ok_or(AppError::NotFound("assistant"))?;
+    let (linked, excluded) = repo::assistant_knowledge::rules(&state.db, org, assistant).await?;
+    let allowed = (!linked.is_empty()).then(|| {
+        linked
+            .into_iter()
+            .filter(|id| !excluded.contains(id))
+            .collect()
+    });
+    Ok(AssistantScope {
+        top_k: live.top_k,
+        min_score: live.min_score,
+        allowed,
+        excluded,
+    })
 }
 
 /// Joins hits with their sources, dropping chunks of sources deleted meanwhile.
@@ -187,7 +233,8 @@ pub async fn set_rule(
     source_id: &str,
     linked: Option<bool>,
 ) -> AppResult<repo::assistants::AssistantRow> {
-    let org = principal.require(Scope::Write)?;
+    let tenant = principal.scope(Scope::Write)?;
+    let org = tenant.org();
     let assistant = AssistantId::parse(assistant_id)?;
     let row = repo::assistants::find(&state.db, org, &assistant)
         .await?
@@ -228,10 +275,21 @@ pub async fn rules(
     principal: &Principal,
     assistant_id: &str,
 ) -> AppResult<(Vec<String>, Vec<String>)> {
-    let org = principal.require(Scope::Read)?;
+    let tenant = principal.scope(Scope::Read)?;
+    let org = tenant.org();
     let assistant = AssistantId::parse(assistant_id)?;
     repo::assistants::find(&state.db, org, &assistant)
         .await?
         .ok_or(AppError::NotFound("assistant"))?;
     Ok(repo::assistant_knowledge::rules(&state.db, org, &assistant).await?)
+}
+
+/// The linked and excluded source ids of each assistant, in one read (read scope).
+pub async fn rules_of_many(
+    state: &AppState,
+    principal: &Principal,
+    assistant_ids: &[String],
+) -> AppResult<HashMap<String, (Vec<String>, Vec<String>)>> {
+    let tenant = principal.scope(Scope::Read)?;
+    Ok(repo::assistant_knowledge::rules_of_many(&state.db, tenant.org(), assistant_ids).await?)
 }

@@ -1,18 +1,19 @@
 //! Visitor sessions and their contexts (SPEC §6).
 
+use std::collections::HashMap;
+
 use chrono::{Duration, Utc};
 use entity::{session_context, visitor_session};
 use serde_json::Value;
 
 use crate::{
-    auth::{Principal, Scope},
+    auth::{Principal, Scope, Tenant},
     domain::{
         ids::{AssistantId, ContextId, OrgId, SessionId},
         pagination::{Page, PageRequest},
     },
     error::{AppError, AppResult},
     repo::{self, sessions::ContextFilter},
-    services::widget_scope,
     state::AppState,
 };
 
@@ -42,10 +43,10 @@ pub async fn create(
     principal: &Principal,
     mut input: CreateSession,
 ) -> AppResult<visitor_session::Model> {
-    let org = principal.require_visitor(Scope::Write)?;
-    input.assistant_id = widget_scope::assistant_for(principal, input.assistant_id)?;
+    let tenant = principal.visitor_scope(Scope::Write)?;
+    input.assistant_id = tenant.assistant_for(input.assistant_id)?;
     let mut visitor_id = None;
-    if let Some(grant) = principal.visitor_grant() {
+    if let Some(grant) = tenant.visitor() {
         if input
             .external_user_id
             .as_ref()
@@ -76,11 +77,11 @@ pub async fn create(
         ));
     }
     if let Some(assistant) = &input.assistant_id {
-        live_assistant(state, org, assistant).await?;
+        live_assistant(state, tenant.org(), assistant).await?;
     }
     Ok(repo::sessions::insert(
         &state.db,
-        org,
+        &tenant,
         repo::sessions::NewSession {
             assistant_id: input.assistant_id,
             external_user_id,
@@ -107,19 +108,17 @@ pub async fn get(
     principal: &Principal,
     id: &str,
 ) -> AppResult<visitor_session::Model> {
-    let org = principal.require_visitor(Scope::Read)?;
-    let session = existing(state, org, id).await?;
-    widget_scope::session_visible(principal, &session)?;
-    Ok(session)
+    let tenant = principal.visitor_scope(Scope::Read)?;
+    existing(state, &tenant, id).await
 }
 
-/// The session `id` of `org`, or `NOT_FOUND`.
+/// The session `id` as `tenant` sees it, or `NOT_FOUND`.
 pub(crate) async fn existing(
     state: &AppState,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &str,
 ) -> AppResult<visitor_session::Model> {
-    repo::sessions::find(&state.db, org, &SessionId::parse(id)?)
+    repo::sessions::find(&state.db, tenant, &SessionId::parse(id)?)
         .await?
         .ok_or(AppError::NotFound("session"))
 }
@@ -145,8 +144,8 @@ pub async fn list(
     external_user_id: Option<&str>,
     page: &PageRequest,
 ) -> AppResult<Page<visitor_session::Model>> {
-    let org = principal.require(Scope::Read)?;
-    Ok(repo::sessions::list(&state.db, org, external_user_id, page).await?)
+    let tenant = principal.scope(Scope::Read)?;
+    Ok(repo::sessions::list(&state.db, &tenant, external_user_id, page).await?)
 }
 
 /// Ends a session: it stays readable and refuses new messages.
@@ -155,13 +154,12 @@ pub async fn end(
     principal: &Principal,
     id: &str,
 ) -> AppResult<visitor_session::Model> {
-    let org = principal.require_visitor(Scope::Write)?;
+    let tenant = principal.visitor_scope(Scope::Write)?;
     let id = SessionId::parse(id)?;
-    widget_scope::session_visible(principal, &existing(state, org, id.as_str()).await?)?;
-    if !repo::sessions::end(&state.db, org, &id).await? {
+    if !repo::sessions::end(&state.db, &tenant, &id).await? {
         return Err(AppError::NotFound("session"));
     }
-    existing(state, org, id.as_str()).await
+    existing(state, &tenant, id.as_str()).await
 }
 
 /// Attaches traits to an open session; they are in force from the next message on.
@@ -171,15 +169,11 @@ pub async fn attach_context(
     session_id: &str,
     traits: Value,
 ) -> AppResult<session_context::Model> {
-    let org = principal.require_visitor(Scope::Write)?;
-    let session = existing(state, org, session_id).await?;
-    widget_scope::session_visible(principal, &session)?;
+    let tenant = principal.visitor_scope(Scope::Write)?;
+    let session = existing(state, &tenant, session_id).await?;
     ensure_open(&session)?;
     let traits = json_object(Some(traits), "traits", state.settings.max_traits_bytes)?;
-    Ok(
-        repo::sessions::insert_context(&state.db, org, &SessionId::from_db(session.id), traits)
-            .await?,
-    )
+    Ok(repo::sessions::insert_context(&state.db, &tenant, &session, traits).await?)
 }
 
 /// The context `id`.
@@ -188,8 +182,8 @@ pub async fn get_context(
     principal: &Principal,
     id: &str,
 ) -> AppResult<session_context::Model> {
-    let org = principal.require(Scope::Read)?;
-    repo::sessions::find_context(&state.db, org, &ContextId::parse(id)?)
+    let tenant = principal.scope(Scope::Read)?;
+    repo::sessions::find_context(&state.db, &tenant, &ContextId::parse(id)?)
         .await?
         .ok_or(AppError::NotFound("context"))
 }
@@ -202,22 +196,37 @@ pub async fn list_contexts(
     external_user_id: Option<&str>,
     page: &PageRequest,
 ) -> AppResult<Page<session_context::Model>> {
-    let org = principal.require(Scope::Read)?;
+    let tenant = principal.scope(Scope::Read)?;
     let session_id = match session_id {
-        Some(id) => Some(SessionId::from_db(existing(state, org, id).await?.id)),
+        Some(id) => Some(SessionId::from_db(existing(state, &tenant, id).await?.id)),
         None => None,
     };
     let filter = ContextFilter {
         session_id,
         external_user_id: external_user_id.map(str::to_owned),
     };
-    Ok(repo::sessions::list_contexts(&state.db, org, &filter, page).await?)
+    Ok(repo::sessions::list_contexts(&state.db, &tenant, &filter, page).await?)
+}
+
+/// A page of each session's contexts, oldest first, in one read (read scope).
+pub async fn contexts_of_many(
+    state: &AppState,
+    principal: &Principal,
+    session_ids: &[String],
+    page: &PageRequest,
+) -> AppResult<HashMap<String, Page<session_context::Model>>> {
+    let tenant = principal.scope(Scope::Read)?;
+    Ok(repo::sessions::contexts_of_many(&state.db, &tenant, session_ids, page).await?)
 }
 
 /// The traits in force for a session (an empty object when none were attached).
-pub async fn latest_traits(state: &AppState, org: &OrgId, session_id: &str) -> AppResult<Value> {
+pub async fn latest_traits(
+    state: &AppState,
+    tenant: &Tenant,
+    session: &visitor_session::Model,
+) -> AppResult<Value> {
     Ok(
-        repo::sessions::latest_context(&state.db, org, &SessionId::from_db(session_id.to_owned()))
+        repo::sessions::latest_context(&state.db, tenant, &SessionId::from_db(session.id.clone()))
             .await?
             .map_or_else(|| Value::Object(Default::default()), |c| c.traits),
     )

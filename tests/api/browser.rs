@@ -287,3 +287,86 @@ async fn the_widget_streams_a_reply_survives_a_dropped_connection_and_takes_a_ra
     screenshot(&client, "analytics").await;
     client.close().await.expect("browser closed");
 }
+
+#[tokio::test]
+async fn the_widget_answers_from_the_sandbox_knowledge_and_shows_its_source() {
+    let Some((client, _driver, _profile)) = browser().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    // `companin sandbox seed` against this server's database, for pages on this server.
+    let seeded = std::process::Command::new(env!("CARGO_BIN_EXE_companin"))
+        .args(["sandbox", "seed"])
+        .env_clear()
+        .env("COMPANIN_DATA_DIR", &app.settings.data_dir)
+        .env("DATABASE_URL", app.database_url())
+        .env("COMPANIN_EMBEDDER", "hash")
+        .env("COMPANIN_LLM", "extractive")
+        .env("COMPANIN_PUBLIC_URL", &app.address)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("companin runs");
+    let stdout = String::from_utf8_lossy(&seeded.stdout);
+    assert!(
+        seeded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&seeded.stderr)
+    );
+    let chat = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("chat: "))
+        .expect("the chat page's link")
+        .to_owned();
+    assert!(chat.starts_with(&app.address), "{chat}");
+
+    client.goto(&chat).await.expect("chat page loads");
+    until(
+        &client,
+        "the widget's websocket",
+        "window.companinWidget && window.companinWidget.acked",
+    )
+    .await;
+    let (question, answer) = companin::services::sandbox::samples::QAS[0];
+    client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css("#cmpw-input"))
+        .await
+        .expect("input")
+        .send_keys(question)
+        .await
+        .expect("typed");
+    client
+        .find(Locator::Css(".cmpw-form button"))
+        .await
+        .expect("send button")
+        .click()
+        .await
+        .expect("clicked");
+    until(
+        &client,
+        "the answer from the sandbox's Q&A",
+        &format!("{LAST_REPLY}.trim() === {}", json!(answer)),
+    )
+    .await;
+    until(
+        &client,
+        "the answer's source",
+        "document.querySelector('.cmpw-bot:last-of-type .cmpw-sources li, .cmpw-sources li')",
+    )
+    .await;
+    let sources: Value = client
+        .execute(
+            "return Array.from(document.querySelectorAll('.cmpw-sources li')).map(li => li.textContent);",
+            Vec::new(),
+        )
+        .await
+        .expect("script");
+    assert_eq!(
+        sources,
+        json!([question]),
+        "the Q&A pair is cited by its question"
+    );
+    screenshot(&client, "widget-sandbox-answer").await;
+    client.close().await.expect("browser closed");
+}

@@ -20,7 +20,10 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, code};
+use crate::{
+    helpers::{TestApp, code},
+    visitor_answers,
+};
 
 const ISSUER: &str = "https://id.shop.example";
 const AUDIENCE: &str = "companin-api";
@@ -236,4 +239,68 @@ async fn a_deployment_adds_its_own_authenticator_without_touching_the_handlers()
     let (status, body) =
         TestApp::send(app.rest(Method::GET, "/api/v1/assistants", &office_key)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn a_visitor_of_the_customers_identity_provider_is_answered_from_knowledge() {
+    let jwks_url = serve_jwks(Arc::new(Mutex::new(vec![jwk("k1", PUBLIC_1)]))).await;
+    let app = TestApp::spawn_with(|s| {
+        s.external_jwt = Some(ExternalJwtSettings {
+            issuer: ISSUER.into(),
+            audience: vec![AUDIENCE.into()],
+            jwks_url: Some(jwks_url),
+            ..ExternalJwtSettings::default()
+        });
+    })
+    .await;
+    let (qa, doc) = visitor_answers::knowledge(&app).await;
+    let assistant = app.assistant(&app.key, json!({})).await;
+    let now = chrono::Utc::now().timestamp();
+    let visitor = token(
+        SEED_1,
+        "k1",
+        &json!({ "iss": ISSUER, "aud": AUDIENCE, "sub": "user-7", "org": app.org_id,
+            "assistant": assistant, "iat": now, "exp": now + 300 }),
+    );
+    let call = |method: Method, path: &str| {
+        app.client
+            .request(method, format!("{}{path}", app.address))
+            .bearer_auth(&visitor)
+    };
+    let (status, session) =
+        TestApp::send(call(Method::POST, "/api/v1/sessions").json(&json!({}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+
+    let ask = |message: &'static str| {
+        TestApp::send(
+            call(Method::POST, "/api/v1/conversations/send-message")
+                .json(&json!({ "session_id": session["id"], "message": message })),
+        )
+    };
+    let (status, sent) = ask("What is the refund window").await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+    assert_eq!(
+        sent["reply"]["content"],
+        visitor_answers::REFUND_ANSWER,
+        "{sent}"
+    );
+    assert_eq!(sent["reply"]["citations"][0]["source_id"], qa.as_str());
+    let (_, sent) = ask("Do you ship to the Netherlands?").await;
+    assert!(
+        sent["reply"]["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("Belgium and the Netherlands")),
+        "{sent}"
+    );
+    assert_eq!(sent["reply"]["citations"][0]["source_id"], doc.as_str());
+
+    let (status, body) = TestApp::send(
+        call(Method::POST, "/api/v1/knowledge/search").json(&json!({ "query": "refund" })),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "FORBIDDEN"),
+        "{body}"
+    );
 }

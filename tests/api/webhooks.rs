@@ -297,7 +297,7 @@ async fn the_rate_limit_events_are_sent_once_per_window() {
     // Every further request is refused, so a sentinel is written straight to the outbox:
     // one dispatcher sends in order, so a second alert would arrive before it.
     let db = db::connect(&app.settings).await.expect("db");
-    webhooks::events::emit_now(
+    companin::runtime::outbox::emit_now(
         &db,
         Outbox::from_settings(&app.settings),
         &OrgId::from_db(app.org_id.clone()),

@@ -160,8 +160,7 @@ async fn send_message(
     let wants_stream = body.stream || accepts_event_stream(&headers);
     let sent = services::conversations::send(&state, &principal, body.input.into()).await?;
     if wants_stream {
-        let events =
-            services::conversations::reply_stream(&state, &principal, &sent.reply.id).await?;
+        let events = services::replies::reply_stream(&state, &principal, &sent.reply.id).await?;
         return Ok(event_stream(events));
     }
     let user_message = sent.user_message.clone().into();
@@ -210,7 +209,7 @@ async fn cancel_reply(
     Path(message_id): Path<String>,
 ) -> AppResult<Json<Message>> {
     Ok(Json(
-        services::conversations::cancel(&state, &principal, &message_id)
+        services::replies::cancel(&state, &principal, &message_id)
             .await?
             .into(),
     ))
@@ -226,7 +225,7 @@ async fn reply_stream(
     principal: Principal,
     Path(message_id): Path<String>,
 ) -> AppResult<Response> {
-    let events = services::conversations::reply_stream(&state, &principal, &message_id).await?;
+    let events = services::replies::reply_stream(&state, &principal, &message_id).await?;
     Ok(event_stream(events))
 }
 

@@ -8,6 +8,7 @@ use crate::{
     auth::Principal,
     error::AppResult,
     http::extract::ApiJson,
+    services,
     state::AppState,
     views::rate_limits::{RateLimit, SetRateLimitInput},
 };
@@ -23,7 +24,11 @@ async fn current(
     State(state): State<AppState>,
     principal: Principal,
 ) -> AppResult<Json<RateLimit>> {
-    Ok(Json(state.rate_limits.current(&principal).await?.into()))
+    Ok(Json(
+        services::rate_limits::current(&state, &principal)
+            .await?
+            .into(),
+    ))
 }
 
 /// Overrides the organization's request budget (admin scope).
@@ -35,9 +40,7 @@ async fn set(
     ApiJson(input): ApiJson<SetRateLimitInput>,
 ) -> AppResult<Json<RateLimit>> {
     Ok(Json(
-        state
-            .rate_limits
-            .set(&principal, Some(input.into()))
+        services::rate_limits::set(&state, &principal, Some(input.into()))
             .await?
             .into(),
     ))
@@ -47,5 +50,9 @@ async fn set(
 #[utoipa::path(delete, path = "/api/v1/rate-limit", tag = "rate-limit",
     responses((status = 200, body = RateLimit), (status = 403, body = ErrorBody)))]
 async fn reset(State(state): State<AppState>, principal: Principal) -> AppResult<Json<RateLimit>> {
-    Ok(Json(state.rate_limits.set(&principal, None).await?.into()))
+    Ok(Json(
+        services::rate_limits::set(&state, &principal, None)
+            .await?
+            .into(),
+    ))
 }

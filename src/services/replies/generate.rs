@@ -16,15 +16,13 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    broker::ReplyBroker,
-    events::{Citation, ReplyEvent},
-    prompt::cited_positions,
-};
+use super::prompt::cited_positions;
 use crate::{
-    domain::ids::{MessageId, OrgId},
+    auth::Tenant,
+    domain::ids::MessageId,
     models::{ChatChunk, ChatRequest},
     repo::{self, conversations::Finish},
+    runtime::replies::{Citation, ReplyBroker, ReplyEvent},
     services::retrieval::Hit,
     state::AppState,
 };
@@ -48,8 +46,8 @@ pub struct Prepared {
 
 /// Everything a reply needs.
 pub(crate) struct ReplyJob {
-    /// The organization.
-    pub org: OrgId,
+    /// The organization's handle for the reply's work ([`Work::Replies`](crate::auth::Work::Replies)).
+    pub work: Tenant,
     /// The reply's message, stored `PENDING`.
     pub reply: message::Model,
     /// Prepares the prompt; an error fails the reply with its message.
@@ -80,7 +78,7 @@ pub(crate) async fn run(
     let conversation_id = job.reply.conversation_id.clone();
     let message_id = job.reply.id.clone();
     let ReplyJob {
-        org,
+        work,
         reply: _,
         prepare,
         received,
@@ -92,7 +90,7 @@ pub(crate) async fn run(
     };
     let job = match prepared {
         Ok(prepared) => Ready {
-            org,
+            work,
             prepared,
             received,
         },
@@ -103,7 +101,7 @@ pub(crate) async fn run(
             };
             let out = Emitter::new(broker.clone(), &conversation_id, &message_id, received);
             let model = state.models.chat.id().to_owned();
-            return conclude(&state, &org, &[], out, outcome, model).await;
+            return conclude(&state, &work, &[], out, outcome, model).await;
         }
     };
     let model = if job.prepared.verbatim.is_some() {
@@ -129,7 +127,7 @@ pub(crate) async fn run(
     };
     conclude(
         &state,
-        &job.org,
+        &job.work,
         &job.prepared.passages,
         out,
         outcome,
@@ -140,7 +138,7 @@ pub(crate) async fn run(
 
 /// A reply with its prompt prepared.
 struct Ready {
-    org: OrgId,
+    work: Tenant,
     prepared: Prepared,
     received: Instant,
 }
@@ -148,7 +146,7 @@ struct Ready {
 /// Stores how the reply ended and publishes its last events.
 async fn conclude(
     state: &AppState,
-    org: &OrgId,
+    work: &Tenant,
     passages: &[Hit],
     out: Emitter,
     outcome: Outcome,
@@ -193,14 +191,14 @@ async fn conclude(
         citations: serde_json::to_value(&citations).unwrap_or_default(),
         error: error.clone(),
     };
-    let stored_end = repo::conversations::finish(&state.db, org, &message_id, finish).await;
+    let stored_end = repo::conversations::finish(&state.db, work.org(), &message_id, finish).await;
     if let Err(e) = &stored_end {
         tracing::error!(message = %message_id, error = %e, "could not store the end of a reply");
     }
     // Read back what is stored: a reply cancelled elsewhere keeps the state written there.
     let stored = match repo::conversations::find_message(
         &state.db,
-        org,
+        work,
         &MessageId::from_db(message_id.clone()),
     )
     .await
@@ -212,7 +210,7 @@ async fn conclude(
             None
         }
     };
-    let _ = repo::conversations::touch(&state.db, org, &conversation_id).await;
+    let _ = repo::conversations::touch(&state.db, work.org(), &conversation_id).await;
     // A reply whose end could not be stored is reported failed, whatever was generated.
     let stored = stored
         .filter(|m| stored_end.is_ok() && !matches!(m.status, Status::Pending | Status::Streaming));
@@ -230,7 +228,7 @@ async fn conclude(
                 .publish(ReplyEvent::Citations {
                     conversation_id: conversation_id.clone(),
                     message_id: message_id.clone(),
-                    citations: super::events::citations_of(stored),
+                    citations: crate::runtime::replies::citations_of(stored),
                 })
                 .await;
             ReplyEvent::Completed {
@@ -354,7 +352,11 @@ async fn generate(
                 if out.text.len() == saved_len && last_write.elapsed() < HEARTBEAT {
                     continue;
                 }
-                let (db, org, id) = (state.db.clone(), job.org.clone(), out.message_id.clone());
+                let (db, org, id) = (
+                    state.db.clone(),
+                    job.work.org().clone(),
+                    out.message_id.clone(),
+                );
                 let (text, first_token_ms) = (out.text.clone(), out.first_token_ms);
                 saving = Some(tokio::spawn(async move {
                     repo::conversations::save_progress(&db, &org, &id, &text, first_token_ms).await

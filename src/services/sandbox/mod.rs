@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::{assistants, conversations, feedback, knowledge, oauth_apps, organizations, sessions};
 use crate::{
-    auth::{Principal, Scopes},
+    auth::{Principal, Scope, Scopes},
     domain::{
         assistant::AssistantPatch,
         ids::{KeyId, OrgId},
@@ -43,6 +43,70 @@ pub struct Seeded {
     pub assistants: Vec<(String, String)>,
 }
 
+/// A sample assistant: its name as listed, its instructions, whether it is active.
+struct SampleAssistant {
+    name: &'static str,
+    listed_as: &'static str,
+    instructions: &'static str,
+    active: bool,
+}
+
+/// The sample assistants; the first answers the sample visitors and the widget.
+const ASSISTANTS: [SampleAssistant; 3] = [
+    SampleAssistant {
+        name: "Shop helper",
+        listed_as: "Shop helper",
+        instructions: "You answer questions of Acme Home's customers about opening hours, shipping, returns, prices and warranty. Answer briefly and cite your sources.",
+        active: true,
+    },
+    SampleAssistant {
+        name: "Concierge",
+        listed_as: "Concierge",
+        instructions: "You greet visitors warmly and point them to the right page of the shop.",
+        active: true,
+    },
+    SampleAssistant {
+        name: "Night shift",
+        listed_as: "Night shift (paused)",
+        instructions: "You answer outside opening hours.",
+        active: false,
+    },
+];
+
+/// A sample visitor: where it came from, what it told about itself, what it asked and how
+/// it rated the answer.
+struct SampleVisitor {
+    channel: &'static str,
+    external_user_id: Option<&'static str>,
+    traits: &'static str,
+    question: &'static str,
+    rating: i32,
+}
+
+const VISITORS: [SampleVisitor; 3] = [
+    SampleVisitor {
+        channel: "web",
+        external_user_id: None,
+        traits: r#"{ "plan": "free", "language": "en" }"#,
+        question: "What are your opening hours?",
+        rating: 5,
+    },
+    SampleVisitor {
+        channel: "email",
+        external_user_id: Some("cust-1001"),
+        traits: r#"{ "plan": "pro", "orders": 7 }"#,
+        question: "How long does shipping take to Belgium?",
+        rating: 4,
+    },
+    SampleVisitor {
+        channel: "widget",
+        external_user_id: None,
+        traits: r#"{ "page": "/returns" }"#,
+        question: "Can I return a kettle I bought last week?",
+        rating: 2,
+    },
+];
+
 /// Seeds a new sandbox organization. Ingestion workers must be running for `state`.
 /// `origins` are the pages the playground's widget runs on.
 pub async fn seed(state: &AppState, origins: Vec<String>) -> AppResult<Seeded> {
@@ -52,31 +116,37 @@ pub async fn seed(state: &AppState, origins: Vec<String>) -> AppResult<Seeded> {
         KeyId::from_db(key.record.id.clone()),
         Scopes::all(),
     );
-    let shop = assistant(
+    let mut assistants = Vec::new();
+    for sample in &ASSISTANTS {
+        let id = assistant(state, &principal, sample).await?;
+        assistants.push((sample.listed_as.to_owned(), id));
+    }
+    let shop = assistants[0].1.clone();
+    sample_knowledge(state, &principal).await?;
+    for visitor in &VISITORS {
+        visit(state, &principal, &shop, visitor).await?;
+    }
+    let app = oauth_apps::create(
         state,
         &principal,
-        "Shop helper",
-        "You answer questions of Acme Home's customers about opening hours, shipping, returns, prices and warranty. Answer briefly and cite your sources.",
-        true,
+        oauth_apps::NewOAuthApp {
+            name: "Playground widget".into(),
+            allowed_origins: origins,
+            default_assistant_id: Some(shop),
+        },
     )
     .await?;
-    let concierge = assistant(
-        state,
-        &principal,
-        "Concierge",
-        "You greet visitors warmly and point them to the right page of the shop.",
-        true,
-    )
-    .await?;
-    let night = assistant(
-        state,
-        &principal,
-        "Night shift",
-        "You answer outside opening hours.",
-        false,
-    )
-    .await?;
+    Ok(Seeded {
+        org_id: org.id,
+        api_key: key.key,
+        client_id: app.app.client_id,
+        client_secret: app.client_secret,
+        assistants,
+    })
+}
 
+/// The sample Q&A pairs and files, indexed.
+async fn sample_knowledge(state: &AppState, principal: &Principal) -> AppResult<()> {
     let mut sources = Vec::new();
     for (question, answer) in samples::QAS {
         let qa = knowledge::QaPair {
@@ -84,7 +154,7 @@ pub async fn seed(state: &AppState, origins: Vec<String>) -> AppResult<Seeded> {
             answer: answer.into(),
             tags: vec!["faq".into()],
         };
-        sources.push(knowledge::create_qa(state, &principal, qa).await?.id);
+        sources.push(knowledge::create_qa(state, principal, qa).await?.id);
     }
     for (file_name, content_type, bytes, title) in samples::files() {
         let file = knowledge::NewFile {
@@ -94,123 +164,84 @@ pub async fn seed(state: &AppState, origins: Vec<String>) -> AppResult<Seeded> {
             title: Some(title.into()),
             description: None,
         };
-        sources.push(knowledge::upload_file(state, &principal, file).await?.id);
+        sources.push(knowledge::upload_file(state, principal, file).await?.id);
     }
-    indexed(state, &principal, &sources).await?;
+    indexed(state, principal, &sources).await
+}
 
-    let visitors = [
-        (
-            "web",
-            None,
-            json!({ "plan": "free", "language": "en" }),
-            "What are your opening hours?",
-            Some(5),
-        ),
-        (
-            "email",
-            Some("cust-1001"),
-            json!({ "plan": "pro", "orders": 7 }),
-            "How long does shipping take to Belgium?",
-            Some(4),
-        ),
-        (
-            "widget",
-            None,
-            json!({ "page": "/returns" }),
-            "Can I return a kettle I bought last week?",
-            Some(2),
-        ),
-    ];
-    for (channel, external_user_id, traits, question, rating) in visitors {
-        let session = sessions::create(
-            state,
-            &principal,
-            sessions::CreateSession {
-                assistant_id: Some(shop.clone()),
-                external_user_id: external_user_id.map(str::to_owned),
-                channel: Some(channel.into()),
-                metadata: Some(json!({ "source": "sandbox" })),
-                ttl_seconds: Some(sessions::MAX_TTL_SECONDS),
-            },
-        )
-        .await?;
-        sessions::attach_context(state, &principal, &session.id, traits).await?;
-        let sent = conversations::send(
-            state,
-            &principal,
-            conversations::SendMessage {
-                session_id: Some(session.id.clone()),
-                message: question.into(),
-                ..Default::default()
-            },
-        )
-        .await?;
-        let reply = sent.wait().await?;
-        if let Some(rating) = rating {
-            feedback::submit(
-                state,
-                &principal,
-                feedback::SubmitFeedback {
-                    conversation_id: reply.conversation_id.clone(),
-                    message_id: Some(reply.id.clone()),
-                    rating,
-                    comment: (rating <= 2).then(|| "I expected the return conditions".to_owned()),
-                    actor_type: feedback::ActorType::Visitor,
-                    actor_id: external_user_id.map(str::to_owned),
-                    actor_name: None,
-                    actor_metadata: None,
-                },
-            )
-            .await?;
-        }
-    }
-
-    let app = oauth_apps::create(
+/// One sample visitor's session, context, question, answer and rating.
+async fn visit(
+    state: &AppState,
+    principal: &Principal,
+    assistant: &str,
+    visitor: &SampleVisitor,
+) -> AppResult<()> {
+    let session = sessions::create(
         state,
-        &principal,
-        oauth_apps::NewOAuthApp {
-            name: "Playground widget".into(),
-            allowed_origins: origins,
-            default_assistant_id: Some(shop.clone()),
+        principal,
+        sessions::CreateSession {
+            assistant_id: Some(assistant.to_owned()),
+            external_user_id: visitor.external_user_id.map(str::to_owned),
+            channel: Some(visitor.channel.into()),
+            metadata: Some(json!({ "source": "sandbox" })),
+            ttl_seconds: Some(sessions::MAX_TTL_SECONDS),
         },
     )
     .await?;
-    Ok(Seeded {
-        org_id: org.id,
-        api_key: key.key,
-        client_id: app.app.client_id,
-        client_secret: app.client_secret,
-        assistants: vec![
-            ("Shop helper".into(), shop),
-            ("Concierge".into(), concierge),
-            ("Night shift (paused)".into(), night),
-        ],
-    })
+    let traits = serde_json::from_str(visitor.traits)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("sample traits: {e}")))?;
+    sessions::attach_context(state, principal, &session.id, traits).await?;
+    let sent = conversations::send(
+        state,
+        principal,
+        conversations::SendMessage {
+            session_id: Some(session.id.clone()),
+            message: visitor.question.into(),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let reply = sent.wait().await?;
+    feedback::submit(
+        state,
+        principal,
+        feedback::SubmitFeedback {
+            conversation_id: reply.conversation_id.clone(),
+            message_id: Some(reply.id.clone()),
+            rating: visitor.rating,
+            comment: (visitor.rating <= 2).then(|| "I expected the return conditions".to_owned()),
+            actor_type: feedback::ActorType::Visitor,
+            actor_id: visitor.external_user_id.map(str::to_owned),
+            actor_name: None,
+            actor_metadata: None,
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 async fn assistant(
     state: &AppState,
     principal: &Principal,
-    name: &str,
-    instructions: &str,
-    active: bool,
+    sample: &SampleAssistant,
 ) -> AppResult<String> {
     let patch = AssistantPatch {
-        name: Some(name.into()),
-        instructions: Some(instructions.into()),
+        name: Some(sample.name.into()),
+        instructions: Some(sample.instructions.into()),
         tone: Some("friendly".into()),
         language: Some("en".into()),
         ..Default::default()
     };
-    let (assistant, _) = assistants::create(&state.db, principal, patch, active).await?;
+    let (assistant, _) = assistants::create(&state.db, principal, patch, sample.active).await?;
     Ok(assistant.id)
 }
 
 /// Waits until every source is indexed (or failed: the sandbox still works without it).
 async fn indexed(state: &AppState, principal: &Principal, ids: &[String]) -> AppResult<()> {
     let deadline = tokio::time::Instant::now() + INDEXING_PATIENCE;
+    let tenant = principal.scope(Scope::Read)?;
     loop {
-        let sources = repo::knowledge::find_many(&state.db, principal.org(), ids).await?;
+        let sources = repo::knowledge::find_many(&state.db, tenant.org(), ids).await?;
         let pending = sources
             .iter()
             .filter(|s| !matches!(s.status, Status::Ready | Status::Failed))

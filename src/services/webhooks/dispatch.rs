@@ -4,28 +4,26 @@
 //! window closes. Endpoints are reached through the SSRF guard of [`crate::egress`];
 //! redirects are not followed (a 3xx is a failed attempt).
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use entity::{
-    webhook_attempt,
     webhook_delivery::{self, DeliveryStatus},
     webhook_endpoint, webhook_event,
 };
-
 use rand::Rng;
 use reqwest::header::{CONTENT_TYPE, USER_AGENT};
-use sea_orm::{DbErr, Set, TransactionTrait};
-use tokio::{sync::Notify, task::JoinHandle};
+use sea_orm::{DbErr, TransactionTrait};
+use tokio::task::JoinHandle;
 
 use super::{EventType, signature};
 use crate::{
-    domain::ids::{AttemptId, OrgId, WebhookId},
+    domain::ids::{OrgId, WebhookId},
     egress,
-    repo::{self, webhooks::Settled},
+    repo::{
+        self,
+        webhooks::{NewAttempt, Settled},
+    },
     state::AppState,
 };
 
@@ -35,17 +33,6 @@ const POLL: Duration = Duration::from_secs(1);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Bytes of an endpoint's answer kept with the attempt.
 const EXCERPT_BYTES: usize = 512;
-
-/// Wakes idle dispatchers when an event is written.
-#[derive(Clone, Default)]
-pub struct WebhookSignal(Arc<Notify>);
-
-impl WebhookSignal {
-    /// A delivery is due: wake a dispatcher now rather than at its next poll.
-    pub fn notify(&self) {
-        self.0.notify_one();
-    }
-}
 
 /// Starts `webhook_workers` dispatchers (none on an API-only replica) and the pruning of
 /// events older than `webhook_retention_days`.
@@ -78,7 +65,7 @@ async fn work(state: AppState) {
             Ok(None) => {
                 let wait = idle_wait(&state).await;
                 tokio::select! {
-                    () = state.webhook_signal.0.notified() => {}
+                    () = state.webhook_signal.notified() => {}
                     () = tokio::time::sleep(wait) => {}
                 }
             }
@@ -139,26 +126,21 @@ pub async fn deliver(state: &AppState, delivery: webhook_delivery::Model) -> Res
             last_error: Some("the endpoint is disabled".into()),
             delivered_at: None,
         };
-        repo::webhooks::settle(db, &delivery.id, attempt, settled).await?;
+        repo::webhooks::settle(db, &org, &delivery.id, attempt, settled).await?;
         return Ok(());
     }
     let sent = send(state, &endpoint, &event, &delivery.id).await;
     // The attempt and the delivery's next state are written together.
     let txn = db.begin().await?;
-    repo::webhooks::insert_attempt(
-        &txn,
-        webhook_attempt::ActiveModel {
-            id: Set(AttemptId::generate().into_string()),
-            org_id: Set(org.as_str().to_owned()),
-            delivery_id: Set(delivery.id.clone()),
-            attempted_at: Set(sent.at),
-            status_code: Set(sent.status),
-            error: Set(sent.error.clone()),
-            duration_ms: Set(i32::try_from(sent.duration.as_millis()).unwrap_or(i32::MAX)),
-            response_excerpt: Set(sent.excerpt.clone()),
-        },
-    )
-    .await?;
+    let attempted = NewAttempt {
+        delivery_id: delivery.id.clone(),
+        attempted_at: sent.at,
+        status_code: sent.status,
+        error: sent.error.clone(),
+        duration_ms: i32::try_from(sent.duration.as_millis()).unwrap_or(i32::MAX),
+        response_excerpt: sent.excerpt.clone(),
+    };
+    repo::webhooks::insert_attempt(&txn, &org, attempted).await?;
     let now = Utc::now();
     let retry_at = now + backoff(state, delivery.attempts);
     let status = match &sent.error {
@@ -177,7 +159,7 @@ pub async fn deliver(state: &AppState, delivery: webhook_delivery::Model) -> Res
         last_error: sent.error,
         delivered_at: (status == DeliveryStatus::Succeeded).then_some(now),
     };
-    let kept = repo::webhooks::settle(&txn, &delivery.id, attempt, settled).await?;
+    let kept = repo::webhooks::settle(&txn, &org, &delivery.id, attempt, settled).await?;
     txn.commit().await?;
     if !kept {
         tracing::warn!(delivery = %delivery.id, "a webhook delivery's claim expired during its attempt; another dispatcher has it");

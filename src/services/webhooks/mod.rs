@@ -3,7 +3,6 @@
 //! inspection and re-sending.
 
 pub mod dispatch;
-pub mod events;
 pub mod signature;
 
 use chrono::Utc;
@@ -12,9 +11,9 @@ use entity::{
     webhook_delivery::{self, DeliveryStatus},
     webhook_endpoint, webhook_event,
 };
-use sea_orm::{IntoActiveModel, Set, TransactionTrait};
+use sea_orm::TransactionTrait;
 
-pub use self::events::{ALL_EVENTS, Event, EventType, Outbox, emit};
+pub use crate::runtime::outbox::{ALL_EVENTS, Event, EventType, Outbox, emit};
 use crate::{
     auth::{Principal, Scope, api_key},
     domain::{
@@ -23,7 +22,11 @@ use crate::{
     },
     egress,
     error::{AppError, AppResult},
-    repo,
+    repo::{
+        self,
+        webhooks::{EndpointPatch, NewEndpoint, PreviousSecret},
+    },
+    runtime::outbox,
     state::AppState,
 };
 
@@ -82,18 +85,14 @@ pub struct DeliveryRecord {
     pub attempts: Vec<webhook_attempt::Model>,
 }
 
-/// The outbox settings from configuration.
-pub fn outbox(state: &AppState) -> Outbox {
-    Outbox::from_settings(&state.settings)
-}
-
 /// Creates an endpoint (admin scope).
 pub async fn create(
     state: &AppState,
     principal: &Principal,
     input: NewWebhook,
 ) -> AppResult<WebhookWithSecret> {
-    let org = principal.require(Scope::Admin)?;
+    let tenant = principal.scope(Scope::Admin)?;
+    let org = tenant.org();
     if repo::webhooks::list(&state.db, org).await?.len() >= MAX_ENDPOINTS {
         return Err(AppError::bad_input(
             "url",
@@ -104,24 +103,14 @@ pub async fn create(
     let events = check_events(&input.events)?;
     let description = check_description(input.description)?;
     let secret = api_key::webhook_secret();
-    let now = Utc::now();
-    let webhook = repo::webhooks::insert(
-        &state.db,
-        webhook_endpoint::ActiveModel {
-            id: Set(WebhookId::generate().into_string()),
-            org_id: Set(org.as_str().to_owned()),
-            url: Set(url),
-            description: Set(description),
-            event_types: Set(serde_json::json!(events)),
-            secret: Set(secret.clone()),
-            previous_secret: Set(None),
-            previous_secret_expires_at: Set(None),
-            enabled: Set(input.enabled.unwrap_or(true)),
-            created_at: Set(now),
-            updated_at: Set(now),
-        },
-    )
-    .await?;
+    let new = NewEndpoint {
+        url,
+        description,
+        event_types: events,
+        secret: secret.clone(),
+        enabled: input.enabled.unwrap_or(true),
+    };
+    let webhook = repo::webhooks::insert(&state.db, org, new).await?;
     Ok(WebhookWithSecret { webhook, secret })
 }
 
@@ -130,7 +119,8 @@ pub async fn list(
     state: &AppState,
     principal: &Principal,
 ) -> AppResult<Vec<webhook_endpoint::Model>> {
-    let org = principal.require(Scope::Admin)?;
+    let tenant = principal.scope(Scope::Admin)?;
+    let org = tenant.org();
     Ok(repo::webhooks::list(&state.db, org).await?)
 }
 
@@ -140,7 +130,8 @@ pub async fn get(
     principal: &Principal,
     id: &str,
 ) -> AppResult<webhook_endpoint::Model> {
-    let org = principal.require(Scope::Admin)?;
+    let tenant = principal.scope(Scope::Admin)?;
+    let org = tenant.org();
     existing(state, org, id).await
 }
 
@@ -151,23 +142,25 @@ pub async fn update(
     id: &str,
     patch: WebhookPatch,
 ) -> AppResult<webhook_endpoint::Model> {
-    let org = principal.require(Scope::Admin)?;
+    let tenant = principal.scope(Scope::Admin)?;
+    let org = tenant.org();
     let endpoint = existing(state, org, id).await?;
-    let mut changed = endpoint.into_active_model();
-    if let Some(url) = &patch.url {
-        changed.url = Set(check_url(state, url).await?);
-    }
-    if let Some(events) = &patch.events {
-        changed.event_types = Set(serde_json::json!(check_events(events)?));
-    }
-    if let Some(description) = patch.description {
-        changed.description = Set(check_description(Some(description))?);
-    }
-    if let Some(enabled) = patch.enabled {
-        changed.enabled = Set(enabled);
-    }
-    changed.updated_at = Set(Utc::now());
-    Ok(repo::webhooks::save(&state.db, changed).await?)
+    let url = match &patch.url {
+        Some(url) => Some(check_url(state, url).await?),
+        None => None,
+    };
+    let changes = EndpointPatch {
+        url,
+        event_types: patch.events.as_deref().map(check_events).transpose()?,
+        description: patch
+            .description
+            .map(|d| check_description(Some(d)))
+            .transpose()?,
+        enabled: patch.enabled,
+    };
+    repo::webhooks::update(&state.db, org, &WebhookId::from_db(endpoint.id), changes)
+        .await?
+        .ok_or(AppError::NotFound("webhook"))
 }
 
 /// Replaces an endpoint's signing secret (admin scope). The old secret keeps signing, as a
@@ -178,7 +171,8 @@ pub async fn rotate_secret(
     id: &str,
     keep_previous_seconds: Option<i64>,
 ) -> AppResult<WebhookWithSecret> {
-    let org = principal.require(Scope::Admin)?;
+    let tenant = principal.scope(Scope::Admin)?;
+    let org = tenant.org();
     let keep = keep_previous_seconds.unwrap_or(0);
     if !(0..=MAX_PREVIOUS_SECRET_SECONDS).contains(&keep) {
         return Err(AppError::bad_input(
@@ -187,26 +181,23 @@ pub async fn rotate_secret(
         ));
     }
     let endpoint = existing(state, org, id).await?;
-    let now = Utc::now();
     let secret = api_key::webhook_secret();
-    let previous = endpoint.secret.clone();
-    let mut changed = endpoint.into_active_model();
-    changed.secret = Set(secret.clone());
-    if keep > 0 {
-        changed.previous_secret = Set(Some(previous));
-        changed.previous_secret_expires_at = Set(Some(now + chrono::Duration::seconds(keep)));
-    } else {
-        changed.previous_secret = Set(None);
-        changed.previous_secret_expires_at = Set(None);
-    }
-    changed.updated_at = Set(now);
-    let webhook = repo::webhooks::save(&state.db, changed).await?;
+    let previous = (keep > 0).then(|| PreviousSecret {
+        secret: endpoint.secret,
+        expires_at: Utc::now() + chrono::Duration::seconds(keep),
+    });
+    let webhook_id = WebhookId::from_db(endpoint.id);
+    let webhook =
+        repo::webhooks::rotate_secret(&state.db, org, &webhook_id, secret.clone(), previous)
+            .await?
+            .ok_or(AppError::NotFound("webhook"))?;
     Ok(WebhookWithSecret { webhook, secret })
 }
 
 /// Deletes an endpoint and its deliveries (admin scope).
 pub async fn delete(state: &AppState, principal: &Principal, id: &str) -> AppResult<()> {
-    let org = principal.require(Scope::Admin)?;
+    let tenant = principal.scope(Scope::Admin)?;
+    let org = tenant.org();
     if repo::webhooks::delete(&state.db, org, &WebhookId::parse(id)?).await? {
         Ok(())
     } else {
@@ -217,14 +208,16 @@ pub async fn delete(state: &AppState, principal: &Principal, id: &str) -> AppRes
 /// Sends a `webhook.test` event to the endpoint now and returns the delivery after that
 /// first attempt (admin scope). A failed test is retried like any delivery.
 pub async fn test(state: &AppState, principal: &Principal, id: &str) -> AppResult<DeliveryRecord> {
-    let org = principal.require(Scope::Admin)?;
+    let tenant = principal.scope(Scope::Admin)?;
+    let org = tenant.org();
     let endpoint = existing(state, org, id).await?;
     // Queued already claimed by this request, so no dispatcher sends it at the same time.
     let txn = state.db.begin().await?;
-    let event = events::write(&txn, org, Event::test(&endpoint.id)).await?;
-    let queued = events::queue(&txn, outbox(state), org, &event, &endpoint).await?;
+    let event = outbox::write(&txn, org, Event::test(&endpoint.id)).await?;
+    let queued = outbox::queue(&txn, state.outbox(), org, &event, &endpoint).await?;
     let now = Utc::now();
-    let claimed = repo::webhooks::claim_one(&txn, &queued.id, now, dispatch::lease_end(state, now))
+    let lease_until = dispatch::lease_end(state, now);
+    let claimed = repo::webhooks::claim_one(&txn, org, &queued.id, now, lease_until)
         .await?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("a new delivery was not due")))?;
     txn.commit().await?;
@@ -240,7 +233,8 @@ pub async fn deliveries(
     status: Option<DeliveryStatus>,
     page: &PageRequest,
 ) -> AppResult<Page<DeliveryRecord>> {
-    let org = principal.require(Scope::Admin)?;
+    let tenant = principal.scope(Scope::Admin)?;
+    let org = tenant.org();
     let endpoint = existing(state, org, webhook_id).await?;
     let page = repo::webhooks::deliveries(
         &state.db,
@@ -267,7 +261,8 @@ pub async fn delivery(
     principal: &Principal,
     id: &str,
 ) -> AppResult<DeliveryRecord> {
-    let org = principal.require(Scope::Admin)?;
+    let tenant = principal.scope(Scope::Admin)?;
+    let org = tenant.org();
     delivery_record(state, org, &DeliveryId::parse(id)?).await
 }
 
@@ -279,14 +274,16 @@ pub async fn resend(
     principal: &Principal,
     id: &str,
 ) -> AppResult<DeliveryRecord> {
-    let org = principal.require(Scope::Admin)?;
+    let tenant = principal.scope(Scope::Admin)?;
+    let org = tenant.org();
     let id = DeliveryId::parse(id)?;
     repo::webhooks::find_delivery(&state.db, org, &id)
         .await?
         .ok_or(AppError::NotFound("webhook delivery"))?;
     let now = Utc::now();
     let queued =
-        repo::webhooks::requeue(&state.db, org, &id, now, now + outbox(state).retry_window).await?;
+        repo::webhooks::requeue(&state.db, org, &id, now, now + state.outbox().retry_window)
+            .await?;
     if !queued {
         return Err(AppError::Conflict(
             "the delivery is being sent right now".into(),

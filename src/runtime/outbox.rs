@@ -5,16 +5,12 @@
 //! lost to a crash after the change and none is sent for a change that rolled back.
 
 use chrono::{DateTime, Utc};
-use entity::{
-    feedback, knowledge_source,
-    webhook_delivery::{self, DeliveryStatus},
-    webhook_endpoint, webhook_event,
-};
-use sea_orm::{ActiveEnum, ConnectionTrait, DatabaseConnection, DbErr, Set, TransactionTrait};
+use entity::{feedback, knowledge_source, webhook_delivery, webhook_endpoint, webhook_event};
+use sea_orm::{ActiveEnum, ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
 use serde_json::{Value, json};
 
 use crate::{
-    domain::ids::{DeliveryId, EventId, OrgId},
+    domain::ids::{EventId, OrgId},
     limiter::Decision,
     repo,
 };
@@ -313,63 +309,33 @@ async fn record(
     Ok(EventId::from_db(written.id))
 }
 
-/// Writes the event row with its payload: `{ id, type, created_at, organization_id, data }`.
-pub(super) async fn write(
+/// Writes the event row; its payload is `{ id, type, created_at, organization_id, data }`.
+pub(crate) async fn write(
     db: &impl ConnectionTrait,
     org: &OrgId,
     event: Event,
 ) -> Result<webhook_event::Model, DbErr> {
-    let id = EventId::generate().into_string();
-    let created_at = Utc::now();
-    let payload = json!({
-        "id": id,
-        "type": event.kind.as_str(),
-        "created_at": created_at,
-        "organization_id": org.as_str(),
-        "data": event.data,
-    });
-    repo::webhooks::insert_event(
-        db,
-        webhook_event::ActiveModel {
-            id: Set(id),
-            org_id: Set(org.as_str().to_owned()),
-            event_type: Set(event.kind.as_str().to_owned()),
-            payload: Set(payload.to_string()),
-            created_at: Set(created_at),
-        },
-    )
-    .await
+    let new = repo::webhooks::NewEvent {
+        event_type: event.kind.as_str().to_owned(),
+        data: event.data,
+    };
+    repo::webhooks::insert_event(db, org, new).await
 }
 
 /// Queues the delivery of `event` to `endpoint`, due now.
-pub(super) async fn queue(
+pub(crate) async fn queue(
     db: &impl ConnectionTrait,
     outbox: Outbox,
     org: &OrgId,
     event: &webhook_event::Model,
     endpoint: &webhook_endpoint::Model,
 ) -> Result<webhook_delivery::Model, DbErr> {
-    let now = Utc::now();
-    repo::webhooks::insert_delivery(
-        db,
-        webhook_delivery::ActiveModel {
-            id: Set(DeliveryId::generate().into_string()),
-            org_id: Set(org.as_str().to_owned()),
-            event_id: Set(event.id.clone()),
-            endpoint_id: Set(endpoint.id.clone()),
-            status: Set(DeliveryStatus::Pending),
-            attempts: Set(0),
-            next_attempt_at: Set(now),
-            give_up_at: Set(now + outbox.retry_window),
-            lease_until: Set(None),
-            last_status_code: Set(None),
-            last_error: Set(None),
-            delivered_at: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-        },
-    )
-    .await
+    let new = repo::webhooks::NewDelivery {
+        event_id: event.id.clone(),
+        endpoint_id: endpoint.id.clone(),
+        retry_window: outbox.retry_window,
+    };
+    repo::webhooks::insert_delivery(db, org, new).await
 }
 
 #[cfg(test)]

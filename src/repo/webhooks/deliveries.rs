@@ -1,116 +1,60 @@
-//! Webhook endpoints, the event outbox, deliveries and their attempts.
-//!
-//! Deliveries are claimed like ingestion jobs: a compare-and-set on the row leases it to one
-//! dispatcher until `lease_until`, so any number of replicas can drain the same table and a
-//! crashed dispatcher's delivery is taken over when its lease expires.
+//! Deliveries of events to endpoints, their claims and their attempts.
 
 use chrono::{DateTime, Utc};
 use entity::{
     webhook_attempt,
     webhook_delivery::{self, DeliveryStatus},
-    webhook_endpoint, webhook_event,
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
-    sea_query::{Expr, ExprTrait, Query},
+    QueryOrder, QuerySelect, Set,
+    sea_query::{Expr, ExprTrait},
 };
 
-use super::windowed;
-use crate::domain::{
-    ids::{DeliveryId, OrgId, WebhookId},
-    pagination::{Page, PageRequest},
+use crate::{
+    domain::{
+        ids::{AttemptId, DeliveryId, OrgId, WebhookId},
+        pagination::{Page, PageRequest},
+    },
+    repo::windowed,
 };
 
-/// Inserts an endpoint.
-pub async fn insert(
-    db: &impl ConnectionTrait,
-    endpoint: webhook_endpoint::ActiveModel,
-) -> Result<webhook_endpoint::Model, DbErr> {
-    endpoint.insert(db).await
+/// A delivery to queue: due now, retried until `retry_window` from now.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    /// The event it carries.
+    pub event_id: String,
+    /// The endpoint it goes to.
+    pub endpoint_id: String,
+    /// How long failed attempts are retried.
+    pub retry_window: chrono::Duration,
 }
 
-/// Saves a changed endpoint.
-pub async fn save(
-    db: &impl ConnectionTrait,
-    endpoint: webhook_endpoint::ActiveModel,
-) -> Result<webhook_endpoint::Model, DbErr> {
-    endpoint.update(db).await
-}
-
-/// Every endpoint of `org`, oldest first.
-pub async fn list(
-    db: &impl ConnectionTrait,
-    org: &OrgId,
-) -> Result<Vec<webhook_endpoint::Model>, DbErr> {
-    webhook_endpoint::Entity::find()
-        .filter(webhook_endpoint::Column::OrgId.eq(org.as_str()))
-        .order_by_asc(webhook_endpoint::Column::Id)
-        .all(db)
-        .await
-}
-
-/// The enabled endpoints of `org`.
-pub async fn enabled(
-    db: &impl ConnectionTrait,
-    org: &OrgId,
-) -> Result<Vec<webhook_endpoint::Model>, DbErr> {
-    webhook_endpoint::Entity::find()
-        .filter(webhook_endpoint::Column::OrgId.eq(org.as_str()))
-        .filter(webhook_endpoint::Column::Enabled.eq(true))
-        .order_by_asc(webhook_endpoint::Column::Id)
-        .all(db)
-        .await
-}
-
-/// The endpoint `id` of `org`.
-pub async fn find(
-    db: &impl ConnectionTrait,
-    org: &OrgId,
-    id: &WebhookId,
-) -> Result<Option<webhook_endpoint::Model>, DbErr> {
-    webhook_endpoint::Entity::find_by_id(id.as_str())
-        .filter(webhook_endpoint::Column::OrgId.eq(org.as_str()))
-        .one(db)
-        .await
-}
-
-/// Deletes the endpoint `id` of `org` with its deliveries; whether it existed.
-pub async fn delete(db: &impl ConnectionTrait, org: &OrgId, id: &WebhookId) -> Result<bool, DbErr> {
-    let deleted = webhook_endpoint::Entity::delete_many()
-        .filter(webhook_endpoint::Column::Id.eq(id.as_str()))
-        .filter(webhook_endpoint::Column::OrgId.eq(org.as_str()))
-        .exec(db)
-        .await?;
-    Ok(deleted.rows_affected > 0)
-}
-
-/// Writes an event to the outbox.
-pub async fn insert_event(
-    db: &impl ConnectionTrait,
-    event: webhook_event::ActiveModel,
-) -> Result<webhook_event::Model, DbErr> {
-    event.insert(db).await
-}
-
-/// The event `id` of `org`.
-pub async fn find_event(
-    db: &impl ConnectionTrait,
-    org: &OrgId,
-    id: &str,
-) -> Result<Option<webhook_event::Model>, DbErr> {
-    webhook_event::Entity::find_by_id(id)
-        .filter(webhook_event::Column::OrgId.eq(org.as_str()))
-        .one(db)
-        .await
-}
-
-/// Queues a delivery.
+/// Queues a delivery of `org`.
 pub async fn insert_delivery(
     db: &impl ConnectionTrait,
-    delivery: webhook_delivery::ActiveModel,
+    org: &OrgId,
+    new: NewDelivery,
 ) -> Result<webhook_delivery::Model, DbErr> {
-    delivery.insert(db).await
+    let now = Utc::now();
+    webhook_delivery::ActiveModel {
+        id: Set(DeliveryId::generate().into_string()),
+        org_id: Set(org.as_str().to_owned()),
+        event_id: Set(new.event_id),
+        endpoint_id: Set(new.endpoint_id),
+        status: Set(DeliveryStatus::Pending),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        give_up_at: Set(now + new.retry_window),
+        lease_until: Set(None),
+        last_status_code: Set(None),
+        last_error: Set(None),
+        delivered_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await
 }
 
 /// The delivery `id` of `org`.
@@ -165,7 +109,8 @@ pub async fn claim(
         else {
             return Ok(None);
         };
-        if let Some(claimed) = claim_one(db, &candidate.id, now, lease_until).await? {
+        let org = OrgId::from_db(candidate.org_id.clone());
+        if let Some(claimed) = claim_one(db, &org, &candidate.id, now, lease_until).await? {
             return Ok(Some(claimed));
         }
     }
@@ -188,11 +133,10 @@ pub async fn next_due_at(db: &impl ConnectionTrait) -> Result<Option<DateTime<Ut
         .await
 }
 
-/// Leases the delivery `id` when it is due and unclaimed.
-///
-/// Unscoped by necessity: the id was read from a scoped query or a claim.
+/// Leases the delivery `id` of `org` when it is due and unclaimed.
 pub async fn claim_one(
     db: &impl ConnectionTrait,
+    org: &OrgId,
     id: &str,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
@@ -207,11 +151,15 @@ pub async fn claim_one(
             Expr::col(webhook_delivery::Column::Attempts).add(1),
         )
         .filter(webhook_delivery::Column::Id.eq(id))
+        .filter(webhook_delivery::Column::OrgId.eq(org.as_str()))
         .filter(due(now))
         .exec(db)
         .await?;
     if claimed.rows_affected == 1 {
-        webhook_delivery::Entity::find_by_id(id).one(db).await
+        webhook_delivery::Entity::find_by_id(id)
+            .filter(webhook_delivery::Column::OrgId.eq(org.as_str()))
+            .one(db)
+            .await
     } else {
         Ok(None)
     }
@@ -227,24 +175,6 @@ fn due(now: DateTime<Utc>) -> Condition {
                 .add(webhook_delivery::Column::LeaseUntil.is_null())
                 .add(webhook_delivery::Column::LeaseUntil.lt(now)),
         )
-}
-
-/// Deletes the events (with their deliveries and attempts) written before `cutoff`, except
-/// those with a delivery still pending (a re-send of an old event).
-///
-/// Unscoped by necessity: retention applies to every organization alike.
-pub async fn prune(db: &impl ConnectionTrait, cutoff: DateTime<Utc>) -> Result<u64, DbErr> {
-    let pending = Query::select()
-        .column(webhook_delivery::Column::EventId)
-        .from(webhook_delivery::Entity)
-        .and_where(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending))
-        .to_owned();
-    let deleted = webhook_event::Entity::delete_many()
-        .filter(webhook_event::Column::CreatedAt.lt(cutoff))
-        .filter(webhook_event::Column::Id.not_in_subquery(pending))
-        .exec(db)
-        .await?;
-    Ok(deleted.rows_affected)
 }
 
 /// A delivery's state after an attempt.
@@ -265,10 +195,9 @@ pub struct Settled {
 /// Records the outcome of the attempt made under the claim that counted it as attempt
 /// `attempt`, releasing the claim. Returns false, changing nothing, when the claim was lost
 /// (it expired and another dispatcher, whose claim counted another attempt, took over).
-///
-/// Unscoped by necessity: the delivery was claimed by id.
 pub async fn settle(
     db: &impl ConnectionTrait,
+    org: &OrgId,
     id: &str,
     attempt: i32,
     settled: Settled,
@@ -300,6 +229,7 @@ pub async fn settle(
         )
         .col_expr(webhook_delivery::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(webhook_delivery::Column::Id.eq(id))
+        .filter(webhook_delivery::Column::OrgId.eq(org.as_str()))
         .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending))
         .filter(webhook_delivery::Column::Attempts.eq(attempt))
         .exec(db)
@@ -348,12 +278,41 @@ pub async fn requeue(
     Ok(updated.rows_affected == 1)
 }
 
-/// Records one attempt.
+/// One attempt to record.
+#[derive(Debug, Clone)]
+pub struct NewAttempt {
+    /// The delivery attempted.
+    pub delivery_id: String,
+    /// When the request was sent.
+    pub attempted_at: DateTime<Utc>,
+    /// The endpoint's HTTP status.
+    pub status_code: Option<i32>,
+    /// Why the attempt failed.
+    pub error: Option<String>,
+    /// How long the request took.
+    pub duration_ms: i32,
+    /// The start of the endpoint's answer.
+    pub response_excerpt: Option<String>,
+}
+
+/// Records one attempt of a delivery of `org`.
 pub async fn insert_attempt(
     db: &impl ConnectionTrait,
-    attempt: webhook_attempt::ActiveModel,
+    org: &OrgId,
+    new: NewAttempt,
 ) -> Result<webhook_attempt::Model, DbErr> {
-    attempt.insert(db).await
+    webhook_attempt::ActiveModel {
+        id: Set(AttemptId::generate().into_string()),
+        org_id: Set(org.as_str().to_owned()),
+        delivery_id: Set(new.delivery_id),
+        attempted_at: Set(new.attempted_at),
+        status_code: Set(new.status_code),
+        error: Set(new.error),
+        duration_ms: Set(new.duration_ms),
+        response_excerpt: Set(new.response_excerpt),
+    }
+    .insert(db)
+    .await
 }
 
 /// The attempts of the delivery `delivery` of `org`, oldest first (at most `limit`, newest

@@ -1,18 +1,26 @@
-//! Knowledge sources and their URL refresh log.
+//! Knowledge sources and their URL refresh log. The queries are here; the writes, each
+//! filtered by organization, in `changes`; the refresh log in `refresh_log`.
+
+mod changes;
+mod refresh_log;
 
 use chrono::{DateTime, Utc};
-use entity::{
-    knowledge_source::{self, Kind, Status},
-    url_refresh,
-};
+use entity::knowledge_source::{self, Kind, Status};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, Set, sea_query::Expr,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
+pub use self::{
+    changes::{
+        Indexed, NewSource, QaContent, Validators, insert, mark_ready, mark_unchanged, replace_qa,
+        schedule_refresh, set_status, touch,
+    },
+    refresh_log::{record_refresh, refreshes},
+};
 use super::windowed;
 use crate::domain::{
-    ids::{OrgId, RefreshId, SourceId},
+    ids::{OrgId, SourceId},
     pagination::{Page, PageRequest},
 };
 
@@ -25,14 +33,6 @@ pub struct SourceFilter {
     pub status: Option<Status>,
     /// Title, file name, URL or question containing this text.
     pub text: Option<String>,
-}
-
-/// Inserts a source.
-pub async fn insert(
-    db: &impl ConnectionTrait,
-    source: knowledge_source::ActiveModel,
-) -> Result<knowledge_source::Model, DbErr> {
-    source.insert(db).await
 }
 
 /// The source `id` of `org`.
@@ -110,33 +110,6 @@ pub async fn list(
     Ok(page.finish(rows))
 }
 
-/// Saves changed fields of a source read earlier in the same organization.
-pub async fn save(
-    db: &impl ConnectionTrait,
-    source: knowledge_source::ActiveModel,
-) -> Result<knowledge_source::Model, DbErr> {
-    source.update(db).await
-}
-
-/// Sets a source's status (and error), touching `updated_at`.
-pub async fn set_status(
-    db: &impl ConnectionTrait,
-    org: &OrgId,
-    id: &SourceId,
-    status: Status,
-    error: Option<String>,
-) -> Result<(), DbErr> {
-    knowledge_source::Entity::update_many()
-        .col_expr(knowledge_source::Column::Status, Expr::value(status))
-        .col_expr(knowledge_source::Column::Error, Expr::value(error))
-        .col_expr(knowledge_source::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(knowledge_source::Column::Id.eq(id.as_str()))
-        .filter(knowledge_source::Column::OrgId.eq(org.as_str()))
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
 /// Deletes a source (its jobs, refresh log and assistant rules cascade).
 pub async fn delete(db: &impl ConnectionTrait, org: &OrgId, id: &SourceId) -> Result<bool, DbErr> {
     let result = knowledge_source::Entity::delete_many()
@@ -172,7 +145,6 @@ pub async fn count_indexed_by_others(
     org: &OrgId,
     model: &str,
 ) -> Result<u64, DbErr> {
-    use sea_orm::PaginatorTrait;
     knowledge_source::Entity::find()
         .filter(knowledge_source::Column::OrgId.eq(org.as_str()))
         .filter(knowledge_source::Column::Status.eq(Status::Ready))
@@ -187,7 +159,6 @@ pub async fn count_all_indexed_by_others(
     db: &impl ConnectionTrait,
     model: &str,
 ) -> Result<u64, DbErr> {
-    use sea_orm::PaginatorTrait;
     knowledge_source::Entity::find()
         .filter(knowledge_source::Column::Status.eq(Status::Ready))
         .filter(knowledge_source::Column::EmbeddingModel.ne(model))
@@ -211,49 +182,4 @@ pub async fn due_for_refresh(
         .limit(limit)
         .all(db)
         .await
-}
-
-/// Records one fetch of a URL source.
-pub async fn record_refresh(
-    db: &impl ConnectionTrait,
-    org: &OrgId,
-    source: &SourceId,
-    outcome: &str,
-    http_status: Option<i32>,
-    error: Option<String>,
-) -> Result<url_refresh::Model, DbErr> {
-    url_refresh::ActiveModel {
-        id: Set(RefreshId::generate().into_string()),
-        org_id: Set(org.as_str().to_owned()),
-        source_id: Set(source.as_str().to_owned()),
-        fetched_at: Set(Utc::now()),
-        outcome: Set(outcome.to_owned()),
-        http_status: Set(http_status),
-        error: Set(error),
-    }
-    .insert(db)
-    .await
-}
-
-/// The refresh log of a source, newest first.
-pub async fn refreshes(
-    db: &impl ConnectionTrait,
-    org: &OrgId,
-    source: &SourceId,
-    limit: u64,
-) -> Result<Vec<url_refresh::Model>, DbErr> {
-    url_refresh::Entity::find()
-        .filter(url_refresh::Column::OrgId.eq(org.as_str()))
-        .filter(url_refresh::Column::SourceId.eq(source.as_str()))
-        .order_by_desc(url_refresh::Column::Id)
-        .limit(limit)
-        .all(db)
-        .await
-}
-
-/// An active model to change fields of `source`.
-pub fn editable(source: knowledge_source::Model) -> knowledge_source::ActiveModel {
-    let mut active = source.into_active_model();
-    active.updated_at = Set(Utc::now());
-    active
 }

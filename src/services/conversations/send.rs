@@ -1,0 +1,390 @@
+//! Sending a visitor's message: storing it with its pending reply, then preparing and
+//! generating the reply in a task of its own.
+
+use std::sync::Arc;
+
+use entity::{
+    assistant_version, conversation,
+    message::{self, Role, Status},
+    visitor_session,
+};
+use futures::{FutureExt, future::BoxFuture};
+use sea_orm::TransactionTrait;
+use serde_json::Value;
+use tokio::{task::JoinHandle, time::Instant};
+
+use super::{assistant_of, existing, usable_assistant, version};
+use crate::{
+    auth::{Principal, Scope, Tenant, Work},
+    error::{AppError, AppResult},
+    repo::{
+        self,
+        conversations::{NewConversation, NewMessage},
+    },
+    services::{
+        replies::{self, Prepared, ReplyJob, prompt},
+        retrieval::{self, Hit, Search},
+        sessions,
+    },
+    state::AppState,
+};
+
+/// Earlier messages read for the history (then trimmed to the token budget).
+const HISTORY_MESSAGES: u64 = 50;
+
+/// A visitor's message to send.
+#[derive(Debug, Clone, Default)]
+pub struct SendMessage {
+    /// The conversation (`conv_…`)…
+    pub conversation_id: Option<String>,
+    /// …or the session (`sess_…`): its latest conversation with the assistant, or a new one.
+    pub session_id: Option<String>,
+    /// The assistant, for a session opened without one.
+    pub assistant_id: Option<String>,
+    /// What the visitor says.
+    pub message: String,
+    /// Answer with this version number instead of the pinned or live one.
+    pub assistant_version: Option<i32>,
+    /// A task template of the version to wrap the message in.
+    pub template: Option<String>,
+    /// Values of the template's placeholders (a JSON object).
+    pub variables: Option<Value>,
+}
+
+/// A sent message and its reply, which is being generated.
+pub struct Sent {
+    /// The visitor's message, stored.
+    pub user_message: message::Model,
+    /// The reply as stored when it started (`PENDING`).
+    pub reply: message::Model,
+    /// Yields the stored reply when it has ended.
+    pub finished: JoinHandle<Option<Arc<message::Model>>>,
+}
+
+impl Sent {
+    /// Waits for the reply to end and returns it as stored.
+    pub async fn wait(self) -> AppResult<message::Model> {
+        match self.finished.await {
+            Ok(Some(reply)) => Ok(Arc::unwrap_or_clone(reply)),
+            Ok(None) => Err(AppError::Internal(anyhow::anyhow!(
+                "reply {} was not stored",
+                self.reply.id
+            ))),
+            Err(e) => Err(AppError::Internal(anyhow::anyhow!(
+                "reply {} task failed: {e}",
+                self.reply.id
+            ))),
+        }
+    }
+}
+
+/// Stores the visitor's message and starts the reply: retrieval from the sources the
+/// assistant may use, then a verbatim Q&A answer or a generated one.
+pub async fn send(state: &AppState, principal: &Principal, input: SendMessage) -> AppResult<Sent> {
+    let received = Instant::now();
+    let tenant = principal.visitor_scope(Scope::Write)?;
+    let text = input.message.trim();
+    if text.is_empty() || text.chars().count() > state.settings.max_message_chars {
+        return Err(AppError::bad_input(
+            "message",
+            format!(
+                "must be 1 to {} characters",
+                state.settings.max_message_chars
+            ),
+        ));
+    }
+    let (conversation, session, (assistant, live)) = target(state, &tenant, &input).await?;
+    let pinned = input.assistant_version.or(conversation.assistant_version);
+    let version = version(state, tenant.org(), &assistant, pinned)
+        .await?
+        .unwrap_or(live);
+    let traits = sessions::latest_traits(state, &tenant, &session).await?;
+    let prompt_text = match &input.template {
+        None => text.to_owned(),
+        Some(name) => render_template(&version, name, input.variables.as_ref(), text, &traits)?,
+    };
+    let (user_message, reply) = store(state, &tenant, &conversation, text, version.version).await?;
+    // Retrieval and the prompt are prepared in the reply's own task: once the visitor's
+    // message is stored, its reply is generated whoever waits for it. The reply draws on
+    // the organization's knowledge, which the visitor itself may not search.
+    let work = tenant.on_behalf(Work::Replies);
+    let prepare = prepare(
+        state.clone(),
+        work.clone(),
+        Question {
+            conversation_id: conversation.id.clone(),
+            assistant_id: assistant.id.clone(),
+            text: text.to_owned(),
+            prompt_text,
+            traits,
+            before: user_message.id.clone(),
+        },
+        version,
+    );
+    let job = ReplyJob {
+        work,
+        reply: reply.clone(),
+        prepare,
+        received,
+    };
+    let finished = replies::start(state, job).await;
+    Ok(Sent {
+        user_message,
+        reply,
+        finished,
+    })
+}
+
+/// Stores the visitor's message and the reply about to be generated (`PENDING`), in one
+/// transaction.
+async fn store(
+    state: &AppState,
+    tenant: &Tenant,
+    conversation: &conversation::Model,
+    text: &str,
+    version: i32,
+) -> AppResult<(message::Model, message::Model)> {
+    let org = tenant.org();
+    let txn = state.db.begin().await?;
+    let user_message = repo::conversations::insert_message(
+        &txn,
+        org,
+        NewMessage {
+            conversation_id: conversation.id.clone(),
+            role: Role::User,
+            content: text.to_owned(),
+            status: Status::Complete,
+            reply_to: None,
+            assistant_version: None,
+            model: None,
+        },
+    )
+    .await?;
+    let reply = repo::conversations::insert_message(
+        &txn,
+        org,
+        NewMessage {
+            conversation_id: conversation.id.clone(),
+            role: Role::Assistant,
+            content: String::new(),
+            status: Status::Pending,
+            reply_to: Some(user_message.id.clone()),
+            assistant_version: Some(version),
+            model: None,
+        },
+    )
+    .await?;
+    repo::conversations::touch(&txn, org, &conversation.id).await?;
+    txn.commit().await?;
+    Ok((user_message, reply))
+}
+
+/// What the reply answers.
+struct Question {
+    conversation_id: String,
+    assistant_id: String,
+    /// The visitor's words, searched for.
+    text: String,
+    /// The message as the model sees it (a task template applied).
+    prompt_text: String,
+    traits: Value,
+    /// The visitor's message: the history is what came before it.
+    before: String,
+}
+
+/// Prepares the reply's prompt with the organization's reach (`work`): passages from the
+/// knowledge the assistant may use, a verbatim Q&A answer when one matches, the history.
+fn prepare(
+    state: AppState,
+    work: Tenant,
+    question: Question,
+    version: assistant_version::Model,
+) -> BoxFuture<'static, Result<Prepared, String>> {
+    async move {
+        let passages = retrieve(
+            &state,
+            &work,
+            &question.assistant_id,
+            &version,
+            &question.text,
+        )
+        .await;
+        let verbatim = passages
+            .first()
+            .filter(|hit| hit.strong_qa_match)
+            .and_then(|hit| hit.source.answer.clone());
+        let history = repo::conversations::recent_messages(
+            &state.db,
+            &work,
+            &question.conversation_id,
+            &question.before,
+            HISTORY_MESSAGES,
+        )
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "could not read a conversation's history");
+            "the conversation history could not be read".to_owned()
+        })?;
+        let chat = state.models.chat.clone();
+        let request = prompt::build(
+            &prompt::PromptParts {
+                version: &version,
+                traits: &question.traits,
+                history: &history,
+                message: &question.prompt_text,
+                passages: &passages,
+                history_tokens: state.settings.history_tokens,
+            },
+            &|t| chat.count_tokens(t),
+        );
+        Ok(Prepared {
+            request,
+            passages,
+            verbatim,
+        })
+    }
+    .boxed()
+}
+
+/// The conversation a message goes to, with its open session and its usable assistant.
+async fn target(state: &AppState, tenant: &Tenant, input: &SendMessage) -> AppResult<Target> {
+    match (&input.conversation_id, &input.session_id) {
+        (Some(id), session_id) => {
+            let conversation = existing(state, tenant, id).await?;
+            if session_id
+                .as_ref()
+                .is_some_and(|s| *s != conversation.session_id)
+            {
+                return Err(AppError::bad_input(
+                    "session_id",
+                    "the conversation belongs to another session",
+                ));
+            }
+            let session = sessions::existing(state, tenant, &conversation.session_id).await?;
+            sessions::ensure_open(&session)?;
+            let assistant =
+                usable_assistant(state, tenant.org(), &conversation.assistant_id).await?;
+            Ok((conversation, session, assistant))
+        }
+        (None, Some(session_id)) => in_session(state, tenant, session_id, input).await,
+        (None, None) => Err(AppError::bad_input(
+            "conversation_id",
+            "give conversation_id or session_id",
+        )),
+    }
+}
+
+/// A message's conversation, open session and usable assistant.
+type Target = (
+    conversation::Model,
+    visitor_session::Model,
+    repo::assistants::AssistantRow,
+);
+
+/// The session's latest conversation with the assistant, or a new one.
+async fn in_session(
+    state: &AppState,
+    tenant: &Tenant,
+    session_id: &str,
+    input: &SendMessage,
+) -> AppResult<Target> {
+    let session = sessions::existing(state, tenant, session_id).await?;
+    sessions::ensure_open(&session)?;
+    let asked = tenant.assistant_for(input.assistant_id.clone())?;
+    let assistant_id = assistant_of(&session, asked)?;
+    let assistant = usable_assistant(state, tenant.org(), &assistant_id).await?;
+    let latest =
+        repo::conversations::latest_of_session(&state.db, tenant, &session.id, &assistant.0.id)
+            .await?;
+    let conversation = match latest {
+        Some(conversation) => conversation,
+        None => {
+            repo::conversations::insert(
+                &state.db,
+                tenant.org(),
+                NewConversation {
+                    session_id: session.id.clone(),
+                    assistant_id: assistant.0.id.clone(),
+                    assistant_version: None,
+                    title: None,
+                    external_user_id: session.external_user_id.clone(),
+                },
+            )
+            .await?
+        }
+    };
+    Ok((conversation, session, assistant))
+}
+
+/// The message wrapped in the version's task template `name`. Placeholders take the
+/// `variables`, then `message`, then `traits.<name>`.
+fn render_template(
+    version: &assistant_version::Model,
+    name: &str,
+    variables: Option<&Value>,
+    message: &str,
+    traits: &Value,
+) -> AppResult<String> {
+    let template = repo::assistants::templates_of(version)
+        .into_iter()
+        .find(|t| t.name == name)
+        .ok_or_else(|| {
+            AppError::bad_input(
+                "template",
+                format!("version {} has no task template `{name}`", version.version),
+            )
+        })?;
+    if variables.is_some_and(|v| !v.is_object()) {
+        return Err(AppError::bad_input("variables", "must be a JSON object"));
+    }
+    let lookup = |path: &str| -> Option<String> {
+        if path == "message" {
+            return Some(message.to_owned());
+        }
+        let (root, rest) = match path.strip_prefix("traits.") {
+            Some(rest) => (traits, rest),
+            None => (variables?, path),
+        };
+        let value = rest.split('.').try_fold(root, |v, key| v.get(key))?;
+        Some(match value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    };
+    template
+        .render(lookup)
+        .map_err(|e| AppError::bad_input("variables", e))
+}
+
+/// Passages for the message from the sources the assistant may use, searched for the
+/// organization by the reply's `work` handle. A retrieval failure (an embedding provider
+/// outage) is logged and the reply goes on without knowledge.
+async fn retrieve(
+    state: &AppState,
+    work: &Tenant,
+    assistant_id: &str,
+    version: &assistant_version::Model,
+    text: &str,
+) -> Vec<Hit> {
+    let query: String = text.chars().take(retrieval::MAX_QUERY_CHARS).collect();
+    let search = Search {
+        query,
+        assistant_id: Some(assistant_id.to_owned()),
+        top_k: Some(version.top_k.clamp(1, retrieval::MAX_TOP_K)),
+        mode: None,
+        min_score: Some(version.min_score),
+    };
+    match retrieval::search_in(state, work, search).await {
+        Ok(hits) => hits,
+        Err(e) => {
+            e.log();
+            tracing::warn!(
+                assistant = assistant_id,
+                code = e.code(),
+                message = e.message(),
+                "knowledge retrieval failed; replying without knowledge"
+            );
+            Vec::new()
+        }
+    }
+}
