@@ -6,6 +6,7 @@ pub mod extract;
 pub mod fetch;
 pub mod pipeline;
 pub mod sniff;
+mod sources;
 pub mod worker;
 
 /// Text extracted from a source, in blocks that keep the document's structure.
