@@ -15,7 +15,7 @@ use std::{
 use axum::{Json, Router, extract::State, routing::get};
 use companin::{
     auth::{ApiKeyAuthenticator, Authenticator, Credentials},
-    config::Settings,
+    config::{HttpSettings, RateLimitSettings, Settings},
     db,
     domain::assistant::AssistantPatch,
     services,
@@ -81,17 +81,26 @@ fn env_or(name: &str, default: u64) -> u64 {
 async fn start(data_dir: std::path::PathBuf) -> anyhow::Result<(String, String, String, String)> {
     let settings = Settings {
         data_dir,
-        bind: "127.0.0.1:0".parse()?,
+        http: HttpSettings {
+            bind: "127.0.0.1:0".parse()?,
+            ..Settings::default().http
+        },
         // The benchmark measures serving, not the per-organization budget.
-        rate_limit_per_hour: u32::MAX,
+        rate_limits: RateLimitSettings {
+            rate_limit_per_hour: u32::MAX,
+            ..Settings::default().rate_limits
+        },
         ..Settings::default()
     };
     let app = Application::build(settings.clone()).await?;
     let graphql_url = format!("http://{}/graphql", app.address());
     tokio::spawn(app.run_until_stopped());
     let ungoverned = Application::build(Settings {
-        rate_limit_enabled: false,
-        request_log_enabled: false,
+        rate_limits: RateLimitSettings {
+            rate_limit_enabled: false,
+            request_log_enabled: false,
+            ..settings.clone().rate_limits
+        },
         ..settings.clone()
     })
     .await?;

@@ -14,7 +14,7 @@ use std::{
 };
 
 use companin::{
-    config::{LlmChoice, Settings},
+    config::{HttpSettings, LlmChoice, ModelSettings, RateLimitSettings, Settings},
     domain::ids::{OrgId, SourceId},
     ingest::chunk::{ChunkSettings, chunk},
     ingest::extract::text,
@@ -121,14 +121,23 @@ async fn ingestion() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let settings = Settings {
         data_dir: dir.path().to_path_buf(),
-        bind: "127.0.0.1:0".parse()?,
+        http: HttpSettings {
+            bind: "127.0.0.1:0".parse()?,
+            ..Settings::default().http
+        },
         // The benchmark measures serving, not the per-organization budget.
-        rate_limit_per_hour: u32::MAX,
-        models_dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models"),
-        llm: LlmChoice::Extractive,
+        rate_limits: RateLimitSettings {
+            rate_limit_per_hour: u32::MAX,
+            ..Settings::default().rate_limits
+        },
+        models: ModelSettings {
+            models_dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models"),
+            llm: LlmChoice::Extractive,
+            ..Settings::default().models
+        },
         ..Settings::default()
     };
-    let models = Models::from_settings(&settings).await?;
+    let models = Models::from_settings(&settings.models).await?;
     let embedder = models.embedder.clone();
     let started = Instant::now();
     for batch in chunk_texts.chunks(64) {

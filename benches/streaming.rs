@@ -16,7 +16,10 @@ use std::{
 
 use async_trait::async_trait;
 use companin::{
-    config::{EmbedderChoice, LlmChoice, Settings},
+    config::{
+        DatabaseSettings, EmbedderChoice, HttpSettings, LlmChoice, ModelSettings,
+        RateLimitSettings, Settings,
+    },
     models::{
         ChatChunk, ChatModel, ChatRequest, ChatStream, Completion, FinishReason, ModelError, Models,
     },
@@ -191,12 +194,24 @@ async fn start(
 ) -> anyhow::Result<(String, String, String)> {
     let settings = Settings {
         data_dir,
-        bind: "127.0.0.1:0".parse()?,
+        http: HttpSettings {
+            bind: "127.0.0.1:0".parse()?,
+            ..Settings::default().http
+        },
         // The benchmark measures serving, not the per-organization budget.
-        rate_limit_per_hour: u32::MAX,
-        embedder: EmbedderChoice::Hash,
-        llm: LlmChoice::Extractive,
-        database_max_connections: 32,
+        rate_limits: RateLimitSettings {
+            rate_limit_per_hour: u32::MAX,
+            ..Settings::default().rate_limits
+        },
+        models: ModelSettings {
+            embedder: EmbedderChoice::Hash,
+            llm: LlmChoice::Extractive,
+            ..Settings::default().models
+        },
+        database: DatabaseSettings {
+            database_max_connections: 32,
+            ..Settings::default().database
+        },
         ..Settings::default()
     };
     let models = Models {

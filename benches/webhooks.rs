@@ -17,7 +17,10 @@ use std::{
 use axum::{Router, extract::State, http::StatusCode, routing::post};
 use companin::{
     auth::{ApiKeyAuthenticator, Authenticator, Credentials},
-    config::{EmbedderChoice, LlmChoice, Settings},
+    config::{
+        EmbedderChoice, HttpSettings, IngestionSettings, LlmChoice, ModelSettings,
+        RateLimitSettings, Settings, WebhookSettings,
+    },
     domain::ids::OrgId,
     runtime::outbox::emit_now,
     services::{
@@ -95,12 +98,27 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let settings = Settings {
         data_dir: dir.path().to_path_buf(),
-        bind: "127.0.0.1:0".parse()?,
-        embedder: EmbedderChoice::Hash,
-        llm: LlmChoice::Extractive,
-        allow_private_urls: true,
-        rate_limit_per_hour: u32::MAX,
-        webhook_workers: 0,
+        http: HttpSettings {
+            bind: "127.0.0.1:0".parse()?,
+            ..Settings::default().http
+        },
+        models: ModelSettings {
+            embedder: EmbedderChoice::Hash,
+            llm: LlmChoice::Extractive,
+            ..Settings::default().models
+        },
+        ingestion: IngestionSettings {
+            allow_private_urls: true,
+            ..Settings::default().ingestion
+        },
+        rate_limits: RateLimitSettings {
+            rate_limit_per_hour: u32::MAX,
+            ..Settings::default().rate_limits
+        },
+        webhooks: WebhookSettings {
+            webhook_workers: 0,
+            ..Settings::default().webhooks
+        },
         ..Settings::default()
     };
     let writer = Application::build(settings.clone()).await?;
@@ -131,7 +149,7 @@ async fn main() -> anyhow::Result<()> {
     .await
     .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
     let org = OrgId::from_db(org.id);
-    let outbox = Outbox::from_settings(&settings);
+    let outbox = Outbox::from_settings(&settings.webhooks);
     let event = |i: u64| {
         Event::version_promoted(
             "asst_0192aaaaaaaaaaaaaaaaaaaaaaaaaaaa",
@@ -175,7 +193,10 @@ async fn main() -> anyhow::Result<()> {
     // Dispatch: a server with dispatchers drains the outbox the writer filled.
     received.reset();
     let sender = Application::build(Settings {
-        webhook_workers: workers,
+        webhooks: WebhookSettings {
+            webhook_workers: workers,
+            ..settings.clone().webhooks
+        },
         ..settings.clone()
     })
     .await?;

@@ -160,7 +160,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { demo } => serve(settings, demo).await,
         Command::Sandbox(SandboxCommand::Seed) => {
-            let models = crate::models::Models::from_settings(&settings)
+            let models = crate::models::Models::from_settings(&settings.models)
                 .await
                 .map_err(|e| anyhow::anyhow!("loading the models: {e}"))?;
             let state = crate::startup::state(settings, models).await?;
@@ -200,7 +200,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Command::Schema => {
-            print!("{}", graphql::sdl(&graphql::build(&settings, None)));
+            print!("{}", graphql::sdl(&graphql::build(&settings.http, None)));
             Ok(())
         }
         Command::Org(OrgCommand::Create { name, sandbox }) => {
@@ -245,7 +245,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
                     println!("org_id: {}", stored.id);
                     println!(
                         "rate_limit: default ({} per hour)",
-                        settings.rate_limit_per_hour
+                        settings.rate_limits.rate_limit_per_hour
                     );
                 }
             }
@@ -389,14 +389,18 @@ fn demo_sandbox(state: crate::state::AppState, address: std::net::SocketAddr) {
 
 /// The origins the playground's chat page is served from.
 fn playground_origins(settings: &Settings) -> Vec<String> {
-    let port = settings.bind.port();
-    match &settings.public_url {
+    let port = settings.http.bind.port();
+    match &settings.http.public_url {
         Some(url) => vec![url.trim_end_matches('/').to_owned()],
-        None if settings.bind.ip().is_unspecified() || settings.bind.ip().is_loopback() => vec![
-            format!("http://127.0.0.1:{port}"),
-            format!("http://localhost:{port}"),
-        ],
-        None => vec![format!("http://{}", settings.bind)],
+        None if settings.http.bind.ip().is_unspecified()
+            || settings.http.bind.ip().is_loopback() =>
+        {
+            vec![
+                format!("http://127.0.0.1:{port}"),
+                format!("http://localhost:{port}"),
+            ]
+        }
+        None => vec![format!("http://{}", settings.http.bind)],
     }
 }
 

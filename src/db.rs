@@ -15,7 +15,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> 
     let url = settings.database_url();
     let mut options = ConnectOptions::new(url.clone());
     options
-        .max_connections(settings.database_max_connections)
+        .max_connections(settings.database.database_max_connections)
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))

@@ -43,7 +43,7 @@ impl Application {
     /// Migrates the database, loads the models the settings ask for, starts the background
     /// workers and binds the listener (port 0 picks one).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let models = Models::from_settings(&settings)
+        let models = Models::from_settings(&settings.models)
             .await
             .map_err(|e| anyhow::anyhow!("loading the models: {e}"))?;
         Self::build_with_models(settings, models).await
@@ -69,10 +69,10 @@ impl Application {
         ingest::worker::spawn(&state);
         services::webhooks::dispatch::spawn(&state);
         services::replies::spawn_sweeper(&state);
-        let schema = graphql::build(&state.settings, Some(state.clone()));
-        let listener = TcpListener::bind(state.settings.bind)
+        let schema = graphql::build(&state.settings.http, Some(state.clone()));
+        let listener = TcpListener::bind(state.settings.http.bind)
             .await
-            .with_context(|| format!("binding {}", state.settings.bind))?;
+            .with_context(|| format!("binding {}", state.settings.http.bind))?;
         let address = listener.local_addr()?;
         let router = http::router(state.clone(), schema);
         Ok(Self {
@@ -112,7 +112,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let state = self.state;
         let shutdown = state.shutdown.clone();
-        let grace = Duration::from_secs(state.settings.shutdown_grace_seconds);
+        let grace = Duration::from_secs(state.settings.http.shutdown_grace_seconds);
         let app = tower::ServiceExt::map_request(self.router, http::normalize_path);
         // Streamed tokens are small writes: send each at once instead of waiting for the
         // peer's delayed ACK (Nagle), which would add up to 40 ms a token.
@@ -189,14 +189,21 @@ pub async fn state(settings: Settings, models: Models) -> anyhow::Result<AppStat
         source = signing_keys.source,
         "JWT signing keys loaded"
     );
-    let vectors =
-        VectorStore::open(&settings.lancedb_uri(), settings.vector_index_threshold).await?;
+    let vectors = VectorStore::open(
+        &settings.lancedb_uri(),
+        settings.vectors.vector_index_threshold,
+    )
+    .await?;
     announce_models(&db, &models).await?;
     let webhook_signal = WebhookSignal::default();
     let rate_limits = rate_limits(&settings, &db, &metrics, &webhook_signal).await?;
     let signing_keys = Arc::new(signing_keys);
     let auth = Arc::new(auth_chain(&settings, &db, &signing_keys).await?);
-    let request_log = RequestLog::start(db.clone(), metrics.clone(), settings.request_log_enabled);
+    let request_log = RequestLog::start(
+        db.clone(),
+        metrics.clone(),
+        settings.rate_limits.request_log_enabled,
+    );
     let state = AppState {
         rate_limits,
         request_log,
@@ -264,7 +271,7 @@ async fn auth_chain(
     let chain = AuthChain::default()
         .push(ApiKeyAuthenticator::new(db.clone()))
         .push(WidgetTokenAuthenticator::new(db.clone(), keys.clone()));
-    Ok(match &settings.external_jwt {
+    Ok(match &settings.auth.external_jwt {
         Some(external) => {
             chain.push(ExternalJwtAuthenticator::from_settings(external, db.clone()).await?)
         }
@@ -279,28 +286,28 @@ async fn rate_limits(
     metrics: &Arc<Metrics>,
     webhook_signal: &WebhookSignal,
 ) -> anyhow::Result<Arc<RateLimits>> {
-    let limiter: Arc<dyn Limiter> = match &settings.redis_url {
-        Some(url) => {
-            Arc::new(RedisLimiter::connect(url.expose_secret(), &settings.redis_prefix).await?)
-        }
+    let limiter: Arc<dyn Limiter> = match &settings.redis.redis_url {
+        Some(url) => Arc::new(
+            RedisLimiter::connect(url.expose_secret(), &settings.redis.redis_prefix).await?,
+        ),
         None => Arc::new(MemoryLimiter::default()),
     };
     let rate_limits = RateLimits::new(
         db.clone(),
         limiter,
-        settings.rate_limit_per_hour,
+        settings.rate_limits.rate_limit_per_hour,
         metrics.clone(),
-        settings.rate_limit_enabled,
+        settings.rate_limits.rate_limit_enabled,
     )
     .with_alerts(Alerts {
-        share: settings.rate_limit_alert_share,
-        outbox: Outbox::from_settings(settings),
+        share: settings.rate_limits.rate_limit_alert_share,
+        outbox: Outbox::from_settings(&settings.webhooks),
         signal: webhook_signal.clone(),
     });
     tracing::info!(
-        enabled = settings.rate_limit_enabled,
+        enabled = settings.rate_limits.rate_limit_enabled,
         counted_in = rate_limits.kind(),
-        default_per_hour = settings.rate_limit_per_hour,
+        default_per_hour = settings.rate_limits.rate_limit_per_hour,
         "rate limits"
     );
     Ok(Arc::new(rate_limits))

@@ -64,6 +64,6 @@ pub struct AppState {
 impl AppState {
     /// Where webhook events are written, with the configured retry policy.
     pub fn outbox(&self) -> Outbox {
-        Outbox::from_settings(&self.settings)
+        Outbox::from_settings(&self.settings.webhooks)
     }
 }

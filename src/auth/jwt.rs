@@ -54,7 +54,7 @@ struct StoredKey {
 impl SigningKeys {
     /// The configured key, or the key file in the data dir (created on first use).
     pub fn load_or_generate(settings: &Settings) -> anyhow::Result<Self> {
-        if let Some(secret) = &settings.jwt_secret {
+        if let Some(secret) = &settings.auth.jwt_secret {
             let bytes = secret.expose_secret().as_bytes().to_vec();
             anyhow::ensure!(
                 bytes.len() >= 32,
@@ -62,7 +62,7 @@ impl SigningKeys {
             );
             return Ok(Self {
                 current: SigningKey {
-                    kid: settings.jwt_kid.clone(),
+                    kid: settings.auth.jwt_kid.clone(),
                     secret: bytes.into(),
                 },
                 previous: Vec::new(),
@@ -169,6 +169,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::AuthSettings;
 
     #[test]
     fn a_generated_key_is_stored_once_and_reused() {
@@ -188,7 +189,10 @@ mod tests {
     #[test]
     fn a_configured_secret_must_be_long_enough() {
         let settings = Settings {
-            jwt_secret: Some("short".into()),
+            auth: AuthSettings {
+                jwt_secret: Some("short".into()),
+                ..Settings::default().auth
+            },
             ..Settings::default()
         };
         assert!(SigningKeys::load_or_generate(&settings).is_err());

@@ -97,7 +97,7 @@ fn refused(message: &str) -> AppError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Settings;
+    use crate::config::{AuthSettings, Settings};
 
     fn claims(exp_in: i64) -> WidgetClaims {
         let now = chrono::Utc::now().timestamp();
@@ -117,8 +117,11 @@ mod tests {
 
     fn keys(secret: &str, kid: &str) -> SigningKeys {
         let settings = Settings {
-            jwt_secret: Some(secret.into()),
-            jwt_kid: kid.into(),
+            auth: AuthSettings {
+                jwt_secret: Some(secret.into()),
+                jwt_kid: kid.into(),
+                ..Settings::default().auth
+            },
             ..Settings::default()
         };
         SigningKeys::load_or_generate(&settings).expect("keys")

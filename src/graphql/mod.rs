@@ -17,7 +17,7 @@ mod webhooks;
 
 use async_graphql::{MergedObject, MergedSubscription, SDLExportOptions, Schema};
 
-use crate::{config::Settings, state::AppState};
+use crate::{config::HttpSettings, state::AppState};
 
 pub use node::Node;
 
@@ -58,7 +58,7 @@ pub struct Subscription(conversations::ConversationSubscription);
 pub type CompaninSchema = Schema<Query, Mutation, Subscription>;
 
 /// Builds the schema with the configured limits; `state` is absent only to print the SDL.
-pub fn build(settings: &Settings, state: Option<AppState>) -> CompaninSchema {
+pub fn build(settings: &HttpSettings, state: Option<AppState>) -> CompaninSchema {
     let mut builder = Schema::build(
         Query::default(),
         Mutation::default(),

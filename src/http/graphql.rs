@@ -42,9 +42,9 @@ pub async fn execute(
     });
     let settings = &state.settings;
     let limit = if multipart {
-        settings.max_upload_bytes + settings.max_request_bytes
+        settings.http.max_upload_bytes + settings.http.max_request_bytes
     } else {
-        settings.max_request_bytes
+        settings.http.max_request_bytes
     };
     let bytes = match to_bytes(body, limit).await {
         Ok(bytes) => bytes,
@@ -55,7 +55,7 @@ pub async fn execute(
         }
     };
     let uploads = MultipartOptions::default()
-        .max_file_size(settings.max_upload_bytes)
+        .max_file_size(settings.http.max_upload_bytes)
         .max_num_files(1);
     let batch = match async_graphql::http::receive_batch_body(content_type, bytes.as_ref(), uploads)
         .await
@@ -64,7 +64,7 @@ pub async fn execute(
         Err(e) => return refuse(AppError::Malformed(format!("invalid GraphQL request: {e}"))),
     };
     if let BatchRequest::Batch(list) = &batch {
-        if !settings.graphql_batching {
+        if !settings.http.graphql_batching {
             return refuse(AppError::Malformed(
                 "batched requests are disabled: send one operation per request".into(),
             ));

@@ -34,12 +34,12 @@ pub use middleware::normalize_path;
 
 /// Every route of the server.
 pub fn router(state: AppState, schema: CompaninSchema) -> Router {
-    let (rest, mut openapi) = rest::router(state.settings.max_upload_bytes).split_for_parts();
+    let (rest, mut openapi) = rest::router(state.settings.http.max_upload_bytes).split_for_parts();
     let (public, public_api) = rest::public_router().split_for_parts();
     openapi.merge(public_api);
     let governed = from_fn_with_state(state.clone(), governance::govern);
     let rest = rest.route_layer(governed.clone());
-    let body_limit = state.settings.max_request_bytes;
+    let body_limit = state.settings.http.max_request_bytes;
     Router::new()
         .route(
             "/graphql",

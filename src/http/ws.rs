@@ -72,7 +72,7 @@ pub async fn upgrade(
         .protocols([TRANSPORT_WS, LEGACY_WS])
         .read_buffer_size(SOCKET_BUFFER)
         .write_buffer_size(SOCKET_BUFFER)
-        .max_message_size(state.settings.max_request_bytes);
+        .max_message_size(state.settings.http.max_request_bytes);
     let protocol = match ws.selected_protocol().and_then(|v| v.to_str().ok()) {
         Some(LEGACY_WS) => Some(Protocol::Legacy),
         Some(_) => Some(Protocol::TransportWs),
@@ -196,7 +196,7 @@ struct Connection {
 impl Connection {
     async fn run(mut self, mut socket: WebSocket, mut inbox: mpsc::Receiver<Outgoing>) {
         let init_timeout = tokio::time::sleep(Duration::from_secs(
-            self.state.settings.ws_init_timeout_seconds,
+            self.state.settings.http.ws_init_timeout_seconds,
         ));
         tokio::pin!(init_timeout);
         let mut keepalive = tokio::time::interval(KEEPALIVE);

@@ -12,7 +12,7 @@ use reqwest::{
 };
 use url::Url;
 
-use crate::{config::Settings, egress};
+use crate::{config::IngestionSettings, egress};
 
 /// Limits of one fetch.
 #[derive(Debug, Clone)]
@@ -29,7 +29,7 @@ pub struct FetchOptions {
 
 impl FetchOptions {
     /// The limits from configuration.
-    pub fn from_settings(settings: &Settings) -> Self {
+    pub fn from_settings(settings: &IngestionSettings) -> Self {
         Self {
             timeout: Duration::from_secs(settings.url_fetch_timeout_seconds),
             max_bytes: settings.url_max_bytes,

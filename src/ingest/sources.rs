@@ -187,7 +187,7 @@ async fn fetch_url(
         .as_deref()
         .ok_or_else(|| JobError::Permanent("the source has no URL".into()))?;
     let validators = conditional.then(|| (source.etag.clone(), source.last_modified.clone()));
-    let options = fetch::FetchOptions::from_settings(&state.settings);
+    let options = fetch::FetchOptions::from_settings(&state.settings.ingestion);
     match fetch::fetch(url, validators, &options).await {
         Ok(fetched) => Ok(fetched),
         Err(e) => {
@@ -267,7 +267,7 @@ async fn describe_image(state: &AppState, bytes: &[u8], document: &mut Document)
 
 fn chunk_settings(state: &AppState) -> ChunkSettings {
     ChunkSettings {
-        target_chars: state.settings.chunk_target_chars,
-        overlap_chars: state.settings.chunk_overlap_chars,
+        target_chars: state.settings.ingestion.chunk_target_chars,
+        overlap_chars: state.settings.ingestion.chunk_overlap_chars,
     }
 }

@@ -24,7 +24,7 @@ const MAX_BACKOFF_SECONDS: i64 = 300;
 /// Starts the workers (none when `ingest_workers` is 0: an API-only replica), the scheduler
 /// and the maintenance loop.
 pub fn spawn(state: &AppState) -> Vec<JoinHandle<()>> {
-    let mut tasks: Vec<JoinHandle<()>> = (0..state.settings.ingest_workers)
+    let mut tasks: Vec<JoinHandle<()>> = (0..state.settings.ingestion.ingest_workers)
         .map(|_| tokio::spawn(work(state.clone())))
         .collect();
     tasks.push(tokio::spawn(schedule(state.clone())));
@@ -35,7 +35,7 @@ pub fn spawn(state: &AppState) -> Vec<JoinHandle<()>> {
 async fn work(state: AppState) {
     loop {
         let now = Utc::now();
-        let lease = chrono::Duration::seconds(state.settings.ingest_lease_seconds as i64);
+        let lease = chrono::Duration::seconds(state.settings.ingestion.ingest_lease_seconds as i64);
         match repo::jobs::claim(&state.db, now, now + lease).await {
             Ok(Some(job)) => {
                 let org = OrgId::from_db(job.org_id.clone());
@@ -63,11 +63,12 @@ async fn work(state: AppState) {
 
 /// Keeps the lease of a running job of `org` alive.
 async fn renew(state: AppState, org: OrgId, job: String) {
-    let every = Duration::from_millis((state.settings.ingest_lease_seconds * 1000 / 3).max(100));
+    let every =
+        Duration::from_millis((state.settings.ingestion.ingest_lease_seconds * 1000 / 3).max(100));
     loop {
         tokio::time::sleep(every).await;
-        let until =
-            Utc::now() + chrono::Duration::seconds(state.settings.ingest_lease_seconds as i64);
+        let until = Utc::now()
+            + chrono::Duration::seconds(state.settings.ingestion.ingest_lease_seconds as i64);
         if let Err(e) = repo::jobs::renew(&state.db, &org, &job, until).await {
             tracing::warn!(job, error = %e, "could not renew a job lease");
         }
@@ -92,7 +93,7 @@ async fn settle(
         }
         Err(JobError::Transient(error)) => {
             let message = format!("{error:#}");
-            if attempts >= state.settings.ingest_max_attempts {
+            if attempts >= state.settings.ingestion.ingest_max_attempts {
                 tracing::warn!(source = %source, error = %message, "knowledge source failed after retries");
                 let reason = format!("gave up after {attempts} attempts: {message}");
                 return fail(state, job, org, source, reason).await;
@@ -146,7 +147,9 @@ async fn fail(
 
 /// Queues a refresh for every URL source whose interval has passed.
 async fn schedule(state: AppState) {
-    let every = Duration::from_millis((state.settings.scheduler_interval_seconds * 1000).max(100));
+    let every = Duration::from_millis(
+        (state.settings.ingestion.scheduler_interval_seconds * 1000).max(100),
+    );
     loop {
         tokio::time::sleep(every).await;
         if let Err(e) = schedule_due(&state).await {
@@ -163,7 +166,7 @@ async fn schedule_due(state: &AppState) -> Result<(), sea_orm::DbErr> {
         let id = SourceId::from_db(source.id.clone());
         let minutes = source
             .refresh_interval_minutes
-            .unwrap_or(state.settings.url_refresh_minutes)
+            .unwrap_or(state.settings.ingestion.url_refresh_minutes)
             .max(1);
         let next = now + chrono::Duration::minutes(i64::from(minutes));
         if !repo::knowledge::schedule_refresh(&state.db, &org, &id, next).await? {
@@ -177,7 +180,7 @@ async fn schedule_due(state: &AppState) -> Result<(), sea_orm::DbErr> {
 
 /// Compacts and re-indexes the vector tables on a schedule.
 async fn maintain(state: AppState) {
-    let every = Duration::from_secs(state.settings.vector_optimize_minutes.max(1) * 60);
+    let every = Duration::from_secs(state.settings.vectors.vector_optimize_minutes.max(1) * 60);
     loop {
         tokio::time::sleep(every).await;
         if let Err(e) = state.vectors.optimize().await {

@@ -37,7 +37,7 @@ pub use pool::BlockingPool;
 pub use smollm::LocalChat;
 pub use summarize::LocalSummarizer;
 
-use crate::config::{EmbedderChoice, LlmChoice, Settings};
+use crate::config::{EmbedderChoice, LlmChoice, ModelSettings};
 
 /// The command that fetches the local model files.
 pub const FETCH_COMMAND: &str = "scripts/fetch-models.sh";
@@ -129,7 +129,7 @@ impl Models {
 
     /// The models `settings` ask for. A model asked for by name must load; `auto` falls back
     /// (with a note saying what is missing and how to fetch it).
-    pub async fn from_settings(settings: &Settings) -> Result<Self, ModelError> {
+    pub async fn from_settings(settings: &ModelSettings) -> Result<Self, ModelError> {
         let dir = settings.models_dir.as_path();
         let mut notes = Vec::new();
         let provider_configured =

@@ -31,7 +31,7 @@ use super::{
     ChatChunk, ChatMessage, ChatModel, ChatRequest, ChatStream, Completion, Embedder, FinishReason,
     ModelError, Role, Summarizer, Summary, chat::prompt_messages,
 };
-use crate::config::Settings;
+use crate::config::ModelSettings;
 
 /// Inputs per embeddings request.
 const EMBED_BATCH: usize = 256;
@@ -47,7 +47,7 @@ pub struct OpenAi {
 
 impl OpenAi {
     /// A client configured from `OPENAI_API_KEY`, `OPENAI_BASE_URL` and the timeouts.
-    pub fn new(settings: &Settings) -> Result<Self, ModelError> {
+    pub fn new(settings: &ModelSettings) -> Result<Self, ModelError> {
         let mut config = OpenAIConfig::new().with_api_key(
             settings
                 .openai_api_key
@@ -229,7 +229,7 @@ pub struct OpenAiEmbedder {
 impl OpenAiEmbedder {
     /// Embeddings of `model`; the dimension comes from the settings, is known for OpenAI's
     /// models, or is asked of the provider with one request.
-    pub async fn new(api: OpenAi, settings: &Settings) -> Result<Self, ModelError> {
+    pub async fn new(api: OpenAi, settings: &ModelSettings) -> Result<Self, ModelError> {
         let model = settings.openai_embedding_model.clone();
         let known = match model.as_str() {
             "text-embedding-3-small" | "text-embedding-ada-002" => Some(1536),

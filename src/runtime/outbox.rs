@@ -235,7 +235,7 @@ pub struct Outbox {
 
 impl Outbox {
     /// The schedule from configuration (`webhook_retry_window_seconds`).
-    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+    pub fn from_settings(settings: &crate::config::WebhookSettings) -> Self {
         Self {
             retry_window: chrono::Duration::seconds(i64::from(
                 settings.webhook_retry_window_seconds,

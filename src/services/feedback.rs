@@ -114,7 +114,7 @@ pub async fn submit(
     let actor_metadata = json_object(
         input.actor_metadata,
         "actor.metadata",
-        state.settings.max_traits_bytes,
+        state.settings.replies.max_traits_bytes,
     )?;
     let txn = state.db.begin().await?;
     let feedback = repo::feedback::insert(

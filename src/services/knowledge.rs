@@ -66,7 +66,7 @@ pub async fn upload_file(
 ) -> AppResult<knowledge_source::Model> {
     let tenant = principal.scope(Scope::Write)?;
     let org = tenant.org();
-    let limit = state.settings.max_upload_bytes;
+    let limit = state.settings.http.max_upload_bytes;
     if file.bytes.len() > limit {
         return Err(AppError::PayloadTooLarge(format!(
             "the file exceeds the {limit}-byte upload limit"
@@ -147,7 +147,7 @@ pub async fn add_url(
     let tenant = principal.scope(Scope::Write)?;
     let org = tenant.org();
     let url = fetch::parse(&input.url).map_err(|e| AppError::bad_input("url", e.message()))?;
-    fetch::check_target(&url, state.settings.allow_private_urls)
+    fetch::check_target(&url, state.settings.ingestion.allow_private_urls)
         .await
         .map_err(|e| AppError::bad_input("url", e.message()))?;
     let minutes = match input.refresh_interval_minutes {
@@ -164,7 +164,7 @@ pub async fn add_url(
     let mut source = NewSource::new(Kind::Url, title);
     source.url = Some(url.to_string());
     source.refresh_interval_minutes = minutes;
-    let interval = minutes.unwrap_or(state.settings.url_refresh_minutes);
+    let interval = minutes.unwrap_or(state.settings.ingestion.url_refresh_minutes);
     source.next_refresh_at = Some(Utc::now() + chrono::Duration::minutes(i64::from(interval)));
     accept(state, org, source).await
 }

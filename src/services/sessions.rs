@@ -66,10 +66,14 @@ pub async fn create(
         .external_user_id
         .map(|id| check_external_user_id(&id).map(|()| id))
         .transpose()?;
-    let metadata = json_object(input.metadata, "metadata", state.settings.max_traits_bytes)?;
+    let metadata = json_object(
+        input.metadata,
+        "metadata",
+        state.settings.replies.max_traits_bytes,
+    )?;
     let ttl = input
         .ttl_seconds
-        .unwrap_or(state.settings.session_ttl_seconds as i64);
+        .unwrap_or(state.settings.replies.session_ttl_seconds as i64);
     if !(MIN_TTL_SECONDS..=MAX_TTL_SECONDS).contains(&ttl) {
         return Err(AppError::bad_input(
             "ttl_seconds",
@@ -172,7 +176,11 @@ pub async fn attach_context(
     let tenant = principal.visitor_scope(Scope::Write)?;
     let session = existing(state, &tenant, session_id).await?;
     ensure_open(&session)?;
-    let traits = json_object(Some(traits), "traits", state.settings.max_traits_bytes)?;
+    let traits = json_object(
+        Some(traits),
+        "traits",
+        state.settings.replies.max_traits_bytes,
+    )?;
     Ok(repo::sessions::insert_context(&state.db, &tenant, &session, traits).await?)
 }
 

@@ -316,9 +316,9 @@ async fn replies_come_from_the_openai_compatible_provider_with_instructions_trai
     .await;
     let base_url = fake.base_url.clone();
     let app = TestApp::spawn_with(move |s| {
-        s.llm = LlmChoice::Openai;
-        s.openai_base_url = Some(base_url);
-        s.openai_api_key = Some("sk-test".to_owned().into());
+        s.models.llm = LlmChoice::Openai;
+        s.models.openai_base_url = Some(base_url);
+        s.models.openai_api_key = Some("sk-test".to_owned().into());
     })
     .await;
     let key = app.key.clone();
@@ -443,8 +443,8 @@ async fn replies_come_from_the_openai_compatible_provider_with_instructions_trai
 #[tokio::test]
 async fn replies_come_from_the_local_models_over_server_sent_events() {
     let app = TestApp::spawn_with(|s| {
-        s.embedder = companin::config::EmbedderChoice::Local;
-        s.llm = LlmChoice::Local;
+        s.models.embedder = companin::config::EmbedderChoice::Local;
+        s.models.llm = LlmChoice::Local;
     })
     .await;
     let key = app.key.clone();
@@ -585,7 +585,8 @@ async fn a_reply_keeps_generating_after_the_client_leaves_and_a_reattached_clien
 
 #[tokio::test]
 async fn cancelling_a_reply_stops_it_and_keeps_the_text_written_so_far() {
-    let app = TestApp::spawn_with_models(|s| s.reply_flush_ms = 20, slow_models(200, 20)).await;
+    let app =
+        TestApp::spawn_with_models(|s| s.replies.reply_flush_ms = 20, slow_models(200, 20)).await;
     let key = app.key.clone();
     let assistant = app.assistant(&key, json!({})).await;
     let session = app.session(&key, json!({"assistant_id": assistant})).await;

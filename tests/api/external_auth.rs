@@ -72,7 +72,7 @@ async fn tokens_of_the_configured_issuer_act_for_their_visitor_and_bad_ones_are_
     let keys = Arc::new(Mutex::new(vec![jwk("k1", PUBLIC_1)]));
     let jwks_url = serve_jwks(keys.clone()).await;
     let app = TestApp::spawn_with(|s| {
-        s.external_jwt = Some(ExternalJwtSettings {
+        s.auth.external_jwt = Some(ExternalJwtSettings {
             issuer: ISSUER.into(),
             audience: vec![AUDIENCE.into()],
             jwks_url: Some(jwks_url),
@@ -245,7 +245,7 @@ async fn a_deployment_adds_its_own_authenticator_without_touching_the_handlers()
 async fn a_visitor_of_the_customers_identity_provider_is_answered_from_knowledge() {
     let jwks_url = serve_jwks(Arc::new(Mutex::new(vec![jwk("k1", PUBLIC_1)]))).await;
     let app = TestApp::spawn_with(|s| {
-        s.external_jwt = Some(ExternalJwtSettings {
+        s.auth.external_jwt = Some(ExternalJwtSettings {
             issuer: ISSUER.into(),
             audience: vec![AUDIENCE.into()],
             jwks_url: Some(jwks_url),

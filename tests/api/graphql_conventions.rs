@@ -10,7 +10,7 @@ async fn the_committed_schema_matches_the_running_server() {
     let app = TestApp::spawn().await;
     let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
         .expect("schema.graphql exists");
-    let built = companin::graphql::sdl(&companin::graphql::build(&app.settings, None));
+    let built = companin::graphql::sdl(&companin::graphql::build(&app.settings.http, None));
     assert!(
         committed == built,
         "schema.graphql is stale: run `cargo run -- schema > schema.graphql`"
@@ -78,9 +78,9 @@ async fn requests_a_browser_could_send_without_preflight_are_refused() {
 #[tokio::test]
 async fn oversized_batched_and_too_deep_requests_are_refused_with_codes() {
     let app = TestApp::spawn_with(|s| {
-        s.max_request_bytes = 4096;
-        s.graphql_max_depth = 4;
-        s.graphql_max_complexity = 50;
+        s.http.max_request_bytes = 4096;
+        s.http.graphql_max_depth = 4;
+        s.http.graphql_max_complexity = 50;
     })
     .await;
     let url = format!("{}/graphql", app.address);
@@ -136,8 +136,8 @@ async fn oversized_batched_and_too_deep_requests_are_refused_with_codes() {
 #[tokio::test]
 async fn introspection_can_be_switched_off_and_batching_on() {
     let app = TestApp::spawn_with(|s| {
-        s.graphql_introspection = false;
-        s.graphql_batching = true;
+        s.http.graphql_introspection = false;
+        s.http.graphql_batching = true;
     })
     .await;
     let (_, body) = app

@@ -2,7 +2,7 @@
 
 use companin::{
     auth::AuthChain,
-    config::{EmbedderChoice, LlmChoice, Settings},
+    config::{EmbedderChoice, HttpSettings, LlmChoice, ModelSettings, RateLimitSettings, Settings},
     db,
     models::Models,
     services,
@@ -60,22 +60,33 @@ impl TestApp {
         // The fast, dependency-free models unless a test asks for the real ones.
         let mut settings = Settings {
             data_dir: dir.path().to_path_buf(),
-            bind: "127.0.0.1:0".parse().expect("address"),
-            embedder: EmbedderChoice::Hash,
-            llm: LlmChoice::Extractive,
-            models_dir: models_dir(),
-            // Polling tests make many requests; rate-limit tests set their own budget.
-            rate_limit_per_hour: 100_000,
+            http: HttpSettings {
+                bind: "127.0.0.1:0".parse().expect("address"),
+                ..Settings::default().http
+            },
+            models: ModelSettings {
+                embedder: EmbedderChoice::Hash,
+                llm: LlmChoice::Extractive,
+                models_dir: models_dir(),
+                ..Settings::default().models
+            },
+            rate_limits: RateLimitSettings {
+                // Polling tests make many requests; rate-limit tests set their own budget.
+                rate_limit_per_hour: 100_000,
+                ..Settings::default().rate_limits
+            },
             ..Settings::default()
         };
         let postgres = PostgresDb::create().await;
         if let Some(pg) = &postgres {
-            settings.database_url = Some(pg.url.clone().into());
+            settings.database.database_url = Some(pg.url.clone().into());
         }
         adjust(&mut settings);
         let models = match models {
             Some(models) => models,
-            None => Models::from_settings(&settings).await.expect("models load"),
+            None => Models::from_settings(&settings.models)
+                .await
+                .expect("models load"),
         };
         let app = Application::build_with(settings.clone(), models, configure)
             .await

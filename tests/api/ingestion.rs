@@ -14,7 +14,7 @@ use axum::{
     routing::get,
 };
 use companin::{
-    config::Settings,
+    config::{IngestionSettings, Settings},
     models::{Embedder, HashEmbedder, LocalSummarizer, Models},
     vector::VectorStore,
 };
@@ -85,7 +85,7 @@ async fn refreshes(app: &TestApp, id: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn a_url_is_re_embedded_only_when_its_content_changes() {
-    let app = TestApp::spawn_with(|s| s.allow_private_urls = true).await;
+    let app = TestApp::spawn_with(|s| s.ingestion.allow_private_urls = true).await;
     let page = Page::default();
     *page.body.lock().expect("lock") =
         article("Our helpdesk answers the phone from eight in the morning. ");
@@ -219,8 +219,8 @@ impl Embedder for StallingEmbedder {
 #[tokio::test]
 async fn a_job_cut_off_by_a_crash_resumes_after_restart_without_duplicate_chunks() {
     let app = TestApp::spawn_with(|s| {
-        s.ingest_lease_seconds = 1;
-        s.ingest_workers = 0;
+        s.ingestion.ingest_lease_seconds = 1;
+        s.ingestion.ingest_workers = 0;
     })
     .await;
     let doomed = tokio::runtime::Builder::new_multi_thread()
@@ -234,7 +234,10 @@ async fn a_job_cut_off_by_a_crash_resumes_after_restart_without_duplicate_chunks
         ..Models::local_defaults()
     };
     let with_worker = Settings {
-        ingest_workers: 1,
+        ingestion: IngestionSettings {
+            ingest_workers: 1,
+            ..app.settings.clone().ingestion
+        },
         ..app.settings.clone()
     };
     let crashing = start(with_worker.clone(), stalling, Some(doomed.handle().clone())).await;
@@ -296,8 +299,8 @@ async fn a_job_cut_off_by_a_crash_resumes_after_restart_without_duplicate_chunks
 async fn the_scheduler_refreshes_a_url_once_its_interval_has_passed() {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
     let app = TestApp::spawn_with(|s| {
-        s.allow_private_urls = true;
-        s.scheduler_interval_seconds = 1;
+        s.ingestion.allow_private_urls = true;
+        s.ingestion.scheduler_interval_seconds = 1;
     })
     .await;
     let page = Page::default();

@@ -119,7 +119,7 @@ async fn a_file_uploaded_over_graphql_multipart_is_indexed() {
 
 #[tokio::test]
 async fn corrupt_unsupported_and_oversized_files_fail_with_a_reason() {
-    let app = TestApp::spawn_with(|s| s.max_upload_bytes = 64 * 1024).await;
+    let app = TestApp::spawn_with(|s| s.http.max_upload_bytes = 64 * 1024).await;
     let (_, corrupt) = app
         .upload(
             &app.key,

@@ -4,7 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use companin::{
-    config::{EmbedderChoice, LlmChoice, Settings},
+    config::{EmbedderChoice, HttpSettings, IngestionSettings, LlmChoice, ModelSettings, Settings},
     models::{
         BlockingPool, ChatChunk, ChatMessage, ChatModel, ChatRequest, ChatStream, Completion,
         ContextPassage, Embedder, FinishReason, GenerationOptions, HashEmbedder, LocalChat,
@@ -22,14 +22,14 @@ use crate::{
 };
 
 fn provider_settings(fake: &FakeOpenAi) -> Settings {
-    Settings {
-        openai_base_url: Some(fake.base_url.clone()),
-        openai_api_key: Some("sk-test".to_owned().into()),
-        openai_chat_model: "fake-chat".into(),
-        openai_embedding_model: "fake-embed".into(),
-        openai_max_retries: 2,
-        ..Settings::default()
-    }
+    let mut settings = Settings::default();
+    let provider = &mut settings.models;
+    provider.openai_base_url = Some(fake.base_url.clone());
+    provider.openai_api_key = Some("sk-test".to_owned().into());
+    provider.openai_chat_model = "fake-chat".into();
+    provider.openai_embedding_model = "fake-embed".into();
+    provider.openai_max_retries = 2;
+    settings
 }
 
 fn question(text: &str, max_tokens: u32) -> ChatRequest {
@@ -196,7 +196,7 @@ async fn dropping_a_local_reply_stops_the_generation_and_frees_the_model() {
 async fn the_provider_streams_sse_chunks_with_the_context_in_the_prompt() {
     let fake = FakeOpenAi::start(vec![Reply::Stream(vec!["Hel", "lo", " world"], "length")]).await;
     let settings = provider_settings(&fake);
-    let chat = OpenAiChat::new(OpenAi::new(&settings).expect("client"), "fake-chat");
+    let chat = OpenAiChat::new(OpenAi::new(&settings.models).expect("client"), "fake-chat");
     let mut request = question("Where do you ship?", 3);
     request.context = vec![ContextPassage {
         source_id: "ks_1".into(),
@@ -237,7 +237,10 @@ async fn the_provider_is_retried_on_429_and_5xx_and_its_errors_are_clear() {
         Reply::Stream(vec!["ok"], "stop"),
     ])
     .await;
-    let chat = OpenAiChat::new(OpenAi::new(&provider_settings(&fake)).expect("client"), "m");
+    let chat = OpenAiChat::new(
+        OpenAi::new(&provider_settings(&fake).models).expect("client"),
+        "m",
+    );
     let (text, _) = collect(chat.stream(question("hi", 5)).await.expect("started"))
         .await
         .expect("retried into an answer");
@@ -246,7 +249,10 @@ async fn the_provider_is_retried_on_429_and_5xx_and_its_errors_are_clear() {
 
     // Rate limited beyond the retries: a rate-limit error, after 1 + 2 attempts.
     let fake = FakeOpenAi::start(vec![Reply::Error(429, "rate_limit_error")]).await;
-    let chat = OpenAiChat::new(OpenAi::new(&provider_settings(&fake)).expect("client"), "m");
+    let chat = OpenAiChat::new(
+        OpenAi::new(&provider_settings(&fake).models).expect("client"),
+        "m",
+    );
     let error = chat.stream(question("hi", 5)).await.err().expect("fails");
     assert!(
         matches!(&error, ModelError::RateLimited(m) if m.contains("rate limiting")),
@@ -256,7 +262,10 @@ async fn the_provider_is_retried_on_429_and_5xx_and_its_errors_are_clear() {
 
     // A bad key is not retried and says so.
     let fake = FakeOpenAi::start(vec![Reply::Error(401, "invalid_request_error")]).await;
-    let chat = OpenAiChat::new(OpenAi::new(&provider_settings(&fake)).expect("client"), "m");
+    let chat = OpenAiChat::new(
+        OpenAi::new(&provider_settings(&fake).models).expect("client"),
+        "m",
+    );
     let error = chat.stream(question("hi", 5)).await.err().expect("fails");
     assert!(error.to_string().contains("refused the API key"), "{error}");
     assert_eq!(fake.requests().len(), 1);
@@ -268,11 +277,14 @@ async fn the_provider_is_retried_on_429_and_5xx_and_its_errors_are_clear() {
     let address = closed.local_addr().expect("address");
     drop(closed);
     let settings = Settings {
-        openai_base_url: Some(format!("http://{address}/v1")),
-        openai_max_retries: 0,
+        models: ModelSettings {
+            openai_base_url: Some(format!("http://{address}/v1")),
+            openai_max_retries: 0,
+            ..Settings::default().models
+        },
         ..Settings::default()
     };
-    let chat = OpenAiChat::new(OpenAi::new(&settings).expect("client"), "m");
+    let chat = OpenAiChat::new(OpenAi::new(&settings.models).expect("client"), "m");
     let error = chat.stream(question("hi", 5)).await.err().expect("fails");
     assert!(
         error
@@ -286,9 +298,12 @@ async fn the_provider_is_retried_on_429_and_5xx_and_its_errors_are_clear() {
 async fn provider_embeddings_come_back_in_input_order_normalised_with_a_probed_dimension() {
     let fake = FakeOpenAi::start(vec![Reply::Embeddings(8)]).await;
     let settings = provider_settings(&fake);
-    let embedder = OpenAiEmbedder::new(OpenAi::new(&settings).expect("client"), &settings)
-        .await
-        .expect("dimension probed");
+    let embedder = OpenAiEmbedder::new(
+        OpenAi::new(&settings.models).expect("client"),
+        &settings.models,
+    )
+    .await
+    .expect("dimension probed");
     assert_eq!(embedder.dimension(), 8);
     assert_eq!(embedder.id(), "openai:fake-embed");
     let vectors = embedder
@@ -321,10 +336,10 @@ async fn a_server_on_the_provider_summarises_and_describes_images_with_it() {
     .await;
     let base = fake.base_url.clone();
     let app = TestApp::spawn_with(|s| {
-        s.llm = LlmChoice::Openai;
-        s.openai_base_url = Some(base);
-        s.openai_chat_model = "fake-chat".into();
-        s.openai_vision = true;
+        s.models.llm = LlmChoice::Openai;
+        s.models.openai_base_url = Some(base);
+        s.models.openai_chat_model = "fake-chat".into();
+        s.models.openai_vision = true;
     })
     .await;
     let (status, body) = TestApp::send(app.client.get(format!("{}/readyz", app.address))).await;
@@ -389,9 +404,9 @@ async fn without_model_files_the_server_starts_on_fallbacks_and_says_how_to_fetc
     let empty = tempfile::tempdir().expect("temp dir");
     let dir = empty.path().to_path_buf();
     let app = TestApp::spawn_with(|s| {
-        s.models_dir = dir.clone();
-        s.embedder = EmbedderChoice::Auto;
-        s.llm = LlmChoice::Auto;
+        s.models.models_dir = dir.clone();
+        s.models.embedder = EmbedderChoice::Auto;
+        s.models.llm = LlmChoice::Auto;
     })
     .await;
     let (_, body) = TestApp::send(app.client.get(format!("{}/readyz", app.address))).await;
@@ -409,10 +424,16 @@ async fn without_model_files_the_server_starts_on_fallbacks_and_says_how_to_fetc
     let data = tempfile::tempdir().expect("temp dir");
     let settings = Settings {
         data_dir: data.path().to_path_buf(),
-        bind: "127.0.0.1:0".parse().expect("address"),
-        models_dir: dir,
-        embedder: EmbedderChoice::Hash,
-        llm: LlmChoice::Local,
+        http: HttpSettings {
+            bind: "127.0.0.1:0".parse().expect("address"),
+            ..Settings::default().http
+        },
+        models: ModelSettings {
+            models_dir: dir,
+            embedder: EmbedderChoice::Hash,
+            llm: LlmChoice::Local,
+            ..Settings::default().models
+        },
         ..Settings::default()
     };
     let error = Application::build(settings)
@@ -428,7 +449,7 @@ async fn without_model_files_the_server_starts_on_fallbacks_and_says_how_to_fetc
 
 #[tokio::test]
 async fn the_local_embedder_finds_a_paraphrase_that_shares_no_words() {
-    let app = TestApp::spawn_with(|s| s.embedder = EmbedderChoice::Local).await;
+    let app = TestApp::spawn_with(|s| s.models.embedder = EmbedderChoice::Local).await;
     let (_, body) = TestApp::send(app.client.get(format!("{}/readyz", app.address))).await;
     assert_eq!(body["models"]["embedder"], "all-MiniLM-L6-v2");
     let docs = [
@@ -492,9 +513,12 @@ impl Embedder for Renamed {
 #[tokio::test]
 async fn a_changed_embedder_is_detected_and_reembedding_brings_the_sources_back() {
     // An API-only app, and a first server that indexes with the hash embedder, then dies.
-    let app = TestApp::spawn_with(|s| s.ingest_workers = 0).await;
+    let app = TestApp::spawn_with(|s| s.ingestion.ingest_workers = 0).await;
     let with_worker = Settings {
-        ingest_workers: 1,
+        ingestion: IngestionSettings {
+            ingest_workers: 1,
+            ..app.settings.clone().ingestion
+        },
         ..app.settings.clone()
     };
     let first = tokio::runtime::Builder::new_multi_thread()

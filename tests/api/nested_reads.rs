@@ -42,10 +42,10 @@ async fn a_page_of_conversations_with_messages_and_feedback_takes_a_constant_num
 {
     // No background work: every statement counted is the request's own.
     let app = TestApp::spawn_with(|s| {
-        s.ingest_workers = 0;
-        s.webhook_workers = 0;
-        s.request_log_enabled = false;
-        s.scheduler_interval_seconds = 3600;
+        s.ingestion.ingest_workers = 0;
+        s.webhooks.webhook_workers = 0;
+        s.rate_limits.request_log_enabled = false;
+        s.ingestion.scheduler_interval_seconds = 3600;
     })
     .await;
     let assistant = app.assistant(&app.key, json!({})).await;

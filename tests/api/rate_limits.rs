@@ -173,8 +173,8 @@ async fn two_servers_sharing_redis_admit_exactly_the_limit_between_them() {
     };
     let prefix = format!("companin-test-{}:", uuid::Uuid::now_v7().simple());
     let first = TestApp::spawn_with(|s| {
-        s.redis_url = Some(redis_url.clone().into());
-        s.redis_prefix = prefix.clone();
+        s.redis.redis_url = Some(redis_url.clone().into());
+        s.redis.redis_prefix = prefix.clone();
     })
     .await;
     let second = first.at(start(first.settings.clone(), Models::local_defaults(), None).await);
@@ -237,7 +237,7 @@ async fn admins_override_and_reset_the_limit_over_rest_and_the_cli_sets_it_too()
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         limit,
-        json!({ "limit": app.settings.rate_limit_per_hour, "window_seconds": 3600, "is_default": true })
+        json!({ "limit": app.settings.rate_limits.rate_limit_per_hour, "window_seconds": 3600, "is_default": true })
     );
 
     let read_only = app.issue_key(json!({ "scopes": ["READ"] })).await;

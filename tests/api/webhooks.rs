@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use companin::{
-    config::Settings,
+    config::{Settings, WebhookSettings},
     db,
     domain::ids::{AssistantId, OrgId},
     models::Models,
@@ -25,9 +25,9 @@ use crate::{
 /// A server that may call loopback receivers and retries quickly.
 async fn app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     TestApp::spawn_with(|s| {
-        s.allow_private_urls = true;
-        s.webhook_retry_base_ms = 20;
-        s.webhook_retry_max_ms = 100;
+        s.ingestion.allow_private_urls = true;
+        s.webhooks.webhook_retry_base_ms = 20;
+        s.webhooks.webhook_retry_max_ms = 100;
         adjust(s);
     })
     .await
@@ -253,7 +253,7 @@ async fn a_subscribed_endpoint_receives_every_event_type_signed_with_its_secret(
 
 #[tokio::test]
 async fn the_rate_limit_events_are_sent_once_per_window() {
-    let app = app_with(|s| s.webhook_workers = 1).await;
+    let app = app_with(|s| s.webhooks.webhook_workers = 1).await;
     let receiver = Receiver::start(0).await;
     let (webhook, secret) = app
         .webhook(
@@ -299,7 +299,7 @@ async fn the_rate_limit_events_are_sent_once_per_window() {
     let db = db::connect(&app.settings).await.expect("db");
     companin::runtime::outbox::emit_now(
         &db,
-        Outbox::from_settings(&app.settings),
+        Outbox::from_settings(&app.settings.webhooks),
         &OrgId::from_db(app.org_id.clone()),
         Event::rate_limit_exceeded(&companin::limiter::Decision {
             allowed: false,
@@ -326,7 +326,7 @@ async fn the_rate_limit_events_are_sent_once_per_window() {
 
 #[tokio::test]
 async fn a_receiver_that_fails_three_times_gets_the_same_event_again_and_retries_end() {
-    let app = app_with(|s| s.webhook_retry_window_seconds = 2).await;
+    let app = app_with(|s| s.webhooks.webhook_retry_window_seconds = 2).await;
     let flaky = Receiver::start(3).await;
     let (webhook, secret) = app
         .webhook(&app.key, &flaky.url, json!(["assistant.version_promoted"]))
@@ -407,7 +407,7 @@ async fn wait_for(app: &TestApp, webhook: &str, done: impl Fn(&Value) -> bool) -
 
 #[tokio::test]
 async fn an_event_committed_before_a_crash_is_delivered_after_the_restart() {
-    let app = app_with(|s| s.webhook_workers = 0).await;
+    let app = app_with(|s| s.webhooks.webhook_workers = 0).await;
     let (receiver, webhook, secret, assistant) = watching_promotions(&app).await;
 
     let doomed = tokio::runtime::Builder::new_multi_thread()
@@ -428,7 +428,10 @@ async fn an_event_committed_before_a_crash_is_delivered_after_the_restart() {
     assert_eq!(pending[0]["status"], "PENDING", "nobody sent it yet");
 
     let restarted = Settings {
-        webhook_workers: 1,
+        webhooks: WebhookSettings {
+            webhook_workers: 1,
+            ..app.settings.clone().webhooks
+        },
         ..app.settings.clone()
     };
     start(restarted, Models::local_defaults(), None).await;
@@ -443,7 +446,7 @@ async fn an_event_committed_before_a_crash_is_delivered_after_the_restart() {
 
 #[tokio::test]
 async fn a_change_that_rolls_back_sends_nothing() {
-    let app = app_with(|s| s.webhook_workers = 1).await;
+    let app = app_with(|s| s.webhooks.webhook_workers = 1).await;
     let (receiver, webhook, _, assistant) = watching_promotions(&app).await;
     let draft = app
         .gql_ok(
@@ -463,9 +466,14 @@ async fn a_change_that_rolls_back_sends_nothing() {
         .await
         .expect("promoted in the transaction");
     let event = Event::version_promoted(&assistant, draft["id"].as_str().expect("id"), 2, None);
-    let written = webhooks::emit(&txn, Outbox::from_settings(&app.settings), &org, event)
-        .await
-        .expect("event written in the transaction");
+    let written = webhooks::emit(
+        &txn,
+        Outbox::from_settings(&app.settings.webhooks),
+        &org,
+        event,
+    )
+    .await
+    .expect("event written in the transaction");
     assert!(written.is_some(), "an endpoint subscribes");
     txn.rollback().await.expect("rolled back");
 

@@ -11,7 +11,7 @@ use crate::{
 
 #[tokio::test]
 async fn each_protocol_violation_closes_the_socket_with_its_code() {
-    let app = TestApp::spawn_with(|s| s.ws_init_timeout_seconds = 1).await;
+    let app = TestApp::spawn_with(|s| s.http.ws_init_timeout_seconds = 1).await;
     let key = app.key.clone();
 
     let mut ws = Ws::connect(&app).await;

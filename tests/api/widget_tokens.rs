@@ -408,8 +408,11 @@ async fn wrong_credentials_expired_forged_unknown_key_and_revoked_app_tokens_are
     )
     .expect("signed");
     let other_settings = companin::config::Settings {
-        jwt_secret: Some("another secret of at least thirty-two bytes".into()),
-        jwt_kid: keys.current().kid.clone(),
+        auth: companin::config::AuthSettings {
+            jwt_secret: Some("another secret of at least thirty-two bytes".into()),
+            jwt_kid: keys.current().kid.clone(),
+            ..app.settings.clone().auth
+        },
         ..app.settings.clone()
     };
     let forged = widget_token::sign(
@@ -422,7 +425,10 @@ async fn wrong_credentials_expired_forged_unknown_key_and_revoked_app_tokens_are
     .expect("signed");
     let unknown_kid = widget_token::sign(
         &SigningKeys::load_or_generate(&companin::config::Settings {
-            jwt_kid: "retired".into(),
+            auth: companin::config::AuthSettings {
+                jwt_kid: "retired".into(),
+                ..other_settings.clone().auth
+            },
             ..other_settings.clone()
         })
         .expect("keys"),

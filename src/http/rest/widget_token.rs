@@ -109,7 +109,7 @@ async fn mint(
     services::oauth_apps::mint(
         &state.db,
         &state.signing_keys,
-        state.settings.widget_token_ttl_seconds,
+        state.settings.auth.widget_token_ttl_seconds,
         body.into_request(basic),
     )
     .await

@@ -84,12 +84,12 @@ pub async fn send(state: &AppState, principal: &Principal, input: SendMessage) -
     let received = Instant::now();
     let tenant = principal.visitor_scope(Scope::Write)?;
     let text = input.message.trim();
-    if text.is_empty() || text.chars().count() > state.settings.max_message_chars {
+    if text.is_empty() || text.chars().count() > state.settings.replies.max_message_chars {
         return Err(AppError::bad_input(
             "message",
             format!(
                 "must be 1 to {} characters",
-                state.settings.max_message_chars
+                state.settings.replies.max_message_chars
             ),
         ));
     }
@@ -233,7 +233,7 @@ fn prepare(
                 history: &history,
                 message: &question.prompt_text,
                 passages: &passages,
-                history_tokens: state.settings.history_tokens,
+                history_tokens: state.settings.replies.history_tokens,
             },
             &|t| chat.count_tokens(t),
         );

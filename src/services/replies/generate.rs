@@ -311,8 +311,9 @@ async fn generate(
         Ok(stream) => stream,
         Err(e) => return Outcome::Failed(e.to_string()),
     };
-    let mut flush =
-        tokio::time::interval(Duration::from_millis(state.settings.reply_flush_ms.max(10)));
+    let mut flush = tokio::time::interval(Duration::from_millis(
+        state.settings.replies.reply_flush_ms.max(10),
+    ));
     flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let (mut saved_len, mut last_write) = (0usize, Instant::now());
     // At most one save in flight, off the generation's path: tokens never wait on the

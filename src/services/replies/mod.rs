@@ -37,7 +37,8 @@ pub(crate) async fn start(
 /// start-up and then every minute, so a reader never waits on a reply nobody generates.
 pub fn spawn_sweeper(state: &AppState) {
     let db = state.db.clone();
-    let abandoned = chrono::Duration::seconds(state.settings.reply_abandoned_seconds as i64);
+    let abandoned =
+        chrono::Duration::seconds(state.settings.replies.reply_abandoned_seconds as i64);
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {

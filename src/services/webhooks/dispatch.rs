@@ -37,7 +37,7 @@ const EXCERPT_BYTES: usize = 512;
 /// Starts `webhook_workers` dispatchers (none on an API-only replica) and the pruning of
 /// events older than `webhook_retention_days`.
 pub fn spawn(state: &AppState) -> Vec<JoinHandle<()>> {
-    let workers = state.settings.webhook_workers;
+    let workers = state.settings.webhooks.webhook_workers;
     let mut tasks: Vec<JoinHandle<()>> = (0..workers)
         .map(|_| tokio::spawn(work(state.clone())))
         .collect();
@@ -49,7 +49,7 @@ pub fn spawn(state: &AppState) -> Vec<JoinHandle<()>> {
 
 /// When a claim taken at `now` expires: after the request's timeout, with room to record it.
 pub fn lease_end(state: &AppState, now: DateTime<Utc>) -> DateTime<Utc> {
-    now + chrono::Duration::seconds(state.settings.webhook_timeout_seconds as i64 + 30)
+    now + chrono::Duration::seconds(state.settings.webhooks.webhook_timeout_seconds as i64 + 30)
 }
 
 async fn work(state: AppState) {
@@ -91,8 +91,8 @@ async fn idle_wait(state: &AppState) -> Duration {
 
 async fn prune(state: AppState) {
     loop {
-        let cutoff =
-            Utc::now() - chrono::Duration::days(i64::from(state.settings.webhook_retention_days));
+        let cutoff = Utc::now()
+            - chrono::Duration::days(i64::from(state.settings.webhooks.webhook_retention_days));
         match repo::webhooks::prune(&state.db, cutoff).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(events = n, "pruned old webhook events"),
@@ -170,7 +170,7 @@ pub async fn deliver(state: &AppState, delivery: webhook_delivery::Model) -> Res
 /// The wait after the `attempts`-th failed attempt: the base doubled each time, capped, with
 /// ±10 % jitter so that many deliveries failing together do not retry together.
 fn backoff(state: &AppState, attempts: i32) -> chrono::Duration {
-    let settings = &state.settings;
+    let settings = &state.settings.webhooks;
     let doublings = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(0);
     let ms = settings
         .webhook_retry_base_ms
@@ -208,11 +208,11 @@ async fn send(
         excerpt: None,
         duration: started.elapsed(),
     };
-    let timeout = Duration::from_secs(state.settings.webhook_timeout_seconds);
+    let timeout = Duration::from_secs(state.settings.webhooks.webhook_timeout_seconds);
     let client = match egress::parse(&endpoint.url) {
         Ok(url) => state
             .outbound
-            .get(&url, state.settings.allow_private_urls, timeout)
+            .get(&url, state.settings.ingestion.allow_private_urls, timeout)
             .await
             .map(|client| (client, url)),
         Err(e) => Err(e),

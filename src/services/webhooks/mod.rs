@@ -335,7 +335,7 @@ async fn check_url(state: &AppState, raw: &str) -> AppResult<String> {
         ));
     }
     let url = egress::parse(raw).map_err(|e| AppError::bad_input("url", e.message()))?;
-    egress::resolve(&url, state.settings.allow_private_urls)
+    egress::resolve(&url, state.settings.ingestion.allow_private_urls)
         .await
         .map_err(|e| AppError::bad_input("url", e.message()))?;
     Ok(url.to_string())
