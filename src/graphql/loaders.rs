@@ -11,7 +11,7 @@ use crate::{
     auth::Principal,
     domain::pagination::{Page, PageRequest},
     error::{AppError, AppResult},
-    services,
+    services::{self, feedback::About},
     state::AppState,
 };
 
@@ -148,11 +148,13 @@ children_loader!(
     CONVERSATION_FEEDBACK,
     feedback::Model,
     |reads, parents, page| {
-        services::feedback::of_conversations(&reads.state, &reads.principal, &parents, &page)
+        let about = About::Conversations;
+        services::feedback::of_many(&reads.state, &reads.principal, about, &parents, &page)
     }
 );
 children_loader!(MESSAGE_FEEDBACK, feedback::Model, |reads, parents, page| {
-    services::feedback::of_messages(&reads.state, &reads.principal, &parents, &page)
+    let about = About::Messages;
+    services::feedback::of_many(&reads.state, &reads.principal, about, &parents, &page)
 });
 children_loader!(CONTEXTS, session_context::Model, |reads, parents, page| {
     services::sessions::contexts_of_many(&reads.state, &reads.principal, &parents, &page)

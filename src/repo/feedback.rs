@@ -97,40 +97,28 @@ pub async fn list(
     Ok(page.finish(rows))
 }
 
-/// A page of the feedback on each conversation (of those `tenant` sees), oldest first.
-pub async fn of_conversations(
-    db: &impl ConnectionTrait,
-    tenant: &Tenant,
-    conversations: &[String],
-    page: &PageRequest,
-) -> Result<HashMap<String, Page<feedback::Model>>, DbErr> {
-    let query = feedback::Entity::find().filter(of(tenant));
-    pages::per_parent(
-        db,
-        query,
-        feedback::Column::ConversationId,
-        feedback::Column::Id,
-        conversations,
-        page,
-    )
-    .await
+/// What feedback is about: a conversation (any of its feedback) or one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum About {
+    /// Conversations.
+    Conversations,
+    /// Messages.
+    Messages,
 }
 
-/// A page of the feedback on each message (of those `tenant` sees), oldest first.
-pub async fn of_messages(
+/// A page of the feedback on each conversation or message (of those `tenant` sees), oldest
+/// first, in one statement.
+pub async fn of_many(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
-    messages: &[String],
+    about: About,
+    ids: &[String],
     page: &PageRequest,
 ) -> Result<HashMap<String, Page<feedback::Model>>, DbErr> {
+    let parent = match about {
+        About::Conversations => feedback::Column::ConversationId,
+        About::Messages => feedback::Column::MessageId,
+    };
     let query = feedback::Entity::find().filter(of(tenant));
-    pages::per_parent(
-        db,
-        query,
-        feedback::Column::MessageId,
-        feedback::Column::Id,
-        messages,
-        page,
-    )
-    .await
+    pages::per_parent(db, query, parent, feedback::Column::Id, ids, page).await
 }

@@ -21,6 +21,8 @@ use crate::{
     state::AppState,
 };
 
+pub use crate::repo::feedback::About;
+
 /// Ratings up to this one raise `feedback.negative`.
 pub const NEGATIVE_RATING: i32 = 2;
 
@@ -190,27 +192,17 @@ pub async fn list(
     Ok(repo::feedback::list(&state.db, &tenant, &conversation.id, message_id, page).await?)
 }
 
-/// A page of the feedback on each conversation, oldest first, in one read (nested GraphQL
-/// fields).
-pub async fn of_conversations(
+/// A page of the feedback on each conversation or message, oldest first, in one read
+/// (nested GraphQL fields).
+pub async fn of_many(
     state: &AppState,
     principal: &Principal,
-    conversation_ids: &[String],
+    about: About,
+    ids: &[String],
     page: &PageRequest,
 ) -> AppResult<HashMap<String, Page<feedback::Model>>> {
     let tenant = principal.visitor_scope(Scope::Read)?;
-    Ok(repo::feedback::of_conversations(&state.db, &tenant, conversation_ids, page).await?)
-}
-
-/// A page of the feedback on each message, oldest first, in one read.
-pub async fn of_messages(
-    state: &AppState,
-    principal: &Principal,
-    message_ids: &[String],
-    page: &PageRequest,
-) -> AppResult<HashMap<String, Page<feedback::Model>>> {
-    let tenant = principal.visitor_scope(Scope::Read)?;
-    Ok(repo::feedback::of_messages(&state.db, &tenant, message_ids, page).await?)
+    Ok(repo::feedback::of_many(&state.db, &tenant, about, ids, page).await?)
 }
 
 /// The feedback `id` (for `node(id:)`).

@@ -15,12 +15,6 @@ use crate::{
 pub enum Work {
     /// Preparing, generating and storing replies: retrieval, history, the reply itself.
     Replies,
-    /// Extracting, chunking, embedding and indexing knowledge; refreshing URLs.
-    Ingestion,
-    /// Raising and delivering webhook events.
-    Webhooks,
-    /// An operator's command (the CLI, seeding a sandbox organization).
-    Operator,
 }
 
 #[derive(Debug, Clone)]
