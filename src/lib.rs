@@ -1,7 +1,10 @@
 //! Companin: customer-facing AI assistants behind one GraphQL API, with a REST layer.
 //!
-//! Layers, top to bottom: `http` and `graphql` (thin transports) → `services` (logic,
-//! scopes, transactions) → `repo` (organization-scoped queries) → `entity` (tables).
+//! Layers, top to bottom: `http` and `graphql` (thin transports) → `services` (logic, the
+//! scope check that makes a `Tenant` handle, transactions) → `ingest` → `state` → `auth`,
+//! `runtime` → `repo` (organization-scoped queries), `vector`, `models` → `domain`
+//! (ids, the organization boundary) → `entity` (tables). `docs/architecture.md` has the map;
+//! `tests/api/layers.rs` fails on an import that points up.
 
 // lancedb query futures are deep; proving them `Send` needs more than the default limit.
 #![recursion_limit = "256"]

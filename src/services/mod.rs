@@ -1,6 +1,7 @@
-//! One module per capability. Services own validation, authorization by scope and
-//! transactions; they are reached only with a [`Principal`](crate::auth::Principal) (or, for
-//! operator commands, an explicit organization id).
+//! One module per capability. Services own validation, transactions, and the scope check
+//! that turns the caller's [`Principal`](crate::auth::Principal) into the
+//! [`Tenant`](crate::auth::Tenant) handle every read and write goes through (operator
+//! commands take an explicit organization id).
 
 pub mod analytics;
 pub mod api_keys;
