@@ -31,15 +31,6 @@ pub struct VisitorGrant {
 }
 
 impl VisitorGrant {
-    /// Whether a session of `visitor_id` / `external_user_id` is this visitor's.
-    pub fn owns(&self, visitor_id: &str, external_user_id: Option<&str>) -> bool {
-        visitor_id == self.visitor_id
-            || self
-                .external_user_id
-                .as_deref()
-                .is_some_and(|own| external_user_id == Some(own))
-    }
-
     /// Whether a browser page at `origin` may use the credential.
     pub fn allows_origin(&self, origin: &str) -> bool {
         self.allowed_origins

@@ -143,6 +143,7 @@ mod tests {
         );
         let system = tenant.on_behalf(Work::Replies);
         assert!(system.visitor().is_none() && system.work() == Some(Work::Replies));
+        assert_eq!(system.org(), &org);
     }
 
     #[test]
