@@ -132,6 +132,26 @@ async fn until(client: &Client, what: &str, script: &str) {
     }
 }
 
+/// Types `question` into the widget and sends it.
+async fn ask(client: &Client, question: &str) {
+    client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css("#cmpw-input"))
+        .await
+        .expect("input")
+        .send_keys(question)
+        .await
+        .expect("typed");
+    client
+        .find(Locator::Css(".cmpw-form button"))
+        .await
+        .expect("send button")
+        .click()
+        .await
+        .expect("clicked");
+}
+
 /// A reply of 40 pieces, one every 60 ms: slow enough to drop the connection mid-reply.
 fn slow_models() -> Models {
     Models {
@@ -180,23 +200,7 @@ async fn the_widget_streams_a_reply_survives_a_dropped_connection_and_takes_a_ra
         "window.companinWidget && window.companinWidget.acked",
     )
     .await;
-    let input = client
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::Css("#cmpw-input"))
-        .await
-        .expect("input");
-    input
-        .send_keys("Hello, are you there?")
-        .await
-        .expect("typed");
-    client
-        .find(Locator::Css(".cmpw-form button"))
-        .await
-        .expect("send button")
-        .click()
-        .await
-        .expect("clicked");
+    ask(&client, "Hello, are you there?").await;
 
     // Streaming: part of the reply shows while it is still being written…
     until(
@@ -327,22 +331,7 @@ async fn the_widget_answers_from_the_sandbox_knowledge_and_shows_its_source() {
     )
     .await;
     let (question, answer) = companin::services::sandbox::samples::QAS[0];
-    client
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::Css("#cmpw-input"))
-        .await
-        .expect("input")
-        .send_keys(question)
-        .await
-        .expect("typed");
-    client
-        .find(Locator::Css(".cmpw-form button"))
-        .await
-        .expect("send button")
-        .click()
-        .await
-        .expect("clicked");
+    ask(&client, question).await;
     until(
         &client,
         "the answer from the sandbox's Q&A",
@@ -352,7 +341,7 @@ async fn the_widget_answers_from_the_sandbox_knowledge_and_shows_its_source() {
     until(
         &client,
         "the answer's source",
-        "document.querySelector('.cmpw-bot:last-of-type .cmpw-sources li, .cmpw-sources li')",
+        "document.querySelector('.cmpw-sources li')",
     )
     .await;
     let sources: Value = client
