@@ -159,22 +159,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
     telemetry::init(settings.log_format);
     match cli.command {
         Command::Serve { demo } => serve(settings, demo).await,
-        Command::Sandbox(SandboxCommand::Seed) => {
-            let models = crate::models::Models::from_settings(&settings.models)
-                .await
-                .map_err(|e| anyhow::anyhow!("loading the models: {e}"))?;
-            let state = crate::startup::state(settings, models).await?;
-            crate::ingest::worker::spawn(&state);
-            eprintln!(
-                "seeding the sandbox: indexing sample knowledge and answering sample conversations…"
-            );
-            let seeded = services::sandbox::seed(&state, playground_origins(&state.settings))
-                .await
-                .map_err(cli_error)?;
-            print_sandbox(&state.settings, &seeded);
-            state.request_log.flush().await;
-            Ok(())
-        }
+        Command::Sandbox(SandboxCommand::Seed) => seed_sandbox(settings).await,
         Command::Migrate => {
             let db = db::connect(&settings).await?;
             db::migrate(&db).await?;
@@ -203,8 +188,31 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             print!("{}", graphql::sdl(&graphql::build(&settings.http, None)));
             Ok(())
         }
-        Command::Org(OrgCommand::Create { name, sandbox }) => {
-            let db = connected(&settings).await?;
+        Command::Org(command) => org_command(&settings, command).await,
+        Command::Key(command) => key_command(&settings, command).await,
+    }
+}
+
+/// `sandbox seed`: a sandbox organization with sample data, answered by the local models.
+async fn seed_sandbox(settings: Settings) -> anyhow::Result<()> {
+    let models = crate::models::Models::from_settings(&settings.models)
+        .await
+        .map_err(|e| anyhow::anyhow!("loading the models: {e}"))?;
+    let state = crate::startup::state(settings, models).await?;
+    crate::ingest::worker::spawn(&state);
+    eprintln!("seeding the sandbox: indexing sample knowledge and answering sample conversations…");
+    let seeded = services::sandbox::seed(&state, playground_origins(&state.settings))
+        .await
+        .map_err(cli_error)?;
+    print_sandbox(&state.settings, &seeded);
+    state.request_log.flush().await;
+    Ok(())
+}
+
+async fn org_command(settings: &Settings, command: OrgCommand) -> anyhow::Result<()> {
+    let db = connected(settings).await?;
+    match command {
+        OrgCommand::Create { name, sandbox } => {
             let (org, key) = services::organizations::create(&db, &name, sandbox)
                 .await
                 .map_err(cli_error)?;
@@ -215,15 +223,13 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             eprintln!(
                 "The API key is shown only once: store it now. Send it as the X-API-Key header."
             );
-            Ok(())
         }
-        Command::Org(OrgCommand::SetLimit {
+        OrgCommand::SetLimit {
             org_id,
             limit,
             window,
             default,
-        }) => {
-            let db = connected(&settings).await?;
+        } => {
             let org = crate::domain::ids::OrgId::parse(&org_id).map_err(cli_error)?;
             let change = match (default, limit) {
                 (false, Some(limit)) => Some(RateLimitInput {
@@ -235,24 +241,20 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             let stored = services::rate_limits::set_for(&db, &org, change)
                 .await
                 .map_err(cli_error)?;
+            println!("org_id: {}", stored.id);
             match (stored.rate_limit, stored.rate_limit_window_seconds) {
                 (Some(limit), Some(window)) => {
-                    println!("org_id: {}", stored.id);
                     println!("rate_limit: {limit}");
                     println!("window_seconds: {window}");
                 }
-                _ => {
-                    println!("org_id: {}", stored.id);
-                    println!(
-                        "rate_limit: default ({} per hour)",
-                        settings.rate_limits.rate_limit_per_hour
-                    );
-                }
+                _ => println!(
+                    "rate_limit: default ({} per hour)",
+                    settings.rate_limits.rate_limit_per_hour
+                ),
             }
-            Ok(())
         }
-        Command::Key(command) => key_command(&settings, command).await,
     }
+    Ok(())
 }
 
 async fn key_command(settings: &Settings, command: KeyCommand) -> anyhow::Result<()> {
@@ -296,35 +298,10 @@ async fn key_command(settings: &Settings, command: KeyCommand) -> anyhow::Result
             let keys = services::api_keys::list_for(&db, &org)
                 .await
                 .map_err(cli_error)?;
-            println!(
-                "{:<37} {:<17} {:<17} {:<8} {:<16} name",
-                "id", "prefix", "scopes", "status", "last used"
-            );
-            for key in keys {
-                let view = ApiKey::from(key);
-                let last_used = view.last_used_at.map_or_else(
-                    || "never".to_owned(),
-                    |t| t.format("%Y-%m-%d %H:%M").to_string(),
-                );
-                let status = format!("{:?}", view.status).to_lowercase();
-                let scopes = view
-                    .scopes
-                    .iter()
-                    .map(|s| format!("{s:?}").to_lowercase())
-                    .collect::<Vec<_>>()
-                    .join(",");
-                println!(
-                    "{:<37} {:<17} {:<17} {:<8} {:<16} {}",
-                    view.id.as_str(),
-                    view.prefix,
-                    scopes,
-                    status,
-                    last_used,
-                    view.name
-                );
-            }
+            print_keys(keys);
         }
         KeyCommand::Revoke { key_id } => {
+            let key_id = crate::domain::ids::KeyId::parse(&key_id).map_err(cli_error)?;
             let key = services::api_keys::revoke_by_id(&db, &key_id)
                 .await
                 .map_err(cli_error)?;
@@ -332,6 +309,37 @@ async fn key_command(settings: &Settings, command: KeyCommand) -> anyhow::Result
         }
     }
     Ok(())
+}
+
+/// The keys as a table: id, prefix, scopes, status, last use, name.
+fn print_keys(keys: Vec<entity::api_key::Model>) {
+    println!(
+        "{:<37} {:<17} {:<17} {:<8} {:<16} name",
+        "id", "prefix", "scopes", "status", "last used"
+    );
+    for key in keys {
+        let view = ApiKey::from(key);
+        let last_used = view.last_used_at.map_or_else(
+            || "never".to_owned(),
+            |t| t.format("%Y-%m-%d %H:%M").to_string(),
+        );
+        let status = format!("{:?}", view.status).to_lowercase();
+        let scopes = view
+            .scopes
+            .iter()
+            .map(|s| format!("{s:?}").to_lowercase())
+            .collect::<Vec<_>>()
+            .join(",");
+        println!(
+            "{:<37} {:<17} {:<17} {:<8} {:<16} {}",
+            view.id.as_str(),
+            view.prefix,
+            scopes,
+            status,
+            last_used,
+            view.name
+        );
+    }
 }
 
 async fn connected(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {

@@ -4,6 +4,7 @@ use async_graphql::{Context, ID, Object, Result};
 
 use super::context::parts;
 use crate::{
+    domain::ids::KeyId,
     services,
     views::api_keys::{ApiKey, CreateApiKeyInput, CreatedApiKey},
 };
@@ -41,8 +42,10 @@ impl ApiKeyMutation {
     /// Revokes an API key (admin scope); it stops authenticating at once.
     async fn revoke_api_key(&self, ctx: &Context<'_>, id: ID) -> Result<ApiKey> {
         let (state, principal) = parts(ctx)?;
-        Ok(services::api_keys::revoke(&state.db, principal, &id)
-            .await?
-            .into())
+        Ok(
+            services::api_keys::revoke(&state.db, principal, &KeyId::parse(&id)?)
+                .await?
+                .into(),
+        )
     }
 }

@@ -7,6 +7,7 @@ use super::{
     loaders::{self, RulesOf, VERSIONS},
 };
 use crate::{
+    domain::ids::AssistantId,
     services,
     views::{
         assistants::{Assistant, AssistantVersion, CreateAssistantInput, UpdateAssistantInput},
@@ -39,6 +40,9 @@ impl AssistantQuery {
     /// One assistant, or null when it does not exist in this organization.
     async fn assistant(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Assistant>> {
         let (state, principal) = parts(ctx)?;
+        let Ok(id) = AssistantId::parse(&id) else {
+            return Ok(None);
+        };
         super::node::found(
             services::assistants::get(&state.db, principal, &id)
                 .await
@@ -123,8 +127,15 @@ impl AssistantMutation {
         let (state, principal) = parts(ctx)?;
         let (patch, base) = input.into_patch();
         let promote = promote.unwrap_or(true);
-        let written =
-            services::assistants::update(state, principal, &id, patch, promote, base).await?;
+        let written = services::assistants::update(
+            state,
+            principal,
+            &AssistantId::parse(&id)?,
+            patch,
+            promote,
+            base,
+        )
+        .await?;
         Ok(written.into())
     }
 
@@ -136,11 +147,14 @@ impl AssistantMutation {
         version: i32,
     ) -> Result<Assistant> {
         let (state, principal) = parts(ctx)?;
-        Ok(
-            services::assistants::promote(state, principal, &assistant_id, version)
-                .await?
-                .into(),
+        Ok(services::assistants::promote(
+            state,
+            principal,
+            &AssistantId::parse(&assistant_id)?,
+            version,
         )
+        .await?
+        .into())
     }
 
     /// Pauses (`false`) or resumes an assistant. Versions and history are untouched.
@@ -151,17 +165,20 @@ impl AssistantMutation {
         active: bool,
     ) -> Result<Assistant> {
         let (state, principal) = parts(ctx)?;
-        Ok(
-            services::assistants::set_active(&state.db, principal, &id, active)
-                .await?
-                .into(),
+        Ok(services::assistants::set_active(
+            &state.db,
+            principal,
+            &AssistantId::parse(&id)?,
+            active,
         )
+        .await?
+        .into())
     }
 
     /// Deletes an assistant. Past conversations keep resolving its name.
     async fn delete_assistant(&self, ctx: &Context<'_>, id: ID) -> Result<DeletePayload> {
         let (state, principal) = parts(ctx)?;
-        services::assistants::delete(&state.db, principal, &id).await?;
+        services::assistants::delete(&state.db, principal, &AssistantId::parse(&id)?).await?;
         Ok(DeletePayload::of(id.0))
     }
 }

@@ -11,6 +11,7 @@ use super::{
     loaders::{self, CONVERSATION_FEEDBACK, MESSAGE_FEEDBACK, MESSAGES},
 };
 use crate::{
+    domain::ids::{ConversationId, MessageId},
     services::{self, conversations::ListConversations},
     views::conversations::{
         Conversation, CreateConversationInput, Feedback, FeedbackInput, Message, ReplyEvent,
@@ -61,6 +62,9 @@ impl ConversationQuery {
     /// One conversation, or null when it does not exist in this organization.
     async fn conversation(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Conversation>> {
         let (state, principal) = parts(ctx)?;
+        let Ok(id) = ConversationId::parse(&id) else {
+            return Ok(None);
+        };
         super::node::found(
             services::conversations::get(state, principal, &id)
                 .await
@@ -71,6 +75,9 @@ impl ConversationQuery {
     /// One message, or null when it does not exist in this organization.
     async fn message(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Message>> {
         let (state, principal) = parts(ctx)?;
+        let Ok(id) = MessageId::parse(&id) else {
+            return Ok(None);
+        };
         super::node::found(
             services::conversations::message(state, principal, &id)
                 .await
@@ -143,7 +150,7 @@ impl ConversationMutation {
     ) -> Result<Conversation> {
         let (state, principal) = parts(ctx)?;
         Ok(
-            services::conversations::create(state, principal, input.into())
+            services::conversations::create(state, principal, input.try_into()?)
                 .await?
                 .into(),
         )
@@ -159,7 +166,7 @@ impl ConversationMutation {
         #[graphql(default = true)] wait: bool,
     ) -> Result<SendMessagePayload> {
         let (state, principal) = parts(ctx)?;
-        let sent = services::conversations::send(state, principal, input.into()).await?;
+        let sent = services::conversations::send(state, principal, input.try_into()?).await?;
         let user_message = sent.user_message.clone().into();
         let reply = if wait { sent.wait().await? } else { sent.reply };
         Ok(SendMessagePayload {
@@ -171,17 +178,21 @@ impl ConversationMutation {
     /// Stops a reply being generated; the text written so far is kept (`CANCELLED`).
     async fn cancel_reply(&self, ctx: &Context<'_>, message_id: ID) -> Result<Message> {
         let (state, principal) = parts(ctx)?;
-        Ok(services::replies::cancel(state, principal, &message_id)
-            .await?
-            .into())
+        Ok(
+            services::replies::cancel(state, principal, &MessageId::parse(&message_id)?)
+                .await?
+                .into(),
+        )
     }
 
     /// Rates a conversation or one of its messages (1–5; thumbs down 1, up 5).
     async fn submit_feedback(&self, ctx: &Context<'_>, input: FeedbackInput) -> Result<Feedback> {
         let (state, principal) = parts(ctx)?;
-        Ok(services::feedback::submit(state, principal, input.into())
-            .await?
-            .into())
+        Ok(
+            services::feedback::submit(state, principal, input.try_into()?)
+                .await?
+                .into(),
+        )
     }
 }
 
@@ -198,8 +209,8 @@ impl ConversationSubscription {
         input: SendMessageInput,
     ) -> Result<impl Stream<Item = ReplyEvent> + use<>> {
         let (state, principal) = parts(ctx)?;
-        let sent = services::conversations::send(state, principal, input.into()).await?;
-        let events = services::replies::reply_stream(state, principal, &sent.reply.id).await?;
+        let sent = services::conversations::send(state, principal, input.try_into()?).await?;
+        let events = services::replies::reply_stream(state, principal, &sent.reply_id()).await?;
         Ok(events.map(ReplyEvent::from))
     }
 
@@ -211,7 +222,9 @@ impl ConversationSubscription {
         message_id: ID,
     ) -> Result<impl Stream<Item = ReplyEvent> + use<>> {
         let (state, principal) = parts(ctx)?;
-        let events = services::replies::reply_stream(state, principal, &message_id).await?;
+        let events =
+            services::replies::reply_stream(state, principal, &MessageId::parse(&message_id)?)
+                .await?;
         Ok(events.map(ReplyEvent::from))
     }
 
@@ -222,8 +235,12 @@ impl ConversationSubscription {
         conversation_id: ID,
     ) -> Result<impl Stream<Item = ReplyEvent> + use<>> {
         let (state, principal) = parts(ctx)?;
-        let events =
-            services::replies::conversation_events(state, principal, &conversation_id).await?;
+        let events = services::replies::conversation_events(
+            state,
+            principal,
+            &ConversationId::parse(&conversation_id)?,
+        )
+        .await?;
         Ok(events.map(ReplyEvent::from))
     }
 }

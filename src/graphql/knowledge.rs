@@ -4,6 +4,7 @@ use async_graphql::{ComplexObject, Context, ID, Object, Result, Upload, connecti
 
 use super::context::{connection, page, parts};
 use crate::{
+    domain::ids::{AssistantId, SourceId},
     repo::knowledge::SourceFilter,
     services::{
         self,
@@ -59,6 +60,9 @@ impl KnowledgeQuery {
     /// One source, or null when it does not exist in this organization.
     async fn knowledge_source(&self, ctx: &Context<'_>, id: ID) -> Result<Option<KnowledgeSource>> {
         let (state, principal) = parts(ctx)?;
+        let Ok(id) = SourceId::parse(&id) else {
+            return Ok(None);
+        };
         super::node::found(
             services::knowledge::get(state, principal, &id)
                 .await
@@ -89,7 +93,7 @@ impl KnowledgeQuery {
         let (state, principal) = parts(ctx)?;
         let search = Search {
             query,
-            assistant_id: assistant_id.map(|a| a.0),
+            assistant_id: assistant_id.map(|a| AssistantId::parse(&a)).transpose()?,
             top_k,
             mode: mode.map(Into::into),
             min_score,
@@ -111,8 +115,8 @@ impl KnowledgeSource {
             return Ok(Vec::new());
         }
         let (state, principal) = parts(ctx)?;
-        let log =
-            services::knowledge::refreshes(state, principal, &self.id, limit.min(100)).await?;
+        let id = SourceId::from_db(self.id.to_string());
+        let log = services::knowledge::refreshes(state, principal, &id, limit.min(100)).await?;
         Ok(log.into_iter().map(Into::into).collect())
     }
 }
@@ -174,7 +178,7 @@ impl KnowledgeMutation {
     ) -> Result<KnowledgeSource> {
         let (state, principal) = parts(ctx)?;
         Ok(
-            services::knowledge::update_qa(state, principal, &id, input.into())
+            services::knowledge::update_qa(state, principal, &SourceId::parse(&id)?, input.into())
                 .await?
                 .into(),
         )
@@ -195,15 +199,17 @@ impl KnowledgeMutation {
     /// Fetches a URL again now; unchanged content is not re-embedded.
     async fn refresh_knowledge_url(&self, ctx: &Context<'_>, id: ID) -> Result<KnowledgeSource> {
         let (state, principal) = parts(ctx)?;
-        Ok(services::knowledge::refresh_url(state, principal, &id)
-            .await?
-            .into())
+        Ok(
+            services::knowledge::refresh_url(state, principal, &SourceId::parse(&id)?)
+                .await?
+                .into(),
+        )
     }
 
     /// Deletes a source with its chunks and file.
     async fn delete_knowledge_source(&self, ctx: &Context<'_>, id: ID) -> Result<DeletePayload> {
         let (state, principal) = parts(ctx)?;
-        services::knowledge::delete(state, principal, &id, None).await?;
+        services::knowledge::delete(state, principal, &SourceId::parse(&id)?, None).await?;
         Ok(DeletePayload::of(id.0))
     }
 
@@ -211,7 +217,13 @@ impl KnowledgeMutation {
     /// answering until replaced. Returns how many sources were queued.
     async fn reembed_knowledge(&self, ctx: &Context<'_>, ids: Option<Vec<ID>>) -> Result<i32> {
         let (state, principal) = parts(ctx)?;
-        let ids = ids.map(|ids| ids.into_iter().map(|i| i.0).collect());
+        let ids = ids
+            .map(|ids| {
+                ids.iter()
+                    .map(|id| SourceId::parse(id))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
         Ok(services::knowledge::reembed(state, principal, ids).await? as i32)
     }
 
@@ -222,12 +234,7 @@ impl KnowledgeMutation {
         assistant_id: ID,
         source_id: ID,
     ) -> Result<Assistant> {
-        let (state, principal) = parts(ctx)?;
-        Ok(
-            retrieval::set_rule(state, principal, &assistant_id, &source_id, Some(true))
-                .await?
-                .into(),
-        )
+        set_rule(ctx, &assistant_id, &source_id, Some(true)).await
     }
 
     /// Excludes a source from an assistant: it is never used for it.
@@ -237,12 +244,7 @@ impl KnowledgeMutation {
         assistant_id: ID,
         source_id: ID,
     ) -> Result<Assistant> {
-        let (state, principal) = parts(ctx)?;
-        Ok(
-            retrieval::set_rule(state, principal, &assistant_id, &source_id, Some(false))
-                .await?
-                .into(),
-        )
+        set_rule(ctx, &assistant_id, &source_id, Some(false)).await
     }
 
     /// Removes a source's link or exclusion.
@@ -252,11 +254,25 @@ impl KnowledgeMutation {
         assistant_id: ID,
         source_id: ID,
     ) -> Result<Assistant> {
-        let (state, principal) = parts(ctx)?;
-        Ok(
-            retrieval::set_rule(state, principal, &assistant_id, &source_id, None)
-                .await?
-                .into(),
-        )
+        set_rule(ctx, &assistant_id, &source_id, None).await
     }
+}
+
+/// Links, excludes or clears a source for an assistant.
+async fn set_rule(
+    ctx: &Context<'_>,
+    assistant_id: &str,
+    source_id: &str,
+    linked: Option<bool>,
+) -> Result<Assistant> {
+    let (state, principal) = parts(ctx)?;
+    let (assistant, source) = (
+        AssistantId::parse(assistant_id)?,
+        SourceId::parse(source_id)?,
+    );
+    Ok(
+        retrieval::set_rule(state, principal, &assistant, &source, linked)
+            .await?
+            .into(),
+    )
 }

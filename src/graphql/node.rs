@@ -4,8 +4,14 @@ use async_graphql::{Context, ID, Interface, Object, Result};
 
 use super::context::parts;
 use crate::{
+    auth::Principal,
+    domain::ids::{
+        AppId, AssistantId, ContextId, ConversationId, DeliveryId, FeedbackId, KeyId, MessageId,
+        SessionId, SourceId, VersionId, WebhookId,
+    },
     error::AppError,
     services,
+    state::AppState,
     views::{
         api_keys::ApiKey,
         assistants::{Assistant, AssistantVersion},
@@ -62,54 +68,82 @@ impl NodeQuery {
     /// Any record by its id, or null when it does not exist in this organization.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
         let (state, principal) = parts(ctx)?;
-        let db = &state.db;
-        let prefix = id.split('_').next().unwrap_or_default();
-        let node = match prefix {
-            "org" if id.as_str() == principal.billed_org().as_str() => {
-                services::organizations::current(db, principal)
-                    .await
-                    .map(|o| Node::Organization(o.into()))
-            }
-            "key" => services::api_keys::get(db, principal, &id)
-                .await
-                .map(|k| Node::ApiKey(k.into())),
-            "asst" => services::assistants::get(db, principal, &id)
-                .await
-                .map(|a| Node::Assistant(a.into())),
-            "ver" => services::assistants::version_by_id(db, principal, &id)
-                .await
-                .map(|v| Node::AssistantVersion(v.into())),
-            "ks" => services::knowledge::get(state, principal, &id)
-                .await
-                .map(|s| Node::KnowledgeSource(s.into())),
-            "sess" => services::sessions::get(state, principal, &id)
-                .await
-                .map(|s| Node::Session(s.into())),
-            "ctx" => services::sessions::get_context(state, principal, &id)
-                .await
-                .map(|c| Node::Context(c.into())),
-            "conv" => services::conversations::get(state, principal, &id)
-                .await
-                .map(|c| Node::Conversation(c.into())),
-            "msg" => services::conversations::message(state, principal, &id)
-                .await
-                .map(|m| Node::Message(m.into())),
-            "fb" => services::feedback::get(state, principal, &id)
-                .await
-                .map(|f| Node::Feedback(f.into())),
-            "app" => services::oauth_apps::get(db, principal, &id)
-                .await
-                .map(|a| Node::OAuthApp(a.into())),
-            "wh" => services::webhooks::get(state, principal, &id)
-                .await
-                .map(|w| Node::Webhook(w.into())),
-            "whd" => services::webhooks::delivery(state, principal, &id)
-                .await
-                .map(|d| Node::WebhookDelivery(d.into())),
-            _ => Err(AppError::NotFound("node")),
-        };
-        found(node)
+        found(resolve(state, principal, &id).await)
     }
+}
+
+/// The record `id` names, by its prefix; a malformed id is `NOT_FOUND` like an unknown one.
+async fn resolve(state: &AppState, principal: &Principal, id: &str) -> Result<Node, AppError> {
+    let db = &state.db;
+    let prefix = id.split('_').next().unwrap_or_default();
+    Ok(match prefix {
+        "org" if id == principal.billed_org().as_str() => Node::Organization(
+            services::organizations::current(db, principal)
+                .await?
+                .into(),
+        ),
+        "key" => Node::ApiKey(
+            services::api_keys::get(db, principal, &KeyId::parse(id)?)
+                .await?
+                .into(),
+        ),
+        "asst" => Node::Assistant(
+            services::assistants::get(db, principal, &AssistantId::parse(id)?)
+                .await?
+                .into(),
+        ),
+        "ver" => Node::AssistantVersion(
+            services::assistants::version_by_id(db, principal, &VersionId::parse(id)?)
+                .await?
+                .into(),
+        ),
+        "ks" => Node::KnowledgeSource(
+            services::knowledge::get(state, principal, &SourceId::parse(id)?)
+                .await?
+                .into(),
+        ),
+        "sess" => Node::Session(
+            services::sessions::get(state, principal, &SessionId::parse(id)?)
+                .await?
+                .into(),
+        ),
+        "ctx" => Node::Context(
+            services::sessions::get_context(state, principal, &ContextId::parse(id)?)
+                .await?
+                .into(),
+        ),
+        "conv" => Node::Conversation(
+            services::conversations::get(state, principal, &ConversationId::parse(id)?)
+                .await?
+                .into(),
+        ),
+        "msg" => Node::Message(
+            services::conversations::message(state, principal, &MessageId::parse(id)?)
+                .await?
+                .into(),
+        ),
+        "fb" => Node::Feedback(
+            services::feedback::get(state, principal, &FeedbackId::parse(id)?)
+                .await?
+                .into(),
+        ),
+        "app" => Node::OAuthApp(
+            services::oauth_apps::get(db, principal, &AppId::parse(id)?)
+                .await?
+                .into(),
+        ),
+        "wh" => Node::Webhook(
+            services::webhooks::get(state, principal, &WebhookId::parse(id)?)
+                .await?
+                .into(),
+        ),
+        "whd" => Node::WebhookDelivery(
+            services::webhooks::delivery(state, principal, &DeliveryId::parse(id)?)
+                .await?
+                .into(),
+        ),
+        _ => return Err(AppError::NotFound("node")),
+    })
 }
 
 /// `NOT_FOUND` becomes null, as single-record queries answer for a missing id.

@@ -4,6 +4,7 @@ use async_graphql::{Context, ID, Object, Result};
 
 use super::context::parts;
 use crate::{
+    domain::ids::AppId,
     services,
     views::oauth_apps::{CreateOAuthAppInput, CreatedOAuthApp, OAuthApp},
 };
@@ -45,8 +46,10 @@ impl OAuthAppMutation {
     #[graphql(name = "revokeOAuthApp")]
     async fn revoke_oauth_app(&self, ctx: &Context<'_>, id: ID) -> Result<OAuthApp> {
         let (state, principal) = parts(ctx)?;
-        Ok(services::oauth_apps::revoke(state, principal, &id)
-            .await?
-            .into())
+        Ok(
+            services::oauth_apps::revoke(state, principal, &AppId::parse(&id)?)
+                .await?
+                .into(),
+        )
     }
 }

@@ -7,6 +7,7 @@ use super::{
     loaders::{self, CONTEXTS, SESSION_CONVERSATIONS},
 };
 use crate::{
+    domain::ids::SessionId,
     services,
     views::{
         conversations::Conversation,
@@ -44,6 +45,9 @@ impl SessionQuery {
     /// One session, or null when it does not exist in this organization.
     async fn session(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Session>> {
         let (state, principal) = parts(ctx)?;
+        let Ok(id) = SessionId::parse(&id) else {
+            return Ok(None);
+        };
         super::node::found(
             services::sessions::get(state, principal, &id)
                 .await
@@ -66,10 +70,11 @@ impl SessionQuery {
         external_user_id: Option<String>,
     ) -> Result<Connection<String, VisitorContext>> {
         let (state, principal) = parts(ctx)?;
+        let session_id = session_id.map(|id| SessionId::parse(&id)).transpose()?;
         let rows = services::sessions::list_contexts(
             state,
             principal,
-            session_id.as_ref().map(|id| id.as_str()),
+            session_id.as_ref(),
             external_user_id.as_deref(),
             &page(first, after, last, before)?,
         )
@@ -123,15 +128,21 @@ impl SessionMutation {
         input: CreateSessionInput,
     ) -> Result<Session> {
         let (state, principal) = parts(ctx)?;
-        Ok(services::sessions::create(state, principal, input.into())
-            .await?
-            .into())
+        Ok(
+            services::sessions::create(state, principal, input.try_into()?)
+                .await?
+                .into(),
+        )
     }
 
     /// Ends a session: it stays readable and refuses new messages (`SESSION_EXPIRED`).
     async fn end_session(&self, ctx: &Context<'_>, id: ID) -> Result<Session> {
         let (state, principal) = parts(ctx)?;
-        Ok(services::sessions::end(state, principal, &id).await?.into())
+        Ok(
+            services::sessions::end(state, principal, &SessionId::parse(&id)?)
+                .await?
+                .into(),
+        )
     }
 
     /// Attaches visitor traits to a session; the latest are given to the assistant with each
@@ -142,8 +153,9 @@ impl SessionMutation {
         input: AttachContextInput,
     ) -> Result<VisitorContext> {
         let (state, principal) = parts(ctx)?;
+        let session = SessionId::parse(&input.session_id)?;
         Ok(
-            services::sessions::attach_context(state, principal, &input.session_id, input.traits.0)
+            services::sessions::attach_context(state, principal, &session, input.traits.0)
                 .await?
                 .into(),
         )

@@ -4,6 +4,7 @@ use async_graphql::{ComplexObject, Context, ID, Object, Result, connection::Conn
 
 use super::context::{connection, page, parts};
 use crate::{
+    domain::ids::{DeliveryId, WebhookId},
     services,
     views::{
         common::DeletePayload,
@@ -52,7 +53,7 @@ impl Webhook {
         let rows = services::webhooks::deliveries(
             state,
             principal,
-            &self.id,
+            &WebhookId::from_db(self.id.to_string()),
             status.map(Into::into),
             &page(first, after, last, before)?,
         )
@@ -92,7 +93,7 @@ impl WebhookMutation {
     ) -> Result<Webhook> {
         let (state, principal) = parts(ctx)?;
         Ok(
-            services::webhooks::update(state, principal, &id, input.into())
+            services::webhooks::update(state, principal, &WebhookId::parse(&id)?, input.into())
                 .await?
                 .into(),
         )
@@ -109,7 +110,7 @@ impl WebhookMutation {
         let (state, principal) = parts(ctx)?;
         let keep = keep_previous_seconds.map(i64::from);
         Ok(
-            services::webhooks::rotate_secret(state, principal, &id, keep)
+            services::webhooks::rotate_secret(state, principal, &WebhookId::parse(&id)?, keep)
                 .await?
                 .into(),
         )
@@ -118,7 +119,7 @@ impl WebhookMutation {
     /// Deletes an endpoint with its deliveries (admin scope).
     async fn delete_webhook(&self, ctx: &Context<'_>, id: ID) -> Result<DeletePayload> {
         let (state, principal) = parts(ctx)?;
-        services::webhooks::delete(state, principal, &id).await?;
+        services::webhooks::delete(state, principal, &WebhookId::parse(&id)?).await?;
         Ok(DeletePayload::of(id.0))
     }
 
@@ -126,17 +127,21 @@ impl WebhookMutation {
     /// first attempt (admin scope).
     async fn test_webhook(&self, ctx: &Context<'_>, id: ID) -> Result<WebhookDelivery> {
         let (state, principal) = parts(ctx)?;
-        Ok(services::webhooks::test(state, principal, &id)
-            .await?
-            .into())
+        Ok(
+            services::webhooks::test(state, principal, &WebhookId::parse(&id)?)
+                .await?
+                .into(),
+        )
     }
 
     /// Sends a delivery again now, with the same event id and body; retried for another
     /// day if it fails (admin scope).
     async fn resend_webhook_delivery(&self, ctx: &Context<'_>, id: ID) -> Result<WebhookDelivery> {
         let (state, principal) = parts(ctx)?;
-        Ok(services::webhooks::resend(state, principal, &id)
-            .await?
-            .into())
+        Ok(
+            services::webhooks::resend(state, principal, &DeliveryId::parse(&id)?)
+                .await?
+                .into(),
+        )
     }
 }

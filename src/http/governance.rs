@@ -36,34 +36,15 @@ pub struct OperationInfo {
 
 /// Middleware of the authenticated REST routes and `POST /graphql`.
 pub async fn govern(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let at = Utc::now();
+    let (started, at) = (Instant::now(), Utc::now());
     let transport = if request.uri().path() == "/graphql" {
         Transport::Graphql
     } else {
         Transport::Rest
     };
-    if transport == Transport::Graphql && !graphql::preflighted(request.headers()) {
-        return refusal(
-            transport,
-            AppError::Malformed(
-                "this request could be a cross-site request forgery: send `Content-Type: application/json` or a custom header such as `X-API-Key`".into(),
-            ),
-        );
-    }
-    let credentials = Credentials {
-        headers: request.headers(),
-        peer: peer(request.extensions()),
-    };
-    let principal = match state.auth.authenticate(&credentials).await {
-        Ok(principal) => principal,
-        Err(e) => return refusal(transport, e),
-    };
-    if let Err(e) = check_origin(&principal, request.headers()) {
-        return refusal(transport, e);
-    }
-    let decision = match state.rate_limits.admit(principal.billed_org()).await {
-        Ok(decision) => decision,
+    let peer = peer(request.extensions());
+    let (principal, decision) = match admit(&state, request.headers(), peer, transport).await {
+        Ok(admitted) => admitted,
         Err(e) => return refusal(transport, e),
     };
     let route = request.extensions().get::<MatchedPath>().map_or_else(
@@ -87,25 +68,41 @@ pub async fn govern(State(state): State<AppState>, mut request: Request, next: N
     if let Some(decision) = &decision {
         set_rate_limit_headers(response.headers_mut(), decision);
     }
-
     let operation = response.extensions().get::<OperationInfo>().cloned();
-    record(
-        &state,
-        Served {
-            principal: &principal,
-            transport,
-            method,
-            route,
-            operation,
-            status: response.status().as_u16(),
-            started,
-            at,
-            rate_limited: refused.is_some(),
-            request_id,
-        },
-    )
-    .await;
+    let served = Served {
+        principal: &principal,
+        transport,
+        method,
+        route,
+        operation,
+        status: response.status().as_u16(),
+        started,
+        at,
+        rate_limited: refused.is_some(),
+        request_id,
+    };
+    record(&state, served).await;
     response
+}
+
+/// The caller and the rate limiter's decision on its organization; an error for a request
+/// refused before its handler (a possible forgery, bad credentials, a foreign origin).
+async fn admit(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<std::net::IpAddr>,
+    transport: Transport,
+) -> Result<(Principal, Option<Decision>), AppError> {
+    if transport == Transport::Graphql && !graphql::preflighted(headers) {
+        return Err(AppError::Malformed(
+            "this request could be a cross-site request forgery: send `Content-Type: application/json` or a custom header such as `X-API-Key`".into(),
+        ));
+    }
+    let credentials = Credentials { headers, peer };
+    let principal = state.auth.authenticate(&credentials).await?;
+    check_origin(&principal, headers)?;
+    let decision = state.rate_limits.admit(principal.billed_org()).await?;
+    Ok((principal, decision))
 }
 
 /// Governs a REST request authenticated by its handler (token minting with client

@@ -223,21 +223,7 @@ impl Connection {
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 },
                 Some(outgoing) = inbox.recv() => {
-                    // Everything already queued goes out in one write.
-                    let mut queued = 0;
-                    let mut next = Some(outgoing);
-                    while let Some(outgoing) = next.take() {
-                        if let Some(frame) = self.deliverable(outgoing) {
-                            if socket.feed(Message::Text(frame.into())).await.is_err() {
-                                break;
-                            }
-                            queued += 1;
-                        }
-                        if queued < BATCH {
-                            next = inbox.try_recv().ok();
-                        }
-                    }
-                    if queued > 0 && socket.flush().await.is_err() {
+                    if !self.write_queued(&mut socket, outgoing, &mut inbox).await {
                         break None;
                     }
                 }
@@ -258,6 +244,30 @@ impl Connection {
         if let Some((code, reason)) = closing {
             close(&mut socket, code, &reason).await;
         }
+    }
+
+    /// Writes `first` and everything already queued behind it (up to [`BATCH`]) in one
+    /// flush; `false` when the socket is gone.
+    async fn write_queued(
+        &mut self,
+        socket: &mut WebSocket,
+        first: Outgoing,
+        inbox: &mut mpsc::Receiver<Outgoing>,
+    ) -> bool {
+        let mut queued = 0;
+        let mut next = Some(first);
+        while let Some(outgoing) = next.take() {
+            if let Some(frame) = self.deliverable(outgoing) {
+                if socket.feed(Message::Text(frame.into())).await.is_err() {
+                    break;
+                }
+                queued += 1;
+            }
+            if queued < BATCH {
+                next = inbox.try_recv().ok();
+            }
+        }
+        queued == 0 || socket.flush().await.is_ok()
     }
 
     /// The frame to send for `outgoing`, unless it belongs to an operation that was
@@ -411,51 +421,65 @@ impl Connection {
         self.generation += 1;
         let generation = self.generation;
         let loader = crate::graphql::loaders::for_request(&self.state, &principal);
-        let mut responses = self
+        let responses = self
             .schema
             .execute_stream(request.data(principal).data(loader));
-        let outbox = self.outbox.clone();
-        let next = self.protocol.next();
-        let task_id = id.clone();
-        let task = tokio::spawn(async move {
-            let mut first = true;
-            while let Some(response) = responses.next().await {
-                let response = with_codes(response);
-                if first && is_request_error(&response) {
-                    let last = json!({"id": task_id, "type": "error", "payload": response.errors});
-                    let _ = outbox
-                        .send(Outgoing::End {
-                            id: task_id,
-                            generation,
-                            last: last.to_string(),
-                        })
-                        .await;
-                    return;
-                }
-                first = false;
-                let frame = json!({"id": task_id, "type": next, "payload": response});
-                let frame = Outgoing::Frame {
-                    id: task_id.clone(),
-                    generation,
-                    frame: frame.to_string(),
-                };
-                if outbox.send(frame).await.is_err() {
-                    return;
-                }
-            }
-            let last = json!({"id": task_id, "type": "complete"});
-            let _ = outbox
-                .send(Outgoing::End {
-                    id: task_id,
-                    generation,
-                    last: last.to_string(),
-                })
-                .await;
-        });
+        let task = tokio::spawn(forward(
+            responses,
+            self.outbox.clone(),
+            self.protocol.next(),
+            id.clone(),
+            generation,
+        ));
         self.subscriptions
             .insert(id, (generation, task.abort_handle()));
         Flow::Continue
     }
+}
+
+/// Sends an operation's responses as `next` frames (`data` for the legacy protocol), then
+/// `complete`; a request error in the first response ends it with `error`.
+async fn forward(
+    responses: impl futures::Stream<Item = async_graphql::Response>,
+    outbox: mpsc::Sender<Outgoing>,
+    next: &'static str,
+    id: String,
+    generation: u64,
+) {
+    let mut responses = std::pin::pin!(responses);
+    let mut first = true;
+    while let Some(response) = responses.next().await {
+        let response = with_codes(response);
+        if first && is_request_error(&response) {
+            let last = json!({"id": id, "type": "error", "payload": response.errors});
+            let _ = outbox
+                .send(Outgoing::End {
+                    id,
+                    generation,
+                    last: last.to_string(),
+                })
+                .await;
+            return;
+        }
+        first = false;
+        let frame = json!({"id": id, "type": next, "payload": response});
+        let frame = Outgoing::Frame {
+            id: id.clone(),
+            generation,
+            frame: frame.to_string(),
+        };
+        if outbox.send(frame).await.is_err() {
+            return;
+        }
+    }
+    let last = json!({"id": id, "type": "complete"});
+    let _ = outbox
+        .send(Outgoing::End {
+            id,
+            generation,
+            last: last.to_string(),
+        })
+        .await;
 }
 
 impl Connection {

@@ -139,23 +139,7 @@ pub async fn fetch(
     crate::tls::install_crypto_provider();
     let mut current = parse(url)?;
     for _ in 0..=options.max_redirects {
-        let client =
-            egress::pinned_client(&current, options.allow_private, options.timeout).await?;
-        let mut request = client
-            .get(current.clone())
-            .header(USER_AGENT, "Companin/0.1 (knowledge fetcher)");
-        if let Some((etag, last_modified)) = &validators {
-            if let Some(etag) = etag {
-                request = request.header(IF_NONE_MATCH, etag);
-            }
-            if let Some(last_modified) = last_modified {
-                request = request.header(IF_MODIFIED_SINCE, last_modified);
-            }
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| FetchError::transient(egress::describe(&e), None))?;
+        let response = request(&current, validators.as_ref(), options).await?;
         let status = response.status();
         let code = Some(i32::from(status.as_u16()));
         if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
@@ -175,63 +159,99 @@ pub async fn fetch(
         if status == StatusCode::NOT_MODIFIED {
             return Ok(Fetched::NotModified { status: 304 });
         }
-        if status == StatusCode::TOO_MANY_REQUESTS
-            || status == StatusCode::REQUEST_TIMEOUT
-            || status.is_server_error()
-        {
-            return Err(FetchError::transient(
-                format!("the server answered {status}"),
-                code,
-            ));
-        }
-        if !status.is_success() {
-            return Err(FetchError::permanent(
-                format!("the server answered {status}"),
-                code,
-            ));
-        }
-        let header = |name| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let (etag, last_modified, content_type) =
-            (header(ETAG), header(LAST_MODIFIED), header(CONTENT_TYPE));
-        if response
-            .content_length()
-            .is_some_and(|len| len > options.max_bytes as u64)
-        {
-            return Err(FetchError::permanent(
-                format!("the page is larger than {} bytes", options.max_bytes),
-                code,
-            ));
-        }
-        let mut bytes = Vec::new();
-        let mut stream = response.bytes_stream();
-        while let Some(piece) = stream.next().await {
-            let piece = piece.map_err(|e| FetchError::transient(egress::describe(&e), code))?;
-            if bytes.len() + piece.len() > options.max_bytes {
-                return Err(FetchError::permanent(
-                    format!("the page is larger than {} bytes", options.max_bytes),
-                    code,
-                ));
-            }
-            bytes.extend_from_slice(&piece);
-        }
-        return Ok(Fetched::Content(Page {
-            bytes,
-            status: i32::from(status.as_u16()),
-            etag,
-            last_modified,
-            content_type,
-        }));
+        refuse_failure(status)?;
+        return read_page(response, options.max_bytes)
+            .await
+            .map(Fetched::Content);
     }
     Err(FetchError::permanent(
         format!("more than {} redirects", options.max_redirects),
         None,
     ))
+}
+
+/// One GET of `url` through a client pinned to its checked addresses.
+async fn request(
+    url: &Url,
+    validators: Option<&(Option<String>, Option<String>)>,
+    options: &FetchOptions,
+) -> Result<reqwest::Response, FetchError> {
+    let client = egress::pinned_client(url, options.allow_private, options.timeout).await?;
+    let mut request = client
+        .get(url.clone())
+        .header(USER_AGENT, "Companin/0.1 (knowledge fetcher)");
+    if let Some((etag, last_modified)) = validators {
+        if let Some(etag) = etag {
+            request = request.header(IF_NONE_MATCH, etag);
+        }
+        if let Some(last_modified) = last_modified {
+            request = request.header(IF_MODIFIED_SINCE, last_modified);
+        }
+    }
+    request
+        .send()
+        .await
+        .map_err(|e| FetchError::transient(egress::describe(&e), None))
+}
+
+/// A failed answer: worth retrying (429, 408, 5xx) or not (any other non-success).
+fn refuse_failure(status: StatusCode) -> Result<(), FetchError> {
+    let code = Some(i32::from(status.as_u16()));
+    if status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status.is_server_error()
+    {
+        return Err(FetchError::transient(
+            format!("the server answered {status}"),
+            code,
+        ));
+    }
+    if !status.is_success() {
+        return Err(FetchError::permanent(
+            format!("the server answered {status}"),
+            code,
+        ));
+    }
+    Ok(())
+}
+
+/// The body of a successful answer, refused past `max_bytes` whatever the server declares.
+async fn read_page(response: reqwest::Response, max_bytes: usize) -> Result<Page, FetchError> {
+    let status = response.status();
+    let code = Some(i32::from(status.as_u16()));
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (etag, last_modified, content_type) =
+        (header(ETAG), header(LAST_MODIFIED), header(CONTENT_TYPE));
+    let too_large =
+        || FetchError::permanent(format!("the page is larger than {max_bytes} bytes"), code);
+    if response
+        .content_length()
+        .is_some_and(|len| len > max_bytes as u64)
+    {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(piece) = stream.next().await {
+        let piece = piece.map_err(|e| FetchError::transient(egress::describe(&e), code))?;
+        if bytes.len() + piece.len() > max_bytes {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&piece);
+    }
+    Ok(Page {
+        bytes,
+        status: i32::from(status.as_u16()),
+        etag,
+        last_modified,
+        content_type,
+    })
 }
 
 #[cfg(test)]

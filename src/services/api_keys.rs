@@ -130,11 +130,10 @@ pub async fn list_for(db: &DatabaseConnection, org: &OrgId) -> AppResult<Vec<api
 pub async fn get(
     db: &DatabaseConnection,
     principal: &Principal,
-    id: &str,
+    id: &KeyId,
 ) -> AppResult<api_key::Model> {
     let tenant = principal.scope(Scope::Admin)?;
-    let org = tenant.org();
-    repo::api_keys::find(db, org, &KeyId::parse(id)?)
+    repo::api_keys::find(db, tenant.org(), id)
         .await?
         .ok_or(AppError::NotFound("API key"))
 }
@@ -143,20 +142,18 @@ pub async fn get(
 pub async fn revoke(
     db: &DatabaseConnection,
     principal: &Principal,
-    id: &str,
+    id: &KeyId,
 ) -> AppResult<api_key::Model> {
     let tenant = principal.scope(Scope::Admin)?;
-    let org = tenant.org();
-    revoke_in(db, org, &KeyId::parse(id)?).await
+    revoke_in(db, tenant.org(), id).await
 }
 
 /// Revokes the key `id`, whichever organization owns it (operator command).
-pub async fn revoke_by_id(db: &DatabaseConnection, id: &str) -> AppResult<api_key::Model> {
-    let id = KeyId::parse(id)?;
-    let org = repo::api_keys::owner_of(db, &id)
+pub async fn revoke_by_id(db: &DatabaseConnection, id: &KeyId) -> AppResult<api_key::Model> {
+    let org = repo::api_keys::owner_of(db, id)
         .await?
         .ok_or(AppError::NotFound("API key"))?;
-    revoke_in(db, &org, &id).await
+    revoke_in(db, &org, id).await
 }
 
 async fn revoke_in(db: &DatabaseConnection, org: &OrgId, id: &KeyId) -> AppResult<api_key::Model> {

@@ -38,11 +38,10 @@ pub async fn create(
 pub async fn get(
     db: &DatabaseConnection,
     principal: &Principal,
-    id: &str,
+    id: &AssistantId,
 ) -> AppResult<AssistantRow> {
     let tenant = principal.scope(Scope::Read)?;
-    let org = tenant.org();
-    existing(db, org, &AssistantId::parse(id)?).await
+    existing(db, tenant.org(), id).await
 }
 
 /// The assistant `id` of `org` (not deleted) with its live version, or `NOT_FOUND`.
@@ -81,14 +80,13 @@ pub struct VersionRecord {
 pub async fn update(
     state: &AppState,
     principal: &Principal,
-    id: &str,
+    id: &AssistantId,
     patch: AssistantPatch,
     promote: bool,
     base_version: Option<i32>,
 ) -> AppResult<VersionRecord> {
     let tenant = principal.scope(Scope::Write)?;
     let org = tenant.org();
-    let id = AssistantId::parse(id)?;
     let db = &state.db;
     if patch.is_empty() && base_version.is_none() {
         return Err(AppError::bad_input(
@@ -97,11 +95,11 @@ pub async fn update(
         ));
     }
     let txn = db.begin().await?;
-    let number = repo::assistants::reserve_next_version(&txn, org, &id)
+    let number = repo::assistants::reserve_next_version(&txn, org, id)
         .await?
         .ok_or(AppError::NotFound("assistant"))?;
     let base_number = base_version.unwrap_or(number - 1);
-    let base = repo::assistants::find_version(&txn, org, &id, base_number)
+    let base = repo::assistants::find_version(&txn, org, id, base_number)
         .await?
         .ok_or_else(|| {
             AppError::bad_input(
@@ -110,13 +108,13 @@ pub async fn update(
             )
         })?;
     let config = patch.apply_to(repo::assistants::config_of(&base))?;
-    let version = repo::assistants::insert_version(&txn, org, &id, number, &config).await?;
+    let version = repo::assistants::insert_version(&txn, org, id, number, &config).await?;
     let mut emitted = None;
     if promote {
-        let previous = repo::assistants::find(&txn, org, &id)
+        let previous = repo::assistants::find(&txn, org, id)
             .await?
             .map(|(assistant, _)| assistant.live_version_id);
-        repo::assistants::set_live(&txn, org, &id, &version.id).await?;
+        repo::assistants::set_live(&txn, org, id, &version.id).await?;
         let event = Event::version_promoted(id.as_str(), &version.id, number, previous.as_deref());
         emitted = webhooks::emit(&txn, state.outbox(), org, event).await?;
     }
@@ -145,14 +143,12 @@ pub async fn versions_of_many(
 pub async fn versions(
     db: &DatabaseConnection,
     principal: &Principal,
-    id: &str,
+    id: &AssistantId,
     page: &PageRequest,
 ) -> AppResult<Page<VersionRecord>> {
     let tenant = principal.scope(Scope::Read)?;
     let (assistant, _) = get(db, principal, id).await?;
-    let page =
-        repo::assistants::versions(db, tenant.org(), &AssistantId::from_db(assistant.id), page)
-            .await?;
+    let page = repo::assistants::versions(db, tenant.org(), id, page).await?;
     Ok(page.map(|version| VersionRecord {
         live: version.id == assistant.live_version_id,
         version,
@@ -163,20 +159,19 @@ pub async fn versions(
 pub async fn promote(
     state: &AppState,
     principal: &Principal,
-    id: &str,
+    id: &AssistantId,
     number: i32,
 ) -> AppResult<AssistantRow> {
     let tenant = principal.scope(Scope::Write)?;
     let org = tenant.org();
-    let id = AssistantId::parse(id)?;
     let db = &state.db;
-    let (assistant, _) = existing(db, org, &id).await?;
-    let version = repo::assistants::find_version(db, org, &id, number)
+    let (assistant, _) = existing(db, org, id).await?;
+    let version = repo::assistants::find_version(db, org, id, number)
         .await?
         .ok_or(AppError::NotFound("assistant version"))?;
     if assistant.live_version_id != version.id {
         let txn = db.begin().await?;
-        repo::assistants::set_live(&txn, org, &id, &version.id).await?;
+        repo::assistants::set_live(&txn, org, id, &version.id).await?;
         let event = Event::version_promoted(
             id.as_str(),
             &version.id,
@@ -189,29 +184,31 @@ pub async fn promote(
             state.webhook_signal.notify();
         }
     }
-    existing(db, org, &id).await
+    existing(db, org, id).await
 }
 
 /// Pauses (`false`) or resumes an assistant.
 pub async fn set_active(
     db: &DatabaseConnection,
     principal: &Principal,
-    id: &str,
+    id: &AssistantId,
     active: bool,
 ) -> AppResult<AssistantRow> {
     let tenant = principal.scope(Scope::Write)?;
     let org = tenant.org();
-    let id = AssistantId::parse(id)?;
-    existing(db, org, &id).await?;
-    repo::assistants::set_active(db, org, &id, active).await?;
-    existing(db, org, &id).await
+    existing(db, org, id).await?;
+    repo::assistants::set_active(db, org, id, active).await?;
+    existing(db, org, id).await
 }
 
 /// Deletes an assistant. History keeps its versions.
-pub async fn delete(db: &DatabaseConnection, principal: &Principal, id: &str) -> AppResult<()> {
+pub async fn delete(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: &AssistantId,
+) -> AppResult<()> {
     let tenant = principal.scope(Scope::Write)?;
-    let org = tenant.org();
-    if repo::assistants::soft_delete(db, org, &AssistantId::parse(id)?).await? {
+    if repo::assistants::soft_delete(db, tenant.org(), id).await? {
         Ok(())
     } else {
         Err(AppError::NotFound("assistant"))
@@ -223,11 +220,11 @@ pub async fn delete(db: &DatabaseConnection, principal: &Principal, id: &str) ->
 pub async fn version_by_id(
     db: &DatabaseConnection,
     principal: &Principal,
-    id: &str,
+    id: &VersionId,
 ) -> AppResult<VersionRecord> {
     let tenant = principal.scope(Scope::Read)?;
     let org = tenant.org();
-    let version = repo::assistants::find_version_by_id(db, org, &VersionId::parse(id)?)
+    let version = repo::assistants::find_version_by_id(db, org, id)
         .await?
         .ok_or(AppError::NotFound("assistant version"))?;
     let (assistant, _) =

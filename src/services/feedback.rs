@@ -64,9 +64,9 @@ impl ActorType {
 #[derive(Debug, Clone)]
 pub struct SubmitFeedback {
     /// `conv_…`
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     /// `msg_…` of that conversation.
-    pub message_id: Option<String>,
+    pub message_id: Option<MessageId>,
     /// 1–5 (thumbs: 1 down, 5 up).
     pub rating: i32,
     /// Free text.
@@ -89,13 +89,9 @@ pub async fn submit(
 ) -> AppResult<feedback::Model> {
     let tenant = principal.visitor_scope(Scope::Write)?;
     let org = tenant.org();
-    let conversation = repo::conversations::find(
-        &state.db,
-        &tenant,
-        &ConversationId::parse(&input.conversation_id)?,
-    )
-    .await?
-    .ok_or(AppError::NotFound("conversation"))?;
+    let conversation = repo::conversations::find(&state.db, &tenant, &input.conversation_id)
+        .await?
+        .ok_or(AppError::NotFound("conversation"))?;
     if let Some(grant) = tenant.visitor() {
         // A widget speaks for its visitor, whatever the page claims.
         input.actor_type = ActorType::Visitor;
@@ -107,7 +103,7 @@ pub async fn submit(
         );
     }
     if let Some(message_id) = &input.message_id {
-        repo::conversations::find_message(&state.db, &tenant, &MessageId::parse(message_id)?)
+        repo::conversations::find_message(&state.db, &tenant, message_id)
             .await?
             .filter(|m| m.conversation_id == conversation.id)
             .ok_or(AppError::NotFound("message"))?;
@@ -124,7 +120,7 @@ pub async fn submit(
         org,
         NewFeedback {
             conversation_id: conversation.id,
-            message_id: input.message_id,
+            message_id: input.message_id.map(MessageId::into_string),
             rating: input.rating,
             comment: input.comment.filter(|c| !c.trim().is_empty()),
             actor_type: input.actor_type.as_str().to_owned(),
@@ -180,15 +176,14 @@ fn check(input: &SubmitFeedback) -> AppResult<()> {
 pub async fn list(
     state: &AppState,
     principal: &Principal,
-    conversation_id: &str,
+    conversation_id: &ConversationId,
     message_id: Option<&str>,
     page: &PageRequest,
 ) -> AppResult<Page<feedback::Model>> {
     let tenant = principal.visitor_scope(Scope::Read)?;
-    let conversation =
-        repo::conversations::find(&state.db, &tenant, &ConversationId::parse(conversation_id)?)
-            .await?
-            .ok_or(AppError::NotFound("conversation"))?;
+    let conversation = repo::conversations::find(&state.db, &tenant, conversation_id)
+        .await?
+        .ok_or(AppError::NotFound("conversation"))?;
     Ok(repo::feedback::list(&state.db, &tenant, &conversation.id, message_id, page).await?)
 }
 
@@ -206,9 +201,13 @@ pub async fn of_many(
 }
 
 /// The feedback `id` (for `node(id:)`).
-pub async fn get(state: &AppState, principal: &Principal, id: &str) -> AppResult<feedback::Model> {
+pub async fn get(
+    state: &AppState,
+    principal: &Principal,
+    id: &FeedbackId,
+) -> AppResult<feedback::Model> {
     let tenant = principal.scope(Scope::Read)?;
-    repo::feedback::find(&state.db, &tenant, &FeedbackId::parse(id)?)
+    repo::feedback::find(&state.db, &tenant, id)
         .await?
         .ok_or(AppError::NotFound("feedback"))
 }

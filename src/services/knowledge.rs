@@ -115,14 +115,13 @@ pub async fn create_qa(
 pub async fn update_qa(
     state: &AppState,
     principal: &Principal,
-    id: &str,
+    id: &SourceId,
     pair: QaPair,
 ) -> AppResult<knowledge_source::Model> {
     let tenant = principal.scope(Scope::Write)?;
     let org = tenant.org();
     let pair = validated(pair)?;
-    let existing = find_kind(state, org, id, Some(Kind::Qa)).await?;
-    let source_id = SourceId::from_db(existing.id);
+    find_kind(state, org, id, Some(Kind::Qa)).await?;
     let content = QaContent {
         title: qa_title(&pair.question),
         question: pair.question,
@@ -130,10 +129,10 @@ pub async fn update_qa(
         tags: pair.tags,
     };
     let txn = state.db.begin().await?;
-    let source = repo::knowledge::replace_qa(&txn, org, &source_id, content)
+    let source = repo::knowledge::replace_qa(&txn, org, id, content)
         .await?
         .ok_or(AppError::NotFound("knowledge source"))?;
-    commit_with_job(state, txn, org, &source_id, kinds::INDEX).await?;
+    commit_with_job(state, txn, org, id, kinds::INDEX).await?;
     Ok(source)
 }
 
@@ -173,17 +172,16 @@ pub async fn add_url(
 pub async fn refresh_url(
     state: &AppState,
     principal: &Principal,
-    id: &str,
+    id: &SourceId,
 ) -> AppResult<knowledge_source::Model> {
     let tenant = principal.scope(Scope::Write)?;
     let org = tenant.org();
-    let existing = find_kind(state, org, id, Some(Kind::Url)).await?;
-    let source_id = SourceId::from_db(existing.id);
+    find_kind(state, org, id, Some(Kind::Url)).await?;
     let txn = state.db.begin().await?;
-    let source = repo::knowledge::touch(&txn, org, &source_id)
+    let source = repo::knowledge::touch(&txn, org, id)
         .await?
         .ok_or(AppError::NotFound("knowledge source"))?;
-    commit_with_job(state, txn, org, &source_id, kinds::REFRESH).await?;
+    commit_with_job(state, txn, org, id, kinds::REFRESH).await?;
     Ok(source)
 }
 
@@ -191,7 +189,7 @@ pub async fn refresh_url(
 pub async fn get(
     state: &AppState,
     principal: &Principal,
-    id: &str,
+    id: &SourceId,
 ) -> AppResult<knowledge_source::Model> {
     let tenant = principal.scope(Scope::Read)?;
     let org = tenant.org();
@@ -202,7 +200,7 @@ pub async fn get(
 pub async fn get_kind(
     state: &AppState,
     principal: &Principal,
-    id: &str,
+    id: &SourceId,
     kind: Kind,
 ) -> AppResult<knowledge_source::Model> {
     let tenant = principal.scope(Scope::Read)?;
@@ -226,34 +224,33 @@ pub async fn list(
 pub async fn refreshes(
     state: &AppState,
     principal: &Principal,
-    id: &str,
+    id: &SourceId,
     limit: u64,
 ) -> AppResult<Vec<entity::url_refresh::Model>> {
     let tenant = principal.scope(Scope::Read)?;
     let org = tenant.org();
-    let source = find_kind(state, org, id, Some(Kind::Url)).await?;
-    Ok(repo::knowledge::refreshes(&state.db, org, &SourceId::from_db(source.id), limit).await?)
+    find_kind(state, org, id, Some(Kind::Url)).await?;
+    Ok(repo::knowledge::refreshes(&state.db, org, id, limit).await?)
 }
 
 /// Deletes a source, its chunks and its file.
 pub async fn delete(
     state: &AppState,
     principal: &Principal,
-    id: &str,
+    id: &SourceId,
     kind: Option<Kind>,
 ) -> AppResult<()> {
     let tenant = principal.scope(Scope::Write)?;
     let org = tenant.org();
     let source = find_kind(state, org, id, kind).await?;
-    let source_id = SourceId::from_db(source.id.clone());
-    repo::knowledge::delete(&state.db, org, &source_id).await?;
-    if let Err(e) = state.vectors.delete_source(org, &source_id).await {
-        tracing::warn!(source = %source_id, error = format!("{e:#}"), "chunks of a deleted source remain; searches skip them");
+    repo::knowledge::delete(&state.db, org, id).await?;
+    if let Err(e) = state.vectors.delete_source(org, id).await {
+        tracing::warn!(source = %id, error = format!("{e:#}"), "chunks of a deleted source remain; searches skip them");
     }
     if let Some(key) = &source.storage_key
         && let Err(e) = state.blobs.delete(key).await
     {
-        tracing::warn!(source = %source_id, error = format!("{e:#}"), "file of a deleted source remains");
+        tracing::warn!(source = %id, error = format!("{e:#}"), "file of a deleted source remains");
     }
     Ok(())
 }
@@ -288,15 +285,10 @@ pub async fn index_status(state: &AppState, principal: &Principal) -> AppResult<
 pub async fn reembed(
     state: &AppState,
     principal: &Principal,
-    ids: Option<Vec<String>>,
+    ids: Option<Vec<SourceId>>,
 ) -> AppResult<usize> {
     let tenant = principal.scope(Scope::Write)?;
     let org = tenant.org();
-    if let Some(ids) = &ids {
-        for id in ids {
-            SourceId::parse(id)?;
-        }
-    }
     let found = repo::knowledge::ids(&state.db, org, ids.as_deref()).await?;
     if let Some(ids) = &ids
         && found.len() != ids.iter().collect::<std::collections::HashSet<_>>().len()
@@ -306,14 +298,7 @@ pub async fn reembed(
     let now = Utc::now();
     let txn = state.db.begin().await?;
     for id in &found {
-        repo::jobs::enqueue(
-            &txn,
-            org,
-            &SourceId::from_db(id.clone()),
-            kinds::REEMBED,
-            now,
-        )
-        .await?;
+        repo::jobs::enqueue(&txn, org, id, kinds::REEMBED, now).await?;
     }
     txn.commit().await?;
     state.job_signal.notify();
@@ -323,10 +308,10 @@ pub async fn reembed(
 async fn find_kind(
     state: &AppState,
     org: &OrgId,
-    id: &str,
+    id: &SourceId,
     kind: Option<Kind>,
 ) -> AppResult<knowledge_source::Model> {
-    repo::knowledge::find(&state.db, org, &SourceId::parse(id)?)
+    repo::knowledge::find(&state.db, org, id)
         .await?
         .filter(|s| kind.is_none_or(|k| s.kind == k))
         .ok_or(AppError::NotFound("knowledge source"))

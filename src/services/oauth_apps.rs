@@ -88,11 +88,10 @@ pub async fn list(
 pub async fn get(
     db: &DatabaseConnection,
     principal: &Principal,
-    id: &str,
+    id: &AppId,
 ) -> AppResult<oauth_app::Model> {
     let tenant = principal.scope(Scope::Admin)?;
-    let org = tenant.org();
-    repo::oauth_apps::find(db, org, &AppId::parse(id)?)
+    repo::oauth_apps::find(db, tenant.org(), id)
         .await?
         .ok_or(AppError::NotFound("OAuth app"))
 }
@@ -101,15 +100,14 @@ pub async fn get(
 pub async fn revoke(
     state: &AppState,
     principal: &Principal,
-    id: &str,
+    id: &AppId,
 ) -> AppResult<oauth_app::Model> {
     let app = get(&state.db, principal, id).await?;
     if app.revoked_at.is_some() {
         return Ok(app);
     }
     let tenant = principal.scope(Scope::Admin)?;
-    let app_id = AppId::from_db(app.id);
-    let revoked = repo::oauth_apps::revoke(&state.db, tenant.org(), &app_id, Utc::now())
+    let revoked = repo::oauth_apps::revoke(&state.db, tenant.org(), id, Utc::now())
         .await?
         .ok_or(AppError::NotFound("OAuth app"))?;
     state.widget_origins.invalidate().await;
@@ -178,14 +176,7 @@ pub async fn mint(
         .external_user_id
         .map(|id| {
             let id = id.trim().to_owned();
-            if id.is_empty() || id.len() > 255 || id.chars().any(char::is_control) {
-                Err(AppError::bad_input(
-                    "external_user_id",
-                    "must be 1 to 255 characters without control characters",
-                ))
-            } else {
-                Ok(id)
-            }
+            super::sessions::check_external_user_id(&id).map(|()| id)
         })
         .transpose()?;
     let now = Utc::now().timestamp();

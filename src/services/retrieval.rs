@@ -26,7 +26,7 @@ pub struct Search {
     /// What to look for.
     pub query: String,
     /// Restrict to the sources this assistant may use; its top-k and minimum score apply.
-    pub assistant_id: Option<String>,
+    pub assistant_id: Option<AssistantId>,
     /// Hits wanted (default: the assistant's, else 5).
     pub top_k: Option<i32>,
     /// Retrieval mode (default hybrid).
@@ -84,21 +84,11 @@ pub(crate) async fn search_in(
         ));
     }
     let scope = match &search.assistant_id {
-        Some(assistant) => assistant_scope(state, org, &AssistantId::parse(assistant)?).await?,
+        Some(assistant) => assistant_scope(state, org, assistant).await?,
         None => AssistantScope::default(),
     };
+    let (top_k, min_score) = limits(&search, &scope)?;
     let (allowed, excluded) = (scope.allowed, scope.excluded);
-    let top_k = search.top_k.unwrap_or(scope.top_k);
-    if !(1..=MAX_TOP_K).contains(&top_k) {
-        return Err(AppError::bad_input(
-            "top_k",
-            format!("must be between 1 and {MAX_TOP_K}"),
-        ));
-    }
-    let min_score = search.min_score.unwrap_or(scope.min_score);
-    if !(0.0..=1.0).contains(&min_score) {
-        return Err(AppError::bad_input("min_score", "must be between 0 and 1"));
-    }
     let embedder = &state.models.embedder;
     if !repo::knowledge::has_indexed(&state.db, org, embedder.id()).await? {
         return Ok(Vec::new());
@@ -132,6 +122,22 @@ pub(crate) async fn search_in(
             .collect(),
     )
     .await
+}
+
+/// The hits wanted and the lowest score kept: the search's own, else the assistant's.
+fn limits(search: &Search, scope: &AssistantScope) -> AppResult<(i32, f64)> {
+    let top_k = search.top_k.unwrap_or(scope.top_k);
+    if !(1..=MAX_TOP_K).contains(&top_k) {
+        return Err(AppError::bad_input(
+            "top_k",
+            format!("must be between 1 and {MAX_TOP_K}"),
+        ));
+    }
+    let min_score = search.min_score.unwrap_or(scope.min_score);
+    if !(0.0..=1.0).contains(&min_score) {
+        return Err(AppError::bad_input("min_score", "must be between 0 and 1"));
+    }
+    Ok((top_k, min_score))
 }
 
 /// What an assistant searches: its top-k and minimum score, and its link rules.
@@ -229,18 +235,16 @@ fn normalized(text: &str) -> String {
 pub async fn set_rule(
     state: &AppState,
     principal: &Principal,
-    assistant_id: &str,
-    source_id: &str,
+    assistant: &AssistantId,
+    source: &SourceId,
     linked: Option<bool>,
 ) -> AppResult<repo::assistants::AssistantRow> {
     let tenant = principal.scope(Scope::Write)?;
     let org = tenant.org();
-    let assistant = AssistantId::parse(assistant_id)?;
-    let row = repo::assistants::find(&state.db, org, &assistant)
+    let row = repo::assistants::find(&state.db, org, assistant)
         .await?
         .ok_or(AppError::NotFound("assistant"))?;
-    let source = SourceId::parse(source_id)?;
-    repo::knowledge::find(&state.db, org, &source)
+    repo::knowledge::find(&state.db, org, source)
         .await?
         .ok_or(AppError::NotFound("knowledge source"))?;
     match linked {
@@ -248,8 +252,8 @@ pub async fn set_rule(
             repo::assistant_knowledge::set(
                 &state.db,
                 org,
-                &assistant,
-                &source,
+                assistant,
+                source,
                 repo::assistant_knowledge::Rule::Linked,
             )
             .await?
@@ -258,13 +262,13 @@ pub async fn set_rule(
             repo::assistant_knowledge::set(
                 &state.db,
                 org,
-                &assistant,
-                &source,
+                assistant,
+                source,
                 repo::assistant_knowledge::Rule::Excluded,
             )
             .await?
         }
-        None => repo::assistant_knowledge::remove(&state.db, org, &assistant, &source).await?,
+        None => repo::assistant_knowledge::remove(&state.db, org, assistant, source).await?,
     }
     Ok(row)
 }
@@ -273,15 +277,14 @@ pub async fn set_rule(
 pub async fn rules(
     state: &AppState,
     principal: &Principal,
-    assistant_id: &str,
+    assistant: &AssistantId,
 ) -> AppResult<(Vec<String>, Vec<String>)> {
     let tenant = principal.scope(Scope::Read)?;
     let org = tenant.org();
-    let assistant = AssistantId::parse(assistant_id)?;
-    repo::assistants::find(&state.db, org, &assistant)
+    repo::assistants::find(&state.db, org, assistant)
         .await?
         .ok_or(AppError::NotFound("assistant"))?;
-    Ok(repo::assistant_knowledge::rules(&state.db, org, &assistant).await?)
+    Ok(repo::assistant_knowledge::rules(&state.db, org, assistant).await?)
 }
 
 /// The linked and excluded source ids of each assistant, in one read (read scope).

@@ -26,7 +26,7 @@ pub const MIN_TTL_SECONDS: i64 = 60;
 #[derive(Debug, Clone, Default)]
 pub struct CreateSession {
     /// The assistant the visitor talks to.
-    pub assistant_id: Option<String>,
+    pub assistant_id: Option<AssistantId>,
     /// The customer's own id of an authenticated visitor.
     pub external_user_id: Option<String>,
     /// `web`, `widget`, `api` (default)…
@@ -87,7 +87,7 @@ pub async fn create(
         &state.db,
         &tenant,
         repo::sessions::NewSession {
-            assistant_id: input.assistant_id,
+            assistant_id: input.assistant_id.map(AssistantId::into_string),
             external_user_id,
             channel,
             metadata,
@@ -99,8 +99,8 @@ pub async fn create(
 }
 
 /// The assistant `id` of `org`, not deleted (`NOT_FOUND` otherwise).
-async fn live_assistant(state: &AppState, org: &OrgId, id: &str) -> AppResult<()> {
-    repo::assistants::find(&state.db, org, &AssistantId::parse(id)?)
+async fn live_assistant(state: &AppState, org: &OrgId, id: &AssistantId) -> AppResult<()> {
+    repo::assistants::find(&state.db, org, id)
         .await?
         .map(|_| ())
         .ok_or(AppError::NotFound("assistant"))
@@ -110,7 +110,7 @@ async fn live_assistant(state: &AppState, org: &OrgId, id: &str) -> AppResult<()
 pub async fn get(
     state: &AppState,
     principal: &Principal,
-    id: &str,
+    id: &SessionId,
 ) -> AppResult<visitor_session::Model> {
     let tenant = principal.visitor_scope(Scope::Read)?;
     existing(state, &tenant, id).await
@@ -120,9 +120,9 @@ pub async fn get(
 pub(crate) async fn existing(
     state: &AppState,
     tenant: &Tenant,
-    id: &str,
+    id: &SessionId,
 ) -> AppResult<visitor_session::Model> {
-    repo::sessions::find(&state.db, tenant, &SessionId::parse(id)?)
+    repo::sessions::find(&state.db, tenant, id)
         .await?
         .ok_or(AppError::NotFound("session"))
 }
@@ -156,21 +156,20 @@ pub async fn list(
 pub async fn end(
     state: &AppState,
     principal: &Principal,
-    id: &str,
+    id: &SessionId,
 ) -> AppResult<visitor_session::Model> {
     let tenant = principal.visitor_scope(Scope::Write)?;
-    let id = SessionId::parse(id)?;
-    if !repo::sessions::end(&state.db, &tenant, &id).await? {
+    if !repo::sessions::end(&state.db, &tenant, id).await? {
         return Err(AppError::NotFound("session"));
     }
-    existing(state, &tenant, id.as_str()).await
+    existing(state, &tenant, id).await
 }
 
 /// Attaches traits to an open session; they are in force from the next message on.
 pub async fn attach_context(
     state: &AppState,
     principal: &Principal,
-    session_id: &str,
+    session_id: &SessionId,
     traits: Value,
 ) -> AppResult<session_context::Model> {
     let tenant = principal.visitor_scope(Scope::Write)?;
@@ -188,10 +187,10 @@ pub async fn attach_context(
 pub async fn get_context(
     state: &AppState,
     principal: &Principal,
-    id: &str,
+    id: &ContextId,
 ) -> AppResult<session_context::Model> {
     let tenant = principal.scope(Scope::Read)?;
-    repo::sessions::find_context(&state.db, &tenant, &ContextId::parse(id)?)
+    repo::sessions::find_context(&state.db, &tenant, id)
         .await?
         .ok_or(AppError::NotFound("context"))
 }
@@ -200,15 +199,15 @@ pub async fn get_context(
 pub async fn list_contexts(
     state: &AppState,
     principal: &Principal,
-    session_id: Option<&str>,
+    session_id: Option<&SessionId>,
     external_user_id: Option<&str>,
     page: &PageRequest,
 ) -> AppResult<Page<session_context::Model>> {
     let tenant = principal.scope(Scope::Read)?;
-    let session_id = match session_id {
-        Some(id) => Some(SessionId::from_db(existing(state, &tenant, id).await?.id)),
-        None => None,
-    };
+    if let Some(id) = session_id {
+        existing(state, &tenant, id).await?;
+    }
+    let session_id = session_id.cloned();
     let filter = ContextFilter {
         session_id,
         external_user_id: external_user_id.map(str::to_owned),
@@ -255,7 +254,8 @@ fn check_channel(channel: &str) -> AppResult<()> {
     }
 }
 
-fn check_external_user_id(id: &str) -> AppResult<()> {
+/// A customer's own id of a visitor: 1 to 255 characters, no control characters.
+pub(crate) fn check_external_user_id(id: &str) -> AppResult<()> {
     if id.trim().is_empty() || id.len() > 255 || id.chars().any(char::is_control) {
         return Err(AppError::bad_input(
             "external_user_id",

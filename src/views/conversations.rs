@@ -7,10 +7,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::services::{
-    conversations::{CreateConversation, SendMessage},
-    feedback::{ActorType, SubmitFeedback},
-    replies::{self, ReplyEvent as DomainEvent, citations_of},
+use crate::{
+    domain::ids::{AssistantId, ConversationId, MessageId, SessionId},
+    error::AppError,
+    services::{
+        conversations::{CreateConversation, SendMessage},
+        feedback::{ActorType, SubmitFeedback},
+        replies::{self, ReplyEvent as DomainEvent, citations_of},
+    },
 };
 
 /// A session's exchange with one assistant.
@@ -209,14 +213,20 @@ pub struct CreateConversationInput {
     pub title: Option<String>,
 }
 
-impl From<CreateConversationInput> for CreateConversation {
-    fn from(i: CreateConversationInput) -> Self {
-        Self {
-            session_id: i.session_id.0,
-            assistant_id: i.assistant_id.map(|id| id.0),
+impl TryFrom<CreateConversationInput> for CreateConversation {
+    type Error = AppError;
+
+    /// Parses the ids: a malformed one answers `NOT_FOUND` like an unknown one.
+    fn try_from(i: CreateConversationInput) -> Result<Self, AppError> {
+        Ok(Self {
+            session_id: SessionId::parse(&i.session_id)?,
+            assistant_id: i
+                .assistant_id
+                .map(|id| AssistantId::parse(&id))
+                .transpose()?,
             assistant_version: i.assistant_version,
             title: i.title,
-        }
+        })
     }
 }
 
@@ -244,17 +254,26 @@ pub struct SendMessageInput {
     pub variables: Option<Json<Value>>,
 }
 
-impl From<SendMessageInput> for SendMessage {
-    fn from(i: SendMessageInput) -> Self {
-        Self {
-            conversation_id: i.conversation_id.map(|id| id.0),
-            session_id: i.session_id.map(|id| id.0),
-            assistant_id: i.assistant_id.map(|id| id.0),
+impl TryFrom<SendMessageInput> for SendMessage {
+    type Error = AppError;
+
+    /// Parses the ids: a malformed one answers `NOT_FOUND` like an unknown one.
+    fn try_from(i: SendMessageInput) -> Result<Self, AppError> {
+        Ok(Self {
+            conversation_id: i
+                .conversation_id
+                .map(|id| ConversationId::parse(&id))
+                .transpose()?,
+            session_id: i.session_id.map(|id| SessionId::parse(&id)).transpose()?,
+            assistant_id: i
+                .assistant_id
+                .map(|id| AssistantId::parse(&id))
+                .transpose()?,
             message: i.message,
             assistant_version: i.assistant_version,
             template: i.template,
             variables: i.variables.map(|v| v.0),
-        }
+        })
     }
 }
 
@@ -391,12 +410,15 @@ pub struct FeedbackInput {
     pub actor: Option<FeedbackActorInput>,
 }
 
-impl From<FeedbackInput> for SubmitFeedback {
-    fn from(i: FeedbackInput) -> Self {
+impl TryFrom<FeedbackInput> for SubmitFeedback {
+    type Error = AppError;
+
+    /// Parses the ids: a malformed one answers `NOT_FOUND` like an unknown one.
+    fn try_from(i: FeedbackInput) -> Result<Self, AppError> {
         let actor = i.actor.unwrap_or_default();
-        Self {
-            conversation_id: i.conversation_id.0,
-            message_id: i.message_id.map(|id| id.0),
+        Ok(Self {
+            conversation_id: ConversationId::parse(&i.conversation_id)?,
+            message_id: i.message_id.map(|id| MessageId::parse(&id)).transpose()?,
             rating: i.rating,
             comment: i.comment,
             actor_type: actor
@@ -406,7 +428,7 @@ impl From<FeedbackInput> for SubmitFeedback {
             actor_id: actor.id,
             actor_name: actor.name,
             actor_metadata: actor.metadata.map(|m| m.0),
-        }
+        })
     }
 }
 

@@ -7,7 +7,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::services::sessions::{CreateSession, is_open};
+use crate::{
+    domain::ids::AssistantId,
+    error::AppError,
+    services::sessions::{CreateSession, is_open},
+};
 
 /// One visitor's presence on a channel.
 #[derive(Debug, Clone, SimpleObject, Serialize, ToSchema)]
@@ -73,15 +77,21 @@ pub struct CreateSessionInput {
     pub ttl_seconds: Option<i64>,
 }
 
-impl From<CreateSessionInput> for CreateSession {
-    fn from(i: CreateSessionInput) -> Self {
-        Self {
-            assistant_id: i.assistant_id.map(|id| id.0),
+impl TryFrom<CreateSessionInput> for CreateSession {
+    type Error = AppError;
+
+    /// Parses the assistant id: a malformed one answers `NOT_FOUND` like an unknown one.
+    fn try_from(i: CreateSessionInput) -> Result<Self, AppError> {
+        Ok(Self {
+            assistant_id: i
+                .assistant_id
+                .map(|id| AssistantId::parse(&id))
+                .transpose()?,
             external_user_id: i.external_user_id,
             channel: i.channel,
             metadata: i.metadata.map(|m| m.0),
             ttl_seconds: i.ttl_seconds,
-        }
+        })
     }
 }
 

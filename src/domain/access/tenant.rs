@@ -92,15 +92,18 @@ impl Tenant {
 
     /// The assistant a visitor operation uses: the credential's own when it names one
     /// (naming another is `FORBIDDEN`), otherwise the one asked for.
-    pub fn assistant_for(&self, asked: Option<String>) -> Result<Option<String>, AppError> {
+    pub fn assistant_for(
+        &self,
+        asked: Option<AssistantId>,
+    ) -> Result<Option<AssistantId>, AppError> {
         let Some(bound) = self.visitor().and_then(|g| g.assistant.as_ref()) else {
             return Ok(asked);
         };
         match asked {
-            Some(id) if id != bound.as_str() => Err(AppError::Forbidden(
+            Some(id) if id != *bound => Err(AppError::Forbidden(
                 "this token is bound to another assistant".into(),
             )),
-            _ => Ok(Some(bound.as_str().to_owned())),
+            _ => Ok(Some(bound.clone())),
         }
     }
 
@@ -169,10 +172,10 @@ mod tests {
             .visitor_scope(Scope::Write)
             .expect("handle");
         assert_eq!(
-            tenant.assistant_for(None).ok().flatten().as_deref(),
-            Some(bound.as_str())
+            tenant.assistant_for(None).ok().flatten(),
+            Some(bound.clone())
         );
-        assert!(tenant.assistant_for(Some(bound.as_str().into())).is_ok());
-        assert!(tenant.assistant_for(Some("asst_other".into())).is_err());
+        assert!(tenant.assistant_for(Some(bound)).is_ok());
+        assert!(tenant.assistant_for(Some(AssistantId::generate())).is_err());
     }
 }

@@ -10,6 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::ErrorBody;
 use crate::{
     auth::Principal,
+    domain::ids::KeyId,
     error::AppResult,
     http::extract::ApiJson,
     services,
@@ -56,7 +57,7 @@ async fn revoke_key(
     Path(key_id): Path<String>,
 ) -> AppResult<Json<ApiKey>> {
     Ok(Json(
-        services::api_keys::revoke(&state.db, &principal, &key_id)
+        services::api_keys::revoke(&state.db, &principal, &KeyId::parse(&key_id)?)
             .await?
             .into(),
     ))

@@ -12,6 +12,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{ErrorBody, List, ListParams};
 use crate::{
     auth::Principal,
+    domain::ids::{AssistantId, SourceId},
     error::AppResult,
     http::extract::{ApiJson, ApiQuery},
     services,
@@ -74,7 +75,7 @@ async fn get_assistant(
     Path(assistant_id): Path<String>,
 ) -> AppResult<Json<Assistant>> {
     Ok(Json(
-        services::assistants::get(&state.db, &principal, &assistant_id)
+        services::assistants::get(&state.db, &principal, &AssistantId::parse(&assistant_id)?)
             .await?
             .into(),
     ))
@@ -93,9 +94,15 @@ async fn update_assistant(
 ) -> AppResult<Json<AssistantVersion>> {
     let promote = input.promote.unwrap_or(true);
     let (patch, base) = input.into_patch();
-    let written =
-        services::assistants::update(&state, &principal, &assistant_id, patch, promote, base)
-            .await?;
+    let written = services::assistants::update(
+        &state,
+        &principal,
+        &AssistantId::parse(&assistant_id)?,
+        patch,
+        promote,
+        base,
+    )
+    .await?;
     Ok(Json(written.into()))
 }
 
@@ -108,7 +115,8 @@ async fn delete_assistant(
     principal: Principal,
     Path(assistant_id): Path<String>,
 ) -> AppResult<Json<DeletePayload>> {
-    services::assistants::delete(&state.db, &principal, &assistant_id).await?;
+    services::assistants::delete(&state.db, &principal, &AssistantId::parse(&assistant_id)?)
+        .await?;
     Ok(Json(DeletePayload::of(assistant_id)))
 }
 
@@ -122,9 +130,13 @@ async fn list_versions(
     Path(assistant_id): Path<String>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> AppResult<Json<List<AssistantVersion>>> {
-    let page =
-        services::assistants::versions(&state.db, &principal, &assistant_id, &params.page()?)
-            .await?;
+    let page = services::assistants::versions(
+        &state.db,
+        &principal,
+        &AssistantId::parse(&assistant_id)?,
+        &params.page()?,
+    )
+    .await?;
     Ok(Json(List::from_page(
         page,
         |r| r.version.id.clone(),
@@ -145,9 +157,14 @@ async fn promote_version(
         .parse()
         .map_err(|_| crate::error::AppError::NotFound("assistant version"))?;
     Ok(Json(
-        services::assistants::promote(&state, &principal, &assistant_id, number)
-            .await?
-            .into(),
+        services::assistants::promote(
+            &state,
+            &principal,
+            &AssistantId::parse(&assistant_id)?,
+            number,
+        )
+        .await?
+        .into(),
     ))
 }
 
@@ -170,9 +187,14 @@ async fn set_active(
     ApiJson(body): ApiJson<ActiveBody>,
 ) -> AppResult<Json<Assistant>> {
     Ok(Json(
-        services::assistants::set_active(&state.db, &principal, &assistant_id, body.active)
-            .await?
-            .into(),
+        services::assistants::set_active(
+            &state.db,
+            &principal,
+            &AssistantId::parse(&assistant_id)?,
+            body.active,
+        )
+        .await?
+        .into(),
     ))
 }
 
@@ -194,7 +216,8 @@ async fn knowledge_rules(
     principal: Principal,
     Path(assistant_id): Path<String>,
 ) -> AppResult<Json<KnowledgeRules>> {
-    let (linked, excluded) = services::retrieval::rules(&state, &principal, &assistant_id).await?;
+    let (linked, excluded) =
+        services::retrieval::rules(&state, &principal, &AssistantId::parse(&assistant_id)?).await?;
     Ok(Json(KnowledgeRules { linked, excluded }))
 }
 
@@ -208,9 +231,15 @@ async fn link_source(
     Path((assistant_id, source_id)): Path<(String, String)>,
 ) -> AppResult<Json<Assistant>> {
     Ok(Json(
-        services::retrieval::set_rule(&state, &principal, &assistant_id, &source_id, Some(true))
-            .await?
-            .into(),
+        services::retrieval::set_rule(
+            &state,
+            &principal,
+            &AssistantId::parse(&assistant_id)?,
+            &SourceId::parse(&source_id)?,
+            Some(true),
+        )
+        .await?
+        .into(),
     ))
 }
 
@@ -224,9 +253,15 @@ async fn exclude_source(
     Path((assistant_id, source_id)): Path<(String, String)>,
 ) -> AppResult<Json<Assistant>> {
     Ok(Json(
-        services::retrieval::set_rule(&state, &principal, &assistant_id, &source_id, Some(false))
-            .await?
-            .into(),
+        services::retrieval::set_rule(
+            &state,
+            &principal,
+            &AssistantId::parse(&assistant_id)?,
+            &SourceId::parse(&source_id)?,
+            Some(false),
+        )
+        .await?
+        .into(),
     ))
 }
 
@@ -240,8 +275,14 @@ async fn unlink_source(
     Path((assistant_id, source_id)): Path<(String, String)>,
 ) -> AppResult<Json<Assistant>> {
     Ok(Json(
-        services::retrieval::set_rule(&state, &principal, &assistant_id, &source_id, None)
-            .await?
-            .into(),
+        services::retrieval::set_rule(
+            &state,
+            &principal,
+            &AssistantId::parse(&assistant_id)?,
+            &SourceId::parse(&source_id)?,
+            None,
+        )
+        .await?
+        .into(),
     ))
 }

@@ -21,6 +21,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{ErrorBody, List, ListParams};
 use crate::{
     auth::Principal,
+    domain::ids::{ConversationId, MessageId},
     domain::pagination::PageRequest,
     error::{AppError, AppResult},
     http::extract::{ApiJson, ApiQuery},
@@ -97,7 +98,8 @@ async fn create_conversation(
     principal: Principal,
     ApiJson(input): ApiJson<CreateConversationInput>,
 ) -> AppResult<(StatusCode, Json<Conversation>)> {
-    let conversation = services::conversations::create(&state, &principal, input.into()).await?;
+    let conversation =
+        services::conversations::create(&state, &principal, input.try_into()?).await?;
     Ok((StatusCode::CREATED, Json(conversation.into())))
 }
 
@@ -111,9 +113,13 @@ async fn get_conversation(
     Path(conversation_id): Path<String>,
 ) -> AppResult<Json<Conversation>> {
     Ok(Json(
-        services::conversations::get(&state, &principal, &conversation_id)
-            .await?
-            .into(),
+        services::conversations::get(
+            &state,
+            &principal,
+            &ConversationId::parse(&conversation_id)?,
+        )
+        .await?
+        .into(),
     ))
 }
 
@@ -127,9 +133,13 @@ async fn list_messages(
     Path(conversation_id): Path<String>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> AppResult<Json<List<Message>>> {
-    let rows =
-        services::conversations::messages(&state, &principal, &conversation_id, &params.page()?)
-            .await?;
+    let rows = services::conversations::messages(
+        &state,
+        &principal,
+        &ConversationId::parse(&conversation_id)?,
+        &params.page()?,
+    )
+    .await?;
     Ok(Json(List::from_page(rows, |m| m.id.clone(), Message::from)))
 }
 
@@ -158,9 +168,9 @@ async fn send_message(
     ApiJson(body): ApiJson<SendMessageBody>,
 ) -> AppResult<Response> {
     let wants_stream = body.stream || accepts_event_stream(&headers);
-    let sent = services::conversations::send(&state, &principal, body.input.into()).await?;
+    let sent = services::conversations::send(&state, &principal, body.input.try_into()?).await?;
     if wants_stream {
-        let events = services::replies::reply_stream(&state, &principal, &sent.reply.id).await?;
+        let events = services::replies::reply_stream(&state, &principal, &sent.reply_id()).await?;
         return Ok(event_stream(events));
     }
     let user_message = sent.user_message.clone().into();
@@ -209,7 +219,7 @@ async fn cancel_reply(
     Path(message_id): Path<String>,
 ) -> AppResult<Json<Message>> {
     Ok(Json(
-        services::replies::cancel(&state, &principal, &message_id)
+        services::replies::cancel(&state, &principal, &MessageId::parse(&message_id)?)
             .await?
             .into(),
     ))
@@ -225,7 +235,9 @@ async fn reply_stream(
     principal: Principal,
     Path(message_id): Path<String>,
 ) -> AppResult<Response> {
-    let events = services::replies::reply_stream(&state, &principal, &message_id).await?;
+    let events =
+        services::replies::reply_stream(&state, &principal, &MessageId::parse(&message_id)?)
+            .await?;
     Ok(event_stream(events))
 }
 
@@ -283,7 +295,7 @@ async fn submit_feedback(
         comment: body.comment,
         actor: body.actor,
     };
-    let feedback: SubmitFeedback = input.into();
+    let feedback: SubmitFeedback = input.try_into()?;
     let stored = services::feedback::submit(&state, &principal, feedback).await?;
     Ok((StatusCode::CREATED, Json(stored.into())))
 }
@@ -314,7 +326,7 @@ async fn list_feedback(
     let rows = services::feedback::list(
         &state,
         &principal,
-        &conversation_id,
+        &ConversationId::parse(&conversation_id)?,
         params.message_id.as_deref(),
         &page,
     )

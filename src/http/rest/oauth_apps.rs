@@ -10,6 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::ErrorBody;
 use crate::{
     auth::Principal,
+    domain::ids::AppId,
     error::AppResult,
     http::extract::ApiJson,
     services,
@@ -56,7 +57,7 @@ async fn get_app(
     Path(app_id): Path<String>,
 ) -> AppResult<Json<OAuthApp>> {
     Ok(Json(
-        services::oauth_apps::get(&state.db, &principal, &app_id)
+        services::oauth_apps::get(&state.db, &principal, &AppId::parse(&app_id)?)
             .await?
             .into(),
     ))
@@ -72,7 +73,7 @@ async fn revoke_app(
     Path(app_id): Path<String>,
 ) -> AppResult<Json<OAuthApp>> {
     Ok(Json(
-        services::oauth_apps::revoke(&state, &principal, &app_id)
+        services::oauth_apps::revoke(&state, &principal, &AppId::parse(&app_id)?)
             .await?
             .into(),
     ))

@@ -12,6 +12,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{ErrorBody, List};
 use crate::{
     auth::Principal,
+    domain::ids::SessionId,
     domain::pagination::PageRequest,
     error::AppResult,
     http::extract::{ApiJson, ApiQuery},
@@ -69,7 +70,7 @@ async fn create_session(
     principal: Principal,
     ApiJson(input): ApiJson<CreateSessionInput>,
 ) -> AppResult<(StatusCode, Json<Session>)> {
-    let session = services::sessions::create(&state, &principal, input.into()).await?;
+    let session = services::sessions::create(&state, &principal, input.try_into()?).await?;
     Ok((StatusCode::CREATED, Json(session.into())))
 }
 
@@ -83,7 +84,7 @@ async fn get_session(
     Path(session_id): Path<String>,
 ) -> AppResult<Json<Session>> {
     Ok(Json(
-        services::sessions::get(&state, &principal, &session_id)
+        services::sessions::get(&state, &principal, &SessionId::parse(&session_id)?)
             .await?
             .into(),
     ))
@@ -99,7 +100,7 @@ async fn end_session(
     Path(session_id): Path<String>,
 ) -> AppResult<Json<Session>> {
     Ok(Json(
-        services::sessions::end(&state, &principal, &session_id)
+        services::sessions::end(&state, &principal, &SessionId::parse(&session_id)?)
             .await?
             .into(),
     ))
@@ -115,10 +116,15 @@ async fn list_contexts(
     ApiQuery(params): ApiQuery<VisitorParams>,
 ) -> AppResult<Json<List<Context>>> {
     let page = PageRequest::rest(params.limit, params.cursor)?;
+    let session = params
+        .session_id
+        .as_deref()
+        .map(SessionId::parse)
+        .transpose()?;
     let rows = services::sessions::list_contexts(
         &state,
         &principal,
-        params.session_id.as_deref(),
+        session.as_ref(),
         params.external_user_id.as_deref(),
         &page,
     )
@@ -134,8 +140,8 @@ async fn attach_context(
     principal: Principal,
     ApiJson(input): ApiJson<AttachContextInput>,
 ) -> AppResult<(StatusCode, Json<Context>)> {
+    let session = SessionId::parse(&input.session_id)?;
     let context =
-        services::sessions::attach_context(&state, &principal, &input.session_id, input.traits.0)
-            .await?;
+        services::sessions::attach_context(&state, &principal, &session, input.traits.0).await?;
     Ok((StatusCode::CREATED, Json(context.into())))
 }

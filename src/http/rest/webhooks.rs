@@ -13,6 +13,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{ErrorBody, List};
 use crate::{
     auth::Principal,
+    domain::ids::{DeliveryId, WebhookId},
     domain::pagination::PageRequest,
     error::AppResult,
     http::extract::{ApiJson, ApiQuery},
@@ -71,7 +72,7 @@ async fn get_webhook(
     Path(webhook_id): Path<String>,
 ) -> AppResult<Json<Webhook>> {
     Ok(Json(
-        services::webhooks::get(&state, &principal, &webhook_id)
+        services::webhooks::get(&state, &principal, &WebhookId::parse(&webhook_id)?)
             .await?
             .into(),
     ))
@@ -88,9 +89,14 @@ async fn update_webhook(
     ApiJson(input): ApiJson<UpdateWebhookInput>,
 ) -> AppResult<Json<Webhook>> {
     Ok(Json(
-        services::webhooks::update(&state, &principal, &webhook_id, input.into())
-            .await?
-            .into(),
+        services::webhooks::update(
+            &state,
+            &principal,
+            &WebhookId::parse(&webhook_id)?,
+            input.into(),
+        )
+        .await?
+        .into(),
     ))
 }
 
@@ -103,7 +109,7 @@ async fn delete_webhook(
     principal: Principal,
     Path(webhook_id): Path<String>,
 ) -> AppResult<Json<DeletePayload>> {
-    services::webhooks::delete(&state, &principal, &webhook_id).await?;
+    services::webhooks::delete(&state, &principal, &WebhookId::parse(&webhook_id)?).await?;
     Ok(Json(DeletePayload::of(webhook_id)))
 }
 
@@ -127,9 +133,14 @@ async fn rotate_secret(
 ) -> AppResult<Json<WebhookWithSecretPayload>> {
     let keep = body.and_then(|ApiJson(b)| b.keep_previous_seconds);
     Ok(Json(
-        services::webhooks::rotate_secret(&state, &principal, &webhook_id, keep)
-            .await?
-            .into(),
+        services::webhooks::rotate_secret(
+            &state,
+            &principal,
+            &WebhookId::parse(&webhook_id)?,
+            keep,
+        )
+        .await?
+        .into(),
     ))
 }
 
@@ -143,7 +154,7 @@ async fn test_webhook(
     Path(webhook_id): Path<String>,
 ) -> AppResult<Json<WebhookDelivery>> {
     Ok(Json(
-        services::webhooks::test(&state, &principal, &webhook_id)
+        services::webhooks::test(&state, &principal, &WebhookId::parse(&webhook_id)?)
             .await?
             .into(),
     ))
@@ -173,8 +184,14 @@ async fn list_deliveries(
 ) -> AppResult<Json<List<WebhookDelivery>>> {
     let page = PageRequest::rest(params.limit, params.cursor)?;
     let status = params.status.map(Into::into);
-    let rows =
-        services::webhooks::deliveries(&state, &principal, &webhook_id, status, &page).await?;
+    let rows = services::webhooks::deliveries(
+        &state,
+        &principal,
+        &WebhookId::parse(&webhook_id)?,
+        status,
+        &page,
+    )
+    .await?;
     Ok(Json(List::from_page(
         rows,
         |r| r.delivery.id.clone(),
@@ -192,7 +209,7 @@ async fn get_delivery(
     Path(delivery_id): Path<String>,
 ) -> AppResult<Json<WebhookDelivery>> {
     Ok(Json(
-        services::webhooks::delivery(&state, &principal, &delivery_id)
+        services::webhooks::delivery(&state, &principal, &DeliveryId::parse(&delivery_id)?)
             .await?
             .into(),
     ))
@@ -208,7 +225,7 @@ async fn resend_delivery(
     Path(delivery_id): Path<String>,
 ) -> AppResult<Json<WebhookDelivery>> {
     Ok(Json(
-        services::webhooks::resend(&state, &principal, &delivery_id)
+        services::webhooks::resend(&state, &principal, &DeliveryId::parse(&delivery_id)?)
             .await?
             .into(),
     ))

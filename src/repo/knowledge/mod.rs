@@ -67,16 +67,17 @@ pub async fn find_many(
 pub async fn ids(
     db: &impl ConnectionTrait,
     org: &OrgId,
-    only: Option<&[String]>,
-) -> Result<Vec<String>, DbErr> {
+    only: Option<&[SourceId]>,
+) -> Result<Vec<SourceId>, DbErr> {
     let mut query = knowledge_source::Entity::find()
         .select_only()
         .column(knowledge_source::Column::Id)
         .filter(knowledge_source::Column::OrgId.eq(org.as_str()));
     if let Some(only) = only {
-        query = query.filter(knowledge_source::Column::Id.is_in(only.iter().map(String::as_str)));
+        query = query.filter(knowledge_source::Column::Id.is_in(only.iter().map(SourceId::as_str)));
     }
-    query.into_tuple().all(db).await
+    let ids: Vec<String> = query.into_tuple().all(db).await?;
+    Ok(ids.into_iter().map(SourceId::from_db).collect())
 }
 
 /// A page of the organization's sources, oldest first.

@@ -15,7 +15,7 @@ use entity::{
 use crate::{
     auth::{Principal, Scope, Tenant},
     domain::{
-        ids::{AssistantId, ConversationId, MessageId, OrgId},
+        ids::{AssistantId, ConversationId, MessageId, OrgId, SessionId},
         pagination::{Page, PageRequest},
     },
     error::{AppError, AppResult},
@@ -29,12 +29,12 @@ use crate::{
 pub use send::{SendMessage, Sent, send};
 
 /// A conversation to open.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct CreateConversation {
     /// `sess_…`
-    pub session_id: String,
+    pub session_id: SessionId,
     /// `asst_…`; default the session's assistant.
-    pub assistant_id: Option<String>,
+    pub assistant_id: Option<AssistantId>,
     /// Pin a version number; default the live version at each message.
     pub assistant_version: Option<i32>,
     /// A title.
@@ -81,10 +81,10 @@ pub async fn create(
 
 pub(crate) fn assistant_of(
     session: &visitor_session::Model,
-    asked: Option<String>,
-) -> AppResult<String> {
+    asked: Option<AssistantId>,
+) -> AppResult<AssistantId> {
     asked
-        .or_else(|| session.assistant_id.clone())
+        .or_else(|| session.assistant_id.clone().map(AssistantId::from_db))
         .ok_or_else(|| {
             AppError::bad_input(
                 "assistant_id",
@@ -97,9 +97,9 @@ pub(crate) fn assistant_of(
 pub(crate) async fn usable_assistant(
     state: &AppState,
     org: &OrgId,
-    id: &str,
+    id: &AssistantId,
 ) -> AppResult<repo::assistants::AssistantRow> {
-    let row = repo::assistants::find(&state.db, org, &AssistantId::parse(id)?)
+    let row = repo::assistants::find(&state.db, org, id)
         .await?
         .ok_or(AppError::NotFound("assistant"))?;
     if !row.0.active {
@@ -138,7 +138,7 @@ pub(crate) async fn version(
 pub async fn get(
     state: &AppState,
     principal: &Principal,
-    id: &str,
+    id: &ConversationId,
 ) -> AppResult<conversation::Model> {
     let tenant = principal.visitor_scope(Scope::Read)?;
     existing(state, &tenant, id).await
@@ -148,9 +148,9 @@ pub async fn get(
 pub(crate) async fn existing(
     state: &AppState,
     tenant: &Tenant,
-    id: &str,
+    id: &ConversationId,
 ) -> AppResult<conversation::Model> {
-    repo::conversations::find(&state.db, tenant, &ConversationId::parse(id)?)
+    repo::conversations::find(&state.db, tenant, id)
         .await?
         .ok_or(AppError::NotFound("conversation"))
 }
@@ -184,10 +184,7 @@ pub async fn list(
         other => Ok(other),
     };
     let (Ok(session_id), Ok(assistant_id)) = (
-        parsed(
-            filter.session_id,
-            crate::domain::ids::SessionId::is_well_formed,
-        ),
+        parsed(filter.session_id, SessionId::is_well_formed),
         parsed(filter.assistant_id, AssistantId::is_well_formed),
     ) else {
         return Ok(page.finish(Vec::new()));
@@ -206,7 +203,7 @@ pub async fn list(
 pub async fn messages(
     state: &AppState,
     principal: &Principal,
-    conversation_id: &str,
+    conversation_id: &ConversationId,
     page: &PageRequest,
 ) -> AppResult<Page<message::Model>> {
     let tenant = principal.visitor_scope(Scope::Read)?;
@@ -241,7 +238,7 @@ pub async fn of_sessions(
 pub async fn message(
     state: &AppState,
     principal: &Principal,
-    id: &str,
+    id: &MessageId,
 ) -> AppResult<message::Model> {
     let tenant = principal.visitor_scope(Scope::Read)?;
     find_message(state, &tenant, id).await
@@ -251,9 +248,9 @@ pub async fn message(
 pub(crate) async fn find_message(
     state: &AppState,
     tenant: &Tenant,
-    id: &str,
+    id: &MessageId,
 ) -> AppResult<message::Model> {
-    repo::conversations::find_message(&state.db, tenant, &MessageId::parse(id)?)
+    repo::conversations::find_message(&state.db, tenant, id)
         .await?
         .ok_or(AppError::NotFound("message"))
 }

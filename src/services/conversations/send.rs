@@ -16,6 +16,7 @@ use tokio::{task::JoinHandle, time::Instant};
 use super::{assistant_of, existing, usable_assistant, version};
 use crate::{
     auth::{Principal, Scope, Tenant, Work},
+    domain::ids::{AssistantId, ConversationId, MessageId, SessionId},
     error::{AppError, AppResult},
     repo::{
         self,
@@ -36,11 +37,11 @@ const HISTORY_MESSAGES: u64 = 50;
 #[derive(Debug, Clone, Default)]
 pub struct SendMessage {
     /// The conversation (`conv_…`)…
-    pub conversation_id: Option<String>,
+    pub conversation_id: Option<ConversationId>,
     /// …or the session (`sess_…`): its latest conversation with the assistant, or a new one.
-    pub session_id: Option<String>,
+    pub session_id: Option<SessionId>,
     /// The assistant, for a session opened without one.
-    pub assistant_id: Option<String>,
+    pub assistant_id: Option<AssistantId>,
     /// What the visitor says.
     pub message: String,
     /// Answer with this version number instead of the pinned or live one.
@@ -62,6 +63,11 @@ pub struct Sent {
 }
 
 impl Sent {
+    /// The reply's id, to follow its events.
+    pub fn reply_id(&self) -> MessageId {
+        MessageId::from_db(self.reply.id.clone())
+    }
+
     /// Waits for the reply to end and returns it as stored.
     pub async fn wait(self) -> AppResult<message::Model> {
         match self.finished.await {
@@ -113,7 +119,7 @@ pub async fn send(state: &AppState, principal: &Principal, input: SendMessage) -
         work.clone(),
         Question {
             conversation_id: conversation.id.clone(),
-            assistant_id: assistant.id.clone(),
+            assistant_id: AssistantId::from_db(assistant.id.clone()),
             text: text.to_owned(),
             prompt_text,
             traits,
@@ -182,7 +188,7 @@ async fn store(
 /// What the reply answers.
 struct Question {
     conversation_id: String,
-    assistant_id: String,
+    assistant_id: AssistantId,
     /// The visitor's words, searched for.
     text: String,
     /// The message as the model sees it (a task template applied).
@@ -253,17 +259,18 @@ async fn target(state: &AppState, tenant: &Tenant, input: &SendMessage) -> AppRe
             let conversation = existing(state, tenant, id).await?;
             if session_id
                 .as_ref()
-                .is_some_and(|s| *s != conversation.session_id)
+                .is_some_and(|s| s.as_str() != conversation.session_id)
             {
                 return Err(AppError::bad_input(
                     "session_id",
                     "the conversation belongs to another session",
                 ));
             }
-            let session = sessions::existing(state, tenant, &conversation.session_id).await?;
+            let session_id = SessionId::from_db(conversation.session_id.clone());
+            let session = sessions::existing(state, tenant, &session_id).await?;
             sessions::ensure_open(&session)?;
-            let assistant =
-                usable_assistant(state, tenant.org(), &conversation.assistant_id).await?;
+            let assistant_id = AssistantId::from_db(conversation.assistant_id.clone());
+            let assistant = usable_assistant(state, tenant.org(), &assistant_id).await?;
             Ok((conversation, session, assistant))
         }
         (None, Some(session_id)) => in_session(state, tenant, session_id, input).await,
@@ -285,7 +292,7 @@ type Target = (
 async fn in_session(
     state: &AppState,
     tenant: &Tenant,
-    session_id: &str,
+    session_id: &SessionId,
     input: &SendMessage,
 ) -> AppResult<Target> {
     let session = sessions::existing(state, tenant, session_id).await?;
@@ -362,14 +369,14 @@ fn render_template(
 async fn retrieve(
     state: &AppState,
     work: &Tenant,
-    assistant_id: &str,
+    assistant_id: &AssistantId,
     version: &assistant_version::Model,
     text: &str,
 ) -> Vec<Hit> {
     let query: String = text.chars().take(retrieval::MAX_QUERY_CHARS).collect();
     let search = Search {
         query,
-        assistant_id: Some(assistant_id.to_owned()),
+        assistant_id: Some(assistant_id.clone()),
         top_k: Some(version.top_k.clamp(1, retrieval::MAX_TOP_K)),
         mode: None,
         min_score: Some(version.min_score),
@@ -379,7 +386,7 @@ async fn retrieve(
         Err(e) => {
             e.log();
             tracing::warn!(
-                assistant = assistant_id,
+                assistant = %assistant_id,
                 code = e.code(),
                 message = e.message(),
                 "knowledge retrieval failed; replying without knowledge"

@@ -110,20 +110,9 @@ pub(crate) async fn run(
         state.models.chat.id().to_owned()
     };
     let mut out = Emitter::new(broker, &conversation_id, &message_id, job.received);
-    let outcome = if let Some(answer) = &job.prepared.verbatim {
-        out.emit(answer.clone()).await;
-        Outcome::Done {
-            prompt_tokens: 0,
-            completion_tokens: 0,
-            cited: job
-                .prepared
-                .passages
-                .first()
-                .map(|h| vec![h.source.id.clone()])
-                .unwrap_or_default(),
-        }
-    } else {
-        generate(&state, &job, &cancel, &mut out).await
+    let outcome = match &job.prepared.verbatim {
+        Some(answer) => quote(answer, &job.prepared.passages, &mut out).await,
+        None => generate(&state, &job, &cancel, &mut out).await,
     };
     conclude(
         &state,
@@ -134,6 +123,19 @@ pub(crate) async fn run(
         model,
     )
     .await
+}
+
+/// Gives a strongly matching Q&A answer verbatim, citing its source (the first passage).
+async fn quote(answer: &str, passages: &[Hit], out: &mut Emitter) -> Outcome {
+    out.emit(answer.to_owned()).await;
+    Outcome::Done {
+        prompt_tokens: 0,
+        completion_tokens: 0,
+        cited: passages
+            .first()
+            .map(|h| vec![h.source.id.clone()])
+            .unwrap_or_default(),
+    }
 }
 
 /// A reply with its prompt prepared.
@@ -161,25 +163,7 @@ async fn conclude(
         index,
         first_token_ms,
     } = out;
-    let (status, citations, usage, error) = match outcome {
-        Outcome::Done {
-            prompt_tokens,
-            completion_tokens,
-            cited,
-        } => (
-            Status::Complete,
-            citations(passages, &text, &cited),
-            Some((prompt_tokens, completion_tokens)),
-            None,
-        ),
-        Outcome::Cancelled => (
-            Status::Cancelled,
-            citations(passages, &text, &[]),
-            None,
-            None,
-        ),
-        Outcome::Failed(error) => (Status::Failed, Vec::new(), None, Some(error)),
-    };
+    let (status, citations, usage, error) = ending(outcome, passages, &text);
     let finish = Finish {
         status,
         content: text,
@@ -191,30 +175,53 @@ async fn conclude(
         citations: serde_json::to_value(&citations).unwrap_or_default(),
         error: error.clone(),
     };
-    let stored_end = repo::conversations::finish(&state.db, work.org(), &message_id, finish).await;
-    if let Err(e) = &stored_end {
-        tracing::error!(message = %message_id, error = %e, "could not store the end of a reply");
-    }
-    // Read back what is stored: a reply cancelled elsewhere keeps the state written there.
-    let stored = match repo::conversations::find_message(
-        &state.db,
-        work,
-        &MessageId::from_db(message_id.clone()),
+    let stored = store_end(state, work, &conversation_id, &message_id, finish).await;
+    publish_end(
+        &*broker,
+        conversation_id,
+        message_id,
+        stored.as_ref(),
+        error,
     )
-    .await
-    {
-        Ok(Some(stored)) => Some(Arc::new(stored)),
-        Ok(None) => None,
-        Err(e) => {
-            tracing::error!(message = %message_id, error = %e, "could not read a finished reply");
-            None
-        }
-    };
-    let _ = repo::conversations::touch(&state.db, work.org(), &conversation_id).await;
-    // A reply whose end could not be stored is reported failed, whatever was generated.
-    let stored = stored
-        .filter(|m| stored_end.is_ok() && !matches!(m.status, Status::Pending | Status::Streaming));
-    let terminal = match (&stored, error) {
+    .await;
+    stored
+}
+
+/// The status, citations, token usage and error an outcome is stored with.
+fn ending(outcome: Outcome, passages: &[Hit], text: &str) -> Ending {
+    match outcome {
+        Outcome::Done {
+            prompt_tokens,
+            completion_tokens,
+            cited,
+        } => (
+            Status::Complete,
+            citations(passages, text, &cited),
+            Some((prompt_tokens, completion_tokens)),
+            None,
+        ),
+        Outcome::Cancelled => (
+            Status::Cancelled,
+            citations(passages, text, &[]),
+            None,
+            None,
+        ),
+        Outcome::Failed(error) => (Status::Failed, Vec::new(), None, Some(error)),
+    }
+}
+
+/// What [`ending`] gives: status, citations, (prompt, completion) tokens, error.
+type Ending = (Status, Vec<Citation>, Option<(u32, u32)>, Option<String>);
+
+/// Publishes the reply's last events: its citations and `Completed`, or `Failed`.
+async fn publish_end(
+    broker: &dyn ReplyBroker,
+    conversation_id: String,
+    message_id: String,
+    stored: Option<&Arc<message::Model>>,
+    error: Option<String>,
+) {
+    let terminal = match (stored, error) {
         (Some(stored), _) if stored.status == Status::Failed => ReplyEvent::Failed {
             conversation_id: conversation_id.clone(),
             message_id: message_id.clone(),
@@ -232,7 +239,7 @@ async fn conclude(
                 })
                 .await;
             ReplyEvent::Completed {
-                message: stored.clone(),
+                message: Arc::clone(stored),
             }
         }
         (None, error) => ReplyEvent::Failed {
@@ -242,7 +249,34 @@ async fn conclude(
         },
     };
     broker.publish(terminal).await;
+}
+
+/// Writes the reply's end and reads back what is stored: a reply cancelled elsewhere keeps
+/// the state written there. `None` when the end could not be stored (the reply is then
+/// reported failed, whatever was generated).
+async fn store_end(
+    state: &AppState,
+    work: &Tenant,
+    conversation_id: &str,
+    message_id: &str,
+    finish: Finish,
+) -> Option<Arc<message::Model>> {
+    let stored_end = repo::conversations::finish(&state.db, work.org(), message_id, finish).await;
+    if let Err(e) = &stored_end {
+        tracing::error!(message = %message_id, error = %e, "could not store the end of a reply");
+    }
+    let id = MessageId::from_db(message_id.to_owned());
+    let stored = match repo::conversations::find_message(&state.db, work, &id).await {
+        Ok(Some(stored)) => Some(Arc::new(stored)),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::error!(message = %message_id, error = %e, "could not read a finished reply");
+            None
+        }
+    };
+    let _ = repo::conversations::touch(&state.db, work.org(), conversation_id).await;
     stored
+        .filter(|m| stored_end.is_ok() && !matches!(m.status, Status::Pending | Status::Streaming))
 }
 
 /// Publishes the text as it comes and keeps the whole.
@@ -353,19 +387,25 @@ async fn generate(
                 if out.text.len() == saved_len && last_write.elapsed() < HEARTBEAT {
                     continue;
                 }
-                let (db, org, id) = (
-                    state.db.clone(),
-                    job.work.org().clone(),
-                    out.message_id.clone(),
-                );
-                let (text, first_token_ms) = (out.text.clone(), out.first_token_ms);
-                saving = Some(tokio::spawn(async move {
-                    repo::conversations::save_progress(&db, &org, &id, &text, first_token_ms).await
-                }));
+                saving = Some(save_progress(state, &job.work, out));
                 (saved_len, last_write) = (out.text.len(), Instant::now());
             }
         }
     }
+}
+
+/// Saves the text so far in a task of its own; `false` when the reply was cancelled in the
+/// database meanwhile.
+fn save_progress(
+    state: &AppState,
+    work: &Tenant,
+    out: &Emitter,
+) -> JoinHandle<Result<bool, DbErr>> {
+    let (db, org, id) = (state.db.clone(), work.org().clone(), out.message_id.clone());
+    let (text, first_token_ms) = (out.text.clone(), out.first_token_ms);
+    tokio::spawn(async move {
+        repo::conversations::save_progress(&db, &org, &id, &text, first_token_ms).await
+    })
 }
 
 /// The passages a reply cites: those the model named (by source id, or `[n]` in the text),

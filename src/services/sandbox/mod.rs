@@ -16,7 +16,7 @@ use crate::{
     auth::{Principal, Scope, Scopes},
     domain::{
         assistant::AssistantPatch,
-        ids::{KeyId, OrgId},
+        ids::{AssistantId, ConversationId, KeyId, MessageId, OrgId, SessionId},
     },
     error::{AppError, AppResult},
     repo,
@@ -180,7 +180,7 @@ async fn visit(
         state,
         principal,
         sessions::CreateSession {
-            assistant_id: Some(assistant.to_owned()),
+            assistant_id: Some(AssistantId::from_db(assistant.to_owned())),
             external_user_id: visitor.external_user_id.map(str::to_owned),
             channel: Some(visitor.channel.into()),
             metadata: Some(json!({ "source": "sandbox" })),
@@ -190,12 +190,13 @@ async fn visit(
     .await?;
     let traits = serde_json::from_str(visitor.traits)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("sample traits: {e}")))?;
-    sessions::attach_context(state, principal, &session.id, traits).await?;
+    let session_id = SessionId::from_db(session.id);
+    sessions::attach_context(state, principal, &session_id, traits).await?;
     let sent = conversations::send(
         state,
         principal,
         conversations::SendMessage {
-            session_id: Some(session.id.clone()),
+            session_id: Some(session_id),
             message: visitor.question.into(),
             ..Default::default()
         },
@@ -206,8 +207,8 @@ async fn visit(
         state,
         principal,
         feedback::SubmitFeedback {
-            conversation_id: reply.conversation_id.clone(),
-            message_id: Some(reply.id.clone()),
+            conversation_id: ConversationId::from_db(reply.conversation_id.clone()),
+            message_id: Some(MessageId::from_db(reply.id.clone())),
             rating: visitor.rating,
             comment: (visitor.rating <= 2).then(|| "I expected the return conditions".to_owned()),
             actor_type: feedback::ActorType::Visitor,

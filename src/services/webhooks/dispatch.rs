@@ -141,6 +141,18 @@ pub async fn deliver(state: &AppState, delivery: webhook_delivery::Model) -> Res
         response_excerpt: sent.excerpt.clone(),
     };
     repo::webhooks::insert_attempt(&txn, &org, attempted).await?;
+    let settled = settlement(state, &delivery, sent);
+    let kept = repo::webhooks::settle(&txn, &org, &delivery.id, attempt, settled).await?;
+    txn.commit().await?;
+    if !kept {
+        tracing::warn!(delivery = %delivery.id, "a webhook delivery's claim expired during its attempt; another dispatcher has it");
+    }
+    Ok(())
+}
+
+/// The delivery's next state after an attempt: delivered, failed for good (a permanent
+/// refusal, or the retry window closed), or pending its next retry with backoff.
+fn settlement(state: &AppState, delivery: &webhook_delivery::Model, sent: Sent) -> Settled {
     let now = Utc::now();
     let retry_at = now + backoff(state, delivery.attempts);
     let status = match &sent.error {
@@ -148,7 +160,7 @@ pub async fn deliver(state: &AppState, delivery: webhook_delivery::Model) -> Res
         Some(_) if sent.permanent || retry_at > delivery.give_up_at => DeliveryStatus::Failed,
         Some(_) => DeliveryStatus::Pending,
     };
-    let settled = Settled {
+    Settled {
         status,
         next_attempt_at: if status == DeliveryStatus::Pending {
             retry_at
@@ -158,13 +170,7 @@ pub async fn deliver(state: &AppState, delivery: webhook_delivery::Model) -> Res
         last_status_code: sent.status,
         last_error: sent.error,
         delivered_at: (status == DeliveryStatus::Succeeded).then_some(now),
-    };
-    let kept = repo::webhooks::settle(&txn, &org, &delivery.id, attempt, settled).await?;
-    txn.commit().await?;
-    if !kept {
-        tracing::warn!(delivery = %delivery.id, "a webhook delivery's claim expired during its attempt; another dispatcher has it");
     }
-    Ok(())
 }
 
 /// The wait after the `attempts`-th failed attempt: the base doubled each time, capped, with
@@ -221,41 +227,15 @@ async fn send(
         Ok(pair) => pair,
         Err(refused) => return failed(refused.message().to_owned(), refused.is_permanent()),
     };
-    let timestamp = at.timestamp();
-    let body = event.payload.as_bytes();
-    let previous = endpoint.previous_secret.as_deref().filter(|_| {
-        endpoint
-            .previous_secret_expires_at
-            .is_some_and(|until| until > at)
-    });
-    let secrets = std::iter::once(endpoint.secret.as_str()).chain(previous);
-    let response = client
-        .post(url)
-        .header(CONTENT_TYPE, "application/json")
-        .header(USER_AGENT, "Companin-Webhooks/1.0")
-        .header("companin-event-id", &event.id)
-        .header("companin-event-type", &event.event_type)
-        .header("companin-delivery-id", delivery_id)
-        .header(
-            signature::HEADER,
-            signature::header_value(secrets, timestamp, body),
-        )
-        .body(event.payload.clone())
+    let response = signed(client, url, endpoint, event, delivery_id, at)
         .send()
         .await;
-    let mut response = match response {
+    let response = match response {
         Ok(response) => response,
         Err(e) => return failed(egress::describe(&e), false),
     };
     let status = response.status();
-    let mut excerpt = Vec::new();
-    while excerpt.len() < EXCERPT_BYTES {
-        match response.chunk().await {
-            Ok(Some(piece)) => excerpt.extend_from_slice(&piece),
-            _ => break,
-        }
-    }
-    excerpt.truncate(EXCERPT_BYTES);
+    let excerpt = excerpt(response).await;
     let error = if status.is_success() {
         None
     } else if status.is_redirection() {
@@ -270,7 +250,50 @@ async fn send(
         status: Some(i32::from(status.as_u16())),
         error,
         permanent: false,
-        excerpt: (!excerpt.is_empty()).then(|| String::from_utf8_lossy(&excerpt).into_owned()),
+        excerpt,
         duration: started.elapsed(),
     }
+}
+
+/// The event's POST, signed with the endpoint's secret (and its previous one while that
+/// is still valid).
+fn signed(
+    client: reqwest::Client,
+    url: url::Url,
+    endpoint: &webhook_endpoint::Model,
+    event: &webhook_event::Model,
+    delivery_id: &str,
+    at: DateTime<Utc>,
+) -> reqwest::RequestBuilder {
+    let previous = endpoint.previous_secret.as_deref().filter(|_| {
+        endpoint
+            .previous_secret_expires_at
+            .is_some_and(|until| until > at)
+    });
+    let secrets = std::iter::once(endpoint.secret.as_str()).chain(previous);
+    client
+        .post(url)
+        .header(CONTENT_TYPE, "application/json")
+        .header(USER_AGENT, "Companin-Webhooks/1.0")
+        .header("companin-event-id", &event.id)
+        .header("companin-event-type", &event.event_type)
+        .header("companin-delivery-id", delivery_id)
+        .header(
+            signature::HEADER,
+            signature::header_value(secrets, at.timestamp(), event.payload.as_bytes()),
+        )
+        .body(event.payload.clone())
+}
+
+/// The first [`EXCERPT_BYTES`] of the endpoint's answer, kept with the attempt.
+async fn excerpt(mut response: reqwest::Response) -> Option<String> {
+    let mut excerpt = Vec::new();
+    while excerpt.len() < EXCERPT_BYTES {
+        match response.chunk().await {
+            Ok(Some(piece)) => excerpt.extend_from_slice(&piece),
+            _ => break,
+        }
+    }
+    excerpt.truncate(EXCERPT_BYTES);
+    (!excerpt.is_empty()).then(|| String::from_utf8_lossy(&excerpt).into_owned())
 }

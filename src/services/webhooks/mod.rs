@@ -128,7 +128,7 @@ pub async fn list(
 pub async fn get(
     state: &AppState,
     principal: &Principal,
-    id: &str,
+    id: &WebhookId,
 ) -> AppResult<webhook_endpoint::Model> {
     let tenant = principal.scope(Scope::Admin)?;
     let org = tenant.org();
@@ -139,12 +139,12 @@ pub async fn get(
 pub async fn update(
     state: &AppState,
     principal: &Principal,
-    id: &str,
+    id: &WebhookId,
     patch: WebhookPatch,
 ) -> AppResult<webhook_endpoint::Model> {
     let tenant = principal.scope(Scope::Admin)?;
     let org = tenant.org();
-    let endpoint = existing(state, org, id).await?;
+    existing(state, org, id).await?;
     let url = match &patch.url {
         Some(url) => Some(check_url(state, url).await?),
         None => None,
@@ -158,7 +158,7 @@ pub async fn update(
             .transpose()?,
         enabled: patch.enabled,
     };
-    repo::webhooks::update(&state.db, org, &WebhookId::from_db(endpoint.id), changes)
+    repo::webhooks::update(&state.db, org, id, changes)
         .await?
         .ok_or(AppError::NotFound("webhook"))
 }
@@ -168,7 +168,7 @@ pub async fn update(
 pub async fn rotate_secret(
     state: &AppState,
     principal: &Principal,
-    id: &str,
+    id: &WebhookId,
     keep_previous_seconds: Option<i64>,
 ) -> AppResult<WebhookWithSecret> {
     let tenant = principal.scope(Scope::Admin)?;
@@ -186,19 +186,16 @@ pub async fn rotate_secret(
         secret: endpoint.secret,
         expires_at: Utc::now() + chrono::Duration::seconds(keep),
     });
-    let webhook_id = WebhookId::from_db(endpoint.id);
-    let webhook =
-        repo::webhooks::rotate_secret(&state.db, org, &webhook_id, secret.clone(), previous)
-            .await?
-            .ok_or(AppError::NotFound("webhook"))?;
+    let webhook = repo::webhooks::rotate_secret(&state.db, org, id, secret.clone(), previous)
+        .await?
+        .ok_or(AppError::NotFound("webhook"))?;
     Ok(WebhookWithSecret { webhook, secret })
 }
 
 /// Deletes an endpoint and its deliveries (admin scope).
-pub async fn delete(state: &AppState, principal: &Principal, id: &str) -> AppResult<()> {
+pub async fn delete(state: &AppState, principal: &Principal, id: &WebhookId) -> AppResult<()> {
     let tenant = principal.scope(Scope::Admin)?;
-    let org = tenant.org();
-    if repo::webhooks::delete(&state.db, org, &WebhookId::parse(id)?).await? {
+    if repo::webhooks::delete(&state.db, tenant.org(), id).await? {
         Ok(())
     } else {
         Err(AppError::NotFound("webhook"))
@@ -207,7 +204,11 @@ pub async fn delete(state: &AppState, principal: &Principal, id: &str) -> AppRes
 
 /// Sends a `webhook.test` event to the endpoint now and returns the delivery after that
 /// first attempt (admin scope). A failed test is retried like any delivery.
-pub async fn test(state: &AppState, principal: &Principal, id: &str) -> AppResult<DeliveryRecord> {
+pub async fn test(
+    state: &AppState,
+    principal: &Principal,
+    id: &WebhookId,
+) -> AppResult<DeliveryRecord> {
     let tenant = principal.scope(Scope::Admin)?;
     let org = tenant.org();
     let endpoint = existing(state, org, id).await?;
@@ -229,21 +230,14 @@ pub async fn test(state: &AppState, principal: &Principal, id: &str) -> AppResul
 pub async fn deliveries(
     state: &AppState,
     principal: &Principal,
-    webhook_id: &str,
+    webhook_id: &WebhookId,
     status: Option<DeliveryStatus>,
     page: &PageRequest,
 ) -> AppResult<Page<DeliveryRecord>> {
     let tenant = principal.scope(Scope::Admin)?;
     let org = tenant.org();
-    let endpoint = existing(state, org, webhook_id).await?;
-    let page = repo::webhooks::deliveries(
-        &state.db,
-        org,
-        &WebhookId::from_db(endpoint.id),
-        status,
-        page,
-    )
-    .await?;
+    existing(state, org, webhook_id).await?;
+    let page = repo::webhooks::deliveries(&state.db, org, webhook_id, status, page).await?;
     let mut items = Vec::with_capacity(page.items.len());
     for delivery in page.items {
         items.push(with_details(state, org, delivery).await?);
@@ -259,11 +253,10 @@ pub async fn deliveries(
 pub async fn delivery(
     state: &AppState,
     principal: &Principal,
-    id: &str,
+    id: &DeliveryId,
 ) -> AppResult<DeliveryRecord> {
     let tenant = principal.scope(Scope::Admin)?;
-    let org = tenant.org();
-    delivery_record(state, org, &DeliveryId::parse(id)?).await
+    delivery_record(state, tenant.org(), id).await
 }
 
 /// Sends a delivery again, now, with the same event id and body, retried (from the first
@@ -272,25 +265,23 @@ pub async fn delivery(
 pub async fn resend(
     state: &AppState,
     principal: &Principal,
-    id: &str,
+    id: &DeliveryId,
 ) -> AppResult<DeliveryRecord> {
     let tenant = principal.scope(Scope::Admin)?;
     let org = tenant.org();
-    let id = DeliveryId::parse(id)?;
-    repo::webhooks::find_delivery(&state.db, org, &id)
+    repo::webhooks::find_delivery(&state.db, org, id)
         .await?
         .ok_or(AppError::NotFound("webhook delivery"))?;
     let now = Utc::now();
     let queued =
-        repo::webhooks::requeue(&state.db, org, &id, now, now + state.outbox().retry_window)
-            .await?;
+        repo::webhooks::requeue(&state.db, org, id, now, now + state.outbox().retry_window).await?;
     if !queued {
         return Err(AppError::Conflict(
             "the delivery is being sent right now".into(),
         ));
     }
     state.webhook_signal.notify();
-    delivery_record(state, org, &id).await
+    delivery_record(state, org, id).await
 }
 
 async fn delivery_record(
@@ -320,8 +311,12 @@ async fn with_details(
     })
 }
 
-async fn existing(state: &AppState, org: &OrgId, id: &str) -> AppResult<webhook_endpoint::Model> {
-    repo::webhooks::find(&state.db, org, &WebhookId::parse(id)?)
+async fn existing(
+    state: &AppState,
+    org: &OrgId,
+    id: &WebhookId,
+) -> AppResult<webhook_endpoint::Model> {
+    repo::webhooks::find(&state.db, org, id)
         .await?
         .ok_or(AppError::NotFound("webhook"))
 }

@@ -11,6 +11,7 @@ use entity::knowledge_source::Kind;
 use super::{SourceParams, list_of};
 use crate::{
     auth::Principal,
+    domain::ids::SourceId,
     error::{AppError, AppResult},
     http::{
         extract::ApiQuery,
@@ -96,7 +97,7 @@ pub(super) async fn get_file(
     Path(id): Path<String>,
 ) -> AppResult<Json<KnowledgeSource>> {
     Ok(Json(
-        knowledge::get_kind(&state, &principal, &id, Kind::File)
+        knowledge::get_kind(&state, &principal, &SourceId::parse(&id)?, Kind::File)
             .await?
             .into(),
     ))
@@ -110,6 +111,6 @@ pub(super) async fn delete_file(
     principal: Principal,
     Path(id): Path<String>,
 ) -> AppResult<Json<DeletePayload>> {
-    knowledge::delete(&state, &principal, &id, Some(Kind::File)).await?;
+    knowledge::delete(&state, &principal, &SourceId::parse(&id)?, Some(Kind::File)).await?;
     Ok(Json(DeletePayload::of(id)))
 }

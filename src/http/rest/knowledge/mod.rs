@@ -18,6 +18,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{ErrorBody, List};
 use crate::{
     auth::Principal,
+    domain::ids::{AssistantId, SourceId},
     error::{AppError, AppResult},
     http::extract::{ApiJson, ApiQuery},
     repo::knowledge::SourceFilter,
@@ -195,7 +196,11 @@ async fn search(
 ) -> AppResult<Json<Vec<KnowledgeHit>>> {
     let search = Search {
         query: body.query,
-        assistant_id: body.assistant_id,
+        assistant_id: body
+            .assistant_id
+            .as_deref()
+            .map(AssistantId::parse)
+            .transpose()?,
         top_k: body.top_k,
         mode: body.mode.map(Into::into),
         min_score: body.min_score,
@@ -227,6 +232,14 @@ async fn reembed(
     principal: Principal,
     ApiJson(body): ApiJson<ReembedBody>,
 ) -> AppResult<(StatusCode, Json<Queued>)> {
-    let queued = knowledge::reembed(&state, &principal, body.ids).await?;
+    let ids = body
+        .ids
+        .map(|ids| {
+            ids.iter()
+                .map(|id| SourceId::parse(id))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    let queued = knowledge::reembed(&state, &principal, ids).await?;
     Ok((StatusCode::ACCEPTED, Json(Queued { queued })))
 }

@@ -10,6 +10,7 @@ use entity::knowledge_source::Kind;
 use super::{SourceParams, list_of};
 use crate::{
     auth::Principal,
+    domain::ids::SourceId,
     error::AppResult,
     http::{
         extract::{ApiJson, ApiQuery},
@@ -61,7 +62,7 @@ pub(super) async fn get_qa(
     Path(id): Path<String>,
 ) -> AppResult<Json<KnowledgeSource>> {
     Ok(Json(
-        knowledge::get_kind(&state, &principal, &id, Kind::Qa)
+        knowledge::get_kind(&state, &principal, &SourceId::parse(&id)?, Kind::Qa)
             .await?
             .into(),
     ))
@@ -77,7 +78,7 @@ pub(super) async fn update_qa(
     ApiJson(input): ApiJson<KnowledgeQaInput>,
 ) -> AppResult<Json<KnowledgeSource>> {
     Ok(Json(
-        knowledge::update_qa(&state, &principal, &id, input.into())
+        knowledge::update_qa(&state, &principal, &SourceId::parse(&id)?, input.into())
             .await?
             .into(),
     ))
@@ -91,6 +92,6 @@ pub(super) async fn delete_qa(
     principal: Principal,
     Path(id): Path<String>,
 ) -> AppResult<Json<DeletePayload>> {
-    knowledge::delete(&state, &principal, &id, Some(Kind::Qa)).await?;
+    knowledge::delete(&state, &principal, &SourceId::parse(&id)?, Some(Kind::Qa)).await?;
     Ok(Json(DeletePayload::of(id)))
 }

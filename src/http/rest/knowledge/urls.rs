@@ -10,6 +10,7 @@ use entity::knowledge_source::Kind;
 use super::{SourceParams, list_of};
 use crate::{
     auth::Principal,
+    domain::ids::SourceId,
     error::AppResult,
     http::{
         extract::{ApiJson, ApiQuery},
@@ -61,7 +62,7 @@ pub(super) async fn get_url(
     Path(id): Path<String>,
 ) -> AppResult<Json<KnowledgeSource>> {
     Ok(Json(
-        knowledge::get_kind(&state, &principal, &id, Kind::Url)
+        knowledge::get_kind(&state, &principal, &SourceId::parse(&id)?, Kind::Url)
             .await?
             .into(),
     ))
@@ -75,7 +76,7 @@ pub(super) async fn delete_url(
     principal: Principal,
     Path(id): Path<String>,
 ) -> AppResult<Json<DeletePayload>> {
-    knowledge::delete(&state, &principal, &id, Some(Kind::Url)).await?;
+    knowledge::delete(&state, &principal, &SourceId::parse(&id)?, Some(Kind::Url)).await?;
     Ok(Json(DeletePayload::of(id)))
 }
 
@@ -88,7 +89,7 @@ pub(super) async fn refresh_url(
     Path(id): Path<String>,
 ) -> AppResult<Json<KnowledgeSource>> {
     Ok(Json(
-        knowledge::refresh_url(&state, &principal, &id)
+        knowledge::refresh_url(&state, &principal, &SourceId::parse(&id)?)
             .await?
             .into(),
     ))
@@ -102,6 +103,6 @@ pub(super) async fn url_refreshes(
     principal: Principal,
     Path(id): Path<String>,
 ) -> AppResult<Json<Vec<UrlRefresh>>> {
-    let log = knowledge::refreshes(&state, &principal, &id, 100).await?;
+    let log = knowledge::refreshes(&state, &principal, &SourceId::parse(&id)?, 100).await?;
     Ok(Json(log.into_iter().map(Into::into).collect()))
 }
