@@ -17,6 +17,7 @@ use std::{
 use axum::{Router, extract::State, http::StatusCode, routing::post};
 use companin::{
     auth::{ApiKeyAuthenticator, Authenticator, Credentials},
+    auth::{Tenant, Work},
     config::{
         EmbedderChoice, HttpSettings, IngestionSettings, LlmChoice, ModelSettings,
         RateLimitSettings, Settings, WebhookSettings,
@@ -149,6 +150,7 @@ async fn main() -> anyhow::Result<()> {
     .await
     .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
     let org = OrgId::from_db(org.id);
+    let tenant = Tenant::for_work(org.clone(), Work::Webhooks);
     let outbox = Outbox::from_settings(&settings.webhooks);
     let event = |i: u64| {
         Event::version_promoted(
@@ -162,7 +164,7 @@ async fn main() -> anyhow::Result<()> {
     // Outbox writes: one transaction per event, as a change would commit it.
     let started = Instant::now();
     for i in 0..events {
-        emit_now(&state.db, outbox, &org, event(i)).await?;
+        emit_now(&state.db, outbox, &tenant, event(i)).await?;
     }
     let writes = started.elapsed();
 
@@ -208,7 +210,7 @@ async fn main() -> anyhow::Result<()> {
     for i in 0..200 {
         let before = received.count.load(Ordering::SeqCst);
         let at = Instant::now();
-        emit_now(&sender_state.db, outbox, &org, event(events + i)).await?;
+        emit_now(&sender_state.db, outbox, &tenant, event(events + i)).await?;
         sender_state.webhook_signal.notify();
         received.wait_for(before + 1).await;
         latencies.push(at.elapsed());

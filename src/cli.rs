@@ -5,7 +5,7 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use clap::{Parser, Subcommand};
 
 use crate::{
-    auth::{Scope, Scopes},
+    auth::{Scope, Scopes, Tenant, Work},
     config::Settings,
     db,
     error::AppError,
@@ -230,7 +230,7 @@ async fn org_command(settings: &Settings, command: OrgCommand) -> anyhow::Result
             window,
             default,
         } => {
-            let org = crate::domain::ids::OrgId::parse(&org_id).map_err(cli_error)?;
+            let org = operator_handle(&org_id)?;
             let change = match (default, limit) {
                 (false, Some(limit)) => Some(RateLimitInput {
                     limit: i64::from(limit),
@@ -272,7 +272,7 @@ async fn key_command(settings: &Settings, command: KeyCommand) -> anyhow::Result
                 .map(|s| Scope::parse(s))
                 .collect::<Result<Scopes, _>>()
                 .map_err(cli_error)?;
-            let org = crate::domain::ids::OrgId::parse(&org).map_err(cli_error)?;
+            let org = operator_handle(&org)?;
             let input = NewApiKey {
                 name,
                 scopes,
@@ -294,7 +294,7 @@ async fn key_command(settings: &Settings, command: KeyCommand) -> anyhow::Result
             eprintln!("The key is shown only once: store it now.");
         }
         KeyCommand::List { org } => {
-            let org = crate::domain::ids::OrgId::parse(&org).map_err(cli_error)?;
+            let org = operator_handle(&org)?;
             let keys = services::api_keys::list_for(&db, &org)
                 .await
                 .map_err(cli_error)?;
@@ -340,6 +340,12 @@ fn print_keys(keys: Vec<entity::api_key::Model>) {
             view.name
         );
     }
+}
+
+/// The operator's handle on the organization `raw` names.
+fn operator_handle(raw: &str) -> anyhow::Result<Tenant> {
+    let org = crate::domain::ids::OrgId::parse(raw).map_err(cli_error)?;
+    Ok(Tenant::for_work(org, Work::Operator))
 }
 
 async fn connected(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {

@@ -6,7 +6,7 @@ use chrono::{Duration, Utc};
 use sea_orm::DatabaseConnection;
 
 use super::{
-    Principal, Scopes, VisitorGrant, api_key,
+    Principal, Scopes, Tenant, VisitorGrant, Work, api_key,
     chain::{Authenticator, Credentials, unauthenticated},
     jwt::SigningKeys,
     widget_token,
@@ -122,7 +122,8 @@ impl Authenticator for WidgetTokenAuthenticator {
             .app
             .clone()
             .ok_or_else(|| unauthenticated("invalid widget token"))?;
-        let app_row = repo::oauth_apps::find(&self.db, &org, &app)
+        let checking = Tenant::for_work(org.clone(), Work::Authentication);
+        let app_row = repo::oauth_apps::find(&self.db, &checking, &app)
             .await?
             .filter(|a| a.revoked_at.is_none())
             .ok_or_else(|| unauthenticated("the widget token's app has been revoked"))?;
@@ -163,7 +164,8 @@ pub(crate) fn grant_of(
 
 fn touch_in_background(db: DatabaseConnection, org: OrgId, key: KeyId) {
     tokio::spawn(async move {
-        if let Err(e) = repo::api_keys::touch(&db, &org, &key, Utc::now()).await {
+        let recording = Tenant::for_work(org, Work::Authentication);
+        if let Err(e) = repo::api_keys::touch(&db, &recording, &key, Utc::now()).await {
             tracing::warn!(key = %key, error = %e, "could not record last_used_at");
         }
     });

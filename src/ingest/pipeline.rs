@@ -10,7 +10,8 @@ use super::{
     sources::{self, Content, Read},
 };
 use crate::{
-    domain::ids::{OrgId, SourceId},
+    auth::Tenant,
+    domain::ids::SourceId,
     repo::{self, knowledge::Indexed},
     runtime::outbox::{self, Event},
     state::AppState,
@@ -56,38 +57,44 @@ pub mod kinds {
 
 const EMBED_BATCH: usize = 64;
 
-/// Runs one job for `source` of `org`: reads the source as its kind does, embeds its
+/// Runs one job for `source` of the handle's organization: reads the source as its kind does, embeds its
 /// chunks, replaces them in the vector store, and marks it ready with its events.
 pub async fn run(
     state: &AppState,
-    org: &OrgId,
+    tenant: &Tenant,
     source_id: &SourceId,
     kind: &str,
 ) -> Result<(), JobError> {
-    let Some(source) = repo::knowledge::find(&state.db, org, source_id).await? else {
+    let Some(source) = repo::knowledge::find(&state.db, tenant, source_id).await? else {
         // Deleted, perhaps while an earlier attempt was writing: leave no chunks behind.
-        state.vectors.delete_source(org, source_id).await?;
+        state.vectors.delete_source(tenant.org(), source_id).await?;
         return Ok(());
     };
-    repo::knowledge::set_status(&state.db, org, source_id, Status::Processing, None).await?;
-    let content = match sources::read(state, source, kind).await? {
+    repo::knowledge::set_status(&state.db, tenant, source_id, Status::Processing, None).await?;
+    let content = match sources::read(state, tenant, source, kind).await? {
         Read::Content(content) => content,
         Read::Unchanged => return Ok(()),
     };
-    let rows = embed(state, org, source_id, &content.chunks).await?;
+    let rows = embed(state, tenant, source_id, &content.chunks).await?;
     let embedder = &state.models.embedder;
     state
         .vectors
-        .replace_source(embedder.id(), embedder.dimension(), org, source_id, rows)
+        .replace_source(
+            embedder.id(),
+            embedder.dimension(),
+            tenant.org(),
+            source_id,
+            rows,
+        )
         .await?;
-    mark_ready(state, org, source_id, content, kind != kinds::REEMBED).await
+    mark_ready(state, tenant, source_id, content, kind != kinds::REEMBED).await
 }
 
 /// Marks the source ready with what was indexed and raises `knowledge.ready` (unless the
 /// job only re-embedded the same content) and `url.changed`, in one transaction.
 async fn mark_ready(
     state: &AppState,
-    org: &OrgId,
+    tenant: &Tenant,
     source_id: &SourceId,
     content: Content,
     news: bool,
@@ -101,10 +108,10 @@ async fn mark_ready(
         fetched: content.validators,
     };
     let txn = state.db.begin().await?;
-    let Some(ready) = repo::knowledge::mark_ready(&txn, org, source_id, indexed).await? else {
+    let Some(ready) = repo::knowledge::mark_ready(&txn, tenant, source_id, indexed).await? else {
         // Deleted while it was indexed: leave no chunks behind.
         txn.rollback().await?;
-        state.vectors.delete_source(org, source_id).await?;
+        state.vectors.delete_source(tenant.org(), source_id).await?;
         return Ok(());
     };
     let mut events = Vec::new();
@@ -116,7 +123,7 @@ async fn mark_ready(
     }
     let mut emitted = false;
     for event in events {
-        emitted |= outbox::emit(&txn, state.outbox(), org, event)
+        emitted |= outbox::emit(&txn, state.outbox(), tenant, event)
             .await?
             .is_some();
     }
@@ -129,7 +136,7 @@ async fn mark_ready(
 
 async fn embed(
     state: &AppState,
-    org: &OrgId,
+    tenant: &Tenant,
     source: &SourceId,
     chunks: &[Chunk],
 ) -> Result<Vec<ChunkRow>, JobError> {
@@ -139,7 +146,7 @@ async fn embed(
         let vectors = state.models.embedder.embed(&texts).await?;
         for (chunk, vector) in batch.iter().zip(vectors) {
             rows.push(ChunkRow {
-                org_id: org.as_str().to_owned(),
+                org_id: tenant.org().as_str().to_owned(),
                 source_id: source.as_str().to_owned(),
                 chunk_index: chunk.index as i32,
                 text: chunk.text.clone(),

@@ -13,7 +13,8 @@ use super::{
     sniff,
 };
 use crate::{
-    domain::ids::{OrgId, SourceId},
+    auth::Tenant,
+    domain::ids::SourceId,
     models::Summary,
     repo::{self, knowledge::Validators},
     state::AppState,
@@ -41,16 +42,17 @@ pub(super) enum Read {
     Unchanged,
 }
 
-/// Reads `source` as its kind does, for a job of `job_kind`.
+/// Reads `source` of the handle's organization as its kind does, for a job of `job_kind`.
 pub(super) async fn read(
     state: &AppState,
+    tenant: &Tenant,
     source: knowledge_source::Model,
     job_kind: &str,
 ) -> Result<Read, JobError> {
     match source.kind {
         Kind::File => file(state, &source).await.map(Read::Content),
         Kind::Qa => qa(state, &source).await.map(Read::Content),
-        Kind::Url => url(state, source, job_kind).await,
+        Kind::Url => url(state, tenant, source, job_kind).await,
     }
 }
 
@@ -106,14 +108,14 @@ async fn qa(state: &AppState, source: &knowledge_source::Model) -> Result<Conten
 /// recorded and not indexed again.
 async fn url(
     state: &AppState,
+    tenant: &Tenant,
     source: knowledge_source::Model,
     job_kind: &str,
 ) -> Result<Read, JobError> {
-    let org = OrgId::from_db(source.org_id.clone());
     let conditional = job_kind == kinds::REFRESH && source.status == Status::Ready;
-    let page = match fetch_url(state, &source, conditional).await? {
+    let page = match fetch_url(state, tenant, &source, conditional).await? {
         Fetched::NotModified { status } => {
-            unchanged(state, &org, source, Some(status), None).await?;
+            unchanged(state, tenant, source, Some(status), None).await?;
             return Ok(Read::Unchanged);
         }
         Fetched::Content(page) => page,
@@ -124,12 +126,12 @@ async fn url(
         last_modified: page.last_modified,
     };
     if conditional && source.content_hash.as_deref() == Some(hash.as_str()) {
-        unchanged(state, &org, source, Some(page.status), Some(validators)).await?;
+        unchanged(state, tenant, source, Some(page.status), Some(validators)).await?;
         return Ok(Read::Unchanged);
     }
     let document = extract_blocking(page.bytes, &source, page.content_type.clone()).await?;
     let id = SourceId::from_db(source.id.clone());
-    repo::knowledge::record_refresh(&state.db, &org, &id, "CHANGED", Some(page.status), None)
+    repo::knowledge::record_refresh(&state.db, tenant, &id, "CHANGED", Some(page.status), None)
         .await?;
     let changed = conditional.then(|| (source.content_hash.clone(), page.status));
     prose(state, &document, hash, Some(validators), changed)
@@ -163,15 +165,15 @@ async fn prose(
 /// The content did not change: log it, keep the chunks, and the source is ready again.
 async fn unchanged(
     state: &AppState,
-    org: &OrgId,
+    tenant: &Tenant,
     source: knowledge_source::Model,
     status: Option<i32>,
     validators: Option<Validators>,
 ) -> Result<(), JobError> {
     let id = SourceId::from_db(source.id);
-    repo::knowledge::record_refresh(&state.db, org, &id, "UNCHANGED", status, None).await?;
+    repo::knowledge::record_refresh(&state.db, tenant, &id, "UNCHANGED", status, None).await?;
     // A source deleted meanwhile has nothing left to mark.
-    repo::knowledge::mark_unchanged(&state.db, org, &id, validators).await?;
+    repo::knowledge::mark_unchanged(&state.db, tenant, &id, validators).await?;
     Ok(())
 }
 
@@ -179,6 +181,7 @@ async fn unchanged(
 /// refresh log and fails the job, permanently or for a retry.
 async fn fetch_url(
     state: &AppState,
+    tenant: &Tenant,
     source: &knowledge_source::Model,
     conditional: bool,
 ) -> Result<Fetched, JobError> {
@@ -192,10 +195,9 @@ async fn fetch_url(
         Ok(fetched) => Ok(fetched),
         Err(e) => {
             let id = SourceId::from_db(source.id.clone());
-            let org = OrgId::from_db(source.org_id.clone());
             repo::knowledge::record_refresh(
                 &state.db,
-                &org,
+                tenant,
                 &id,
                 "FAILED",
                 e.status(),

@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 
 use super::pipeline::{self, JobError, kinds};
 use crate::{
+    auth::{Tenant, Work},
     domain::ids::{OrgId, SourceId},
     repo,
     runtime::outbox::{self, Event},
@@ -38,12 +39,15 @@ async fn work(state: AppState) {
         let lease = chrono::Duration::seconds(state.settings.ingestion.ingest_lease_seconds as i64);
         match repo::jobs::claim(&state.db, now, now + lease).await {
             Ok(Some(job)) => {
-                let org = OrgId::from_db(job.org_id.clone());
+                // The job's organization, for the indexing work it asks for.
+                let tenant = Tenant::for_work(OrgId::from_db(job.org_id.clone()), Work::Ingestion);
                 let source = SourceId::from_db(job.source_id.clone());
-                let heartbeat = tokio::spawn(renew(state.clone(), org.clone(), job.id.clone()));
-                let result = pipeline::run(&state, &org, &source, &job.kind).await;
+                let heartbeat = tokio::spawn(renew(state.clone(), tenant.clone(), job.id.clone()));
+                let result = pipeline::run(&state, &tenant, &source, &job.kind).await;
                 heartbeat.abort();
-                if let Err(e) = settle(&state, &job.id, job.attempts, &org, &source, result).await {
+                if let Err(e) =
+                    settle(&state, &job.id, job.attempts, &tenant, &source, result).await
+                {
                     tracing::warn!(job = %job.id, error = %e, "could not record a job's outcome; it will run again");
                 }
             }
@@ -61,15 +65,15 @@ async fn work(state: AppState) {
     }
 }
 
-/// Keeps the lease of a running job of `org` alive.
-async fn renew(state: AppState, org: OrgId, job: String) {
+/// Keeps the lease of a running job of the handle's organization alive.
+async fn renew(state: AppState, tenant: Tenant, job: String) {
     let every =
         Duration::from_millis((state.settings.ingestion.ingest_lease_seconds * 1000 / 3).max(100));
     loop {
         tokio::time::sleep(every).await;
         let until = Utc::now()
             + chrono::Duration::seconds(state.settings.ingestion.ingest_lease_seconds as i64);
-        if let Err(e) = repo::jobs::renew(&state.db, &org, &job, until).await {
+        if let Err(e) = repo::jobs::renew(&state.db, &tenant, &job, until).await {
             tracing::warn!(job, error = %e, "could not renew a job lease");
         }
     }
@@ -80,29 +84,29 @@ async fn settle(
     state: &AppState,
     job: &str,
     attempts: i32,
-    org: &OrgId,
+    tenant: &Tenant,
     source: &SourceId,
     result: Result<(), JobError>,
 ) -> Result<(), sea_orm::DbErr> {
     let db = &state.db;
     match result {
-        Ok(()) => repo::jobs::finish(db, org, job, JobStatus::Done, None).await,
+        Ok(()) => repo::jobs::finish(db, tenant, job, JobStatus::Done, None).await,
         Err(JobError::Permanent(message)) => {
             tracing::info!(source = %source, reason = %message, "knowledge source failed");
-            fail(state, job, org, source, message).await
+            fail(state, job, tenant, source, message).await
         }
         Err(JobError::Transient(error)) => {
             let message = format!("{error:#}");
             if attempts >= state.settings.ingestion.ingest_max_attempts {
                 tracing::warn!(source = %source, error = %message, "knowledge source failed after retries");
                 let reason = format!("gave up after {attempts} attempts: {message}");
-                return fail(state, job, org, source, reason).await;
+                return fail(state, job, tenant, source, reason).await;
             }
             let backoff = (1_i64 << attempts.clamp(0, 16)).min(MAX_BACKOFF_SECONDS);
             tracing::info!(source = %source, error = %message, retry_in_seconds = backoff, "ingestion will be retried");
             repo::knowledge::set_status(
                 db,
-                org,
+                tenant,
                 source,
                 Status::Pending,
                 Some(format!("retrying: {message}")),
@@ -110,7 +114,7 @@ async fn settle(
             .await?;
             repo::jobs::retry_later(
                 db,
-                org,
+                tenant,
                 job,
                 Utc::now() + chrono::Duration::seconds(backoff),
                 message,
@@ -124,17 +128,17 @@ async fn settle(
 async fn fail(
     state: &AppState,
     job: &str,
-    org: &OrgId,
+    tenant: &Tenant,
     source: &SourceId,
     reason: String,
 ) -> Result<(), sea_orm::DbErr> {
     let txn = state.db.begin().await?;
-    repo::knowledge::set_status(&txn, org, source, Status::Failed, Some(reason.clone())).await?;
-    repo::jobs::finish(&txn, org, job, JobStatus::Failed, Some(reason.clone())).await?;
-    let emitted = match repo::knowledge::find(&txn, org, source).await? {
+    repo::knowledge::set_status(&txn, tenant, source, Status::Failed, Some(reason.clone())).await?;
+    repo::jobs::finish(&txn, tenant, job, JobStatus::Failed, Some(reason.clone())).await?;
+    let emitted = match repo::knowledge::find(&txn, tenant, source).await? {
         Some(failed) => {
             let event = Event::knowledge_failed(&failed, &reason);
-            outbox::emit(&txn, state.outbox(), org, event).await?
+            outbox::emit(&txn, state.outbox(), tenant, event).await?
         }
         None => None,
     };
@@ -162,17 +166,17 @@ async fn schedule(state: AppState) {
 async fn schedule_due(state: &AppState) -> Result<(), sea_orm::DbErr> {
     let now = Utc::now();
     for source in repo::knowledge::due_for_refresh(&state.db, now, 100).await? {
-        let org = OrgId::from_db(source.org_id.clone());
+        let tenant = Tenant::for_work(OrgId::from_db(source.org_id.clone()), Work::Ingestion);
         let id = SourceId::from_db(source.id.clone());
         let minutes = source
             .refresh_interval_minutes
             .unwrap_or(state.settings.ingestion.url_refresh_minutes)
             .max(1);
         let next = now + chrono::Duration::minutes(i64::from(minutes));
-        if !repo::knowledge::schedule_refresh(&state.db, &org, &id, next).await? {
+        if !repo::knowledge::schedule_refresh(&state.db, &tenant, &id, next).await? {
             continue; // deleted meanwhile
         }
-        repo::jobs::enqueue(&state.db, &org, &id, kinds::REFRESH, now).await?;
+        repo::jobs::enqueue(&state.db, &tenant, &id, kinds::REFRESH, now).await?;
         state.job_signal.notify();
     }
     Ok(())

@@ -11,6 +11,7 @@ use sea_orm::{
 };
 
 use super::windowed;
+use crate::domain::access::Tenant;
 use crate::domain::{
     ids::OrgId,
     pagination::{Page, PageRequest},
@@ -54,10 +55,11 @@ fn logs_of(org: &OrgId, f: &LogFilter) -> Select<request_log::Entity> {
 /// A page of log entries, oldest first.
 pub async fn logs(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     filter: &LogFilter,
     page: &PageRequest,
 ) -> Result<Page<request_log::Model>, DbErr> {
+    let org = tenant.org();
     let rows = windowed(logs_of(org, filter), request_log::Column::Id, page)
         .all(db)
         .await?;
@@ -67,9 +69,10 @@ pub async fn logs(
 /// Per hour (hours since the epoch): requests, errors (status ≥ 400) and refusals.
 pub async fn hourly(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     filter: &LogFilter,
 ) -> Result<Vec<(i64, i64, i64, i64)>, DbErr> {
+    let org = tenant.org();
     use request_log::Column as C;
     logs_of(org, filter)
         .select_only()
@@ -92,9 +95,10 @@ pub async fn hourly(
 /// Refused requests per key.
 pub async fn refusals_by_key(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     filter: &LogFilter,
 ) -> Result<Vec<(Option<String>, i64)>, DbErr> {
+    let org = tenant.org();
     use request_log::Column as C;
     logs_of(org, filter)
         .filter(C::RateLimited.eq(true))
@@ -111,10 +115,11 @@ pub async fn refusals_by_key(
 /// most `cap` rows, newest first).
 pub async fn latencies(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     filter: &LogFilter,
     cap: u64,
 ) -> Result<Vec<(String, String, Option<String>, i32, f64)>, DbErr> {
+    let org = tenant.org();
     use request_log::Column as C;
     logs_of(org, filter)
         .select_only()
@@ -160,9 +165,10 @@ fn conversation_ids(org: &OrgId, f: &ConversationFilter) -> SelectStatement {
 /// How many conversations match.
 pub async fn conversation_count(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     filter: &ConversationFilter,
 ) -> Result<u64, DbErr> {
+    let org = tenant.org();
     use sea_orm::PaginatorTrait;
     conversation::Entity::find()
         .filter(conversation::Column::Id.in_subquery(conversation_ids(org, filter)))
@@ -173,9 +179,10 @@ pub async fn conversation_count(
 /// Per matching conversation with messages: message count, first and last message time.
 pub async fn conversation_spans(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     filter: &ConversationFilter,
 ) -> Result<Vec<(String, i64, DateTime<Utc>, DateTime<Utc>)>, DbErr> {
+    let org = tenant.org();
     use message::Column as C;
     message::Entity::find()
         .filter(C::OrgId.eq(org.as_str()))
@@ -194,9 +201,10 @@ pub async fn conversation_spans(
 /// Ratings given in matching conversations: (rating, count).
 pub async fn ratings(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     filter: &ConversationFilter,
 ) -> Result<Vec<(i32, i64)>, DbErr> {
+    let org = tenant.org();
     use feedback::Column as C;
     feedback::Entity::find()
         .filter(C::OrgId.eq(org.as_str()))
@@ -213,9 +221,10 @@ pub async fn ratings(
 /// Completed assistant answers in matching conversations, and how many cite a source.
 pub async fn answers(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     filter: &ConversationFilter,
 ) -> Result<(i64, i64), DbErr> {
+    let org = tenant.org();
     use message::Column as C;
     let cited = match db.get_database_backend() {
         DatabaseBackend::Postgres => "SUM(CASE WHEN citations::text <> '[]' THEN 1 ELSE 0 END)",

@@ -7,6 +7,7 @@ use sea_orm::{
     sea_query::Expr,
 };
 
+use crate::domain::access::Tenant;
 use crate::domain::ids::{KeyId, OrgId};
 
 /// A key to insert.
@@ -26,12 +27,13 @@ pub struct NewKey {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-/// Inserts a key of `org`, created now.
+/// Inserts a key of the organization, created now.
 pub async fn insert(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     new: NewKey,
 ) -> Result<api_key::Model, sea_orm::DbErr> {
+    let org = tenant.org();
     api_key::ActiveModel {
         id: Set(KeyId::generate().into_string()),
         org_id: Set(org.as_str().to_owned()),
@@ -49,11 +51,12 @@ pub async fn insert(
     .await
 }
 
-/// Every key of `org`, oldest first.
+/// Every key of the organization, oldest first.
 pub async fn list(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
 ) -> Result<Vec<api_key::Model>, sea_orm::DbErr> {
+    let org = tenant.org();
     api_key::Entity::find()
         .filter(api_key::Column::OrgId.eq(org.as_str()))
         .order_by_asc(api_key::Column::Id)
@@ -61,12 +64,13 @@ pub async fn list(
         .await
 }
 
-/// The key `id` of `org`.
+/// The key `id` of the organization.
 pub async fn find(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &KeyId,
 ) -> Result<Option<api_key::Model>, sea_orm::DbErr> {
+    let org = tenant.org();
     api_key::Entity::find_by_id(id.as_str())
         .filter(api_key::Column::OrgId.eq(org.as_str()))
         .one(db)
@@ -100,10 +104,11 @@ pub async fn owner_of(
 /// Marks the key revoked at `at` unless it already is; returns whether a row changed.
 pub async fn revoke(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &KeyId,
     at: DateTime<Utc>,
 ) -> Result<bool, sea_orm::DbErr> {
+    let org = tenant.org();
     let result = api_key::Entity::update_many()
         .col_expr(api_key::Column::RevokedAt, Expr::value(at))
         .filter(api_key::Column::Id.eq(id.as_str()))
@@ -117,10 +122,11 @@ pub async fn revoke(
 /// Records that the key was used at `at`.
 pub async fn touch(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &KeyId,
     at: DateTime<Utc>,
 ) -> Result<(), sea_orm::DbErr> {
+    let org = tenant.org();
     api_key::Entity::update_many()
         .col_expr(api_key::Column::LastUsedAt, Expr::value(at))
         .filter(api_key::Column::Id.eq(id.as_str()))

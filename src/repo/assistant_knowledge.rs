@@ -8,7 +8,8 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set, sea_query::OnConflict,
 };
 
-use crate::domain::ids::{AssistantId, OrgId, SourceId};
+use crate::domain::access::Tenant;
+use crate::domain::ids::{AssistantId, SourceId};
 
 /// How an assistant treats a source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,11 +32,12 @@ impl Rule {
 /// Sets the rule for (`assistant`, `source`), replacing any earlier one.
 pub async fn set(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     assistant: &AssistantId,
     source: &SourceId,
     rule: Rule,
 ) -> Result<(), DbErr> {
+    let org = tenant.org();
     let row = assistant_knowledge::ActiveModel {
         assistant_id: Set(assistant.as_str().to_owned()),
         source_id: Set(source.as_str().to_owned()),
@@ -63,10 +65,11 @@ pub async fn set(
 /// Removes the rule for (`assistant`, `source`).
 pub async fn remove(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     assistant: &AssistantId,
     source: &SourceId,
 ) -> Result<(), DbErr> {
+    let org = tenant.org();
     assistant_knowledge::Entity::delete_many()
         .filter(assistant_knowledge::Column::OrgId.eq(org.as_str()))
         .filter(assistant_knowledge::Column::AssistantId.eq(assistant.as_str()))
@@ -79,9 +82,10 @@ pub async fn remove(
 /// The linked and the excluded source ids of `assistant`.
 pub async fn rules(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     assistant: &AssistantId,
 ) -> Result<(Vec<String>, Vec<String>), DbErr> {
+    let org = tenant.org();
     let rows = assistant_knowledge::Entity::find()
         .filter(assistant_knowledge::Column::OrgId.eq(org.as_str()))
         .filter(assistant_knowledge::Column::AssistantId.eq(assistant.as_str()))
@@ -99,9 +103,10 @@ pub async fn rules(
 /// The linked and excluded source ids of each assistant, in one query.
 pub async fn rules_of_many(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     assistants: &[String],
 ) -> Result<HashMap<String, (Vec<String>, Vec<String>)>, DbErr> {
+    let org = tenant.org();
     let mut rules: HashMap<String, (Vec<String>, Vec<String>)> = assistants
         .iter()
         .map(|a| (a.clone(), (Vec::new(), Vec::new())))

@@ -10,6 +10,7 @@ use sea_orm::{
 };
 
 use super::{pages, windowed};
+use crate::domain::access::Tenant;
 use crate::domain::{
     assistant::AssistantConfig,
     ids::{AssistantId, OrgId, VersionId},
@@ -23,10 +24,11 @@ pub type AssistantRow = (assistant::Model, assistant_version::Model);
 /// Inserts an assistant whose version 1 (`config`) is live.
 pub async fn insert(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     config: &AssistantConfig,
     active: bool,
 ) -> Result<AssistantRow, DbErr> {
+    let org = tenant.org();
     let now = Utc::now();
     let id = AssistantId::generate();
     let version_id = VersionId::generate();
@@ -46,12 +48,13 @@ pub async fn insert(
     Ok((assistant, version))
 }
 
-/// The assistant `id` of `org` with its live version, unless deleted.
+/// The assistant `id` of the organization with its live version, unless deleted.
 pub async fn find(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &AssistantId,
 ) -> Result<Option<AssistantRow>, DbErr> {
+    let org = tenant.org();
     let row = assistant::Entity::find_by_id(id.as_str())
         .filter(assistant::Column::OrgId.eq(org.as_str()))
         .filter(assistant::Column::DeletedAt.is_null())
@@ -64,9 +67,10 @@ pub async fn find(
 /// A page of the organization's assistants (not deleted), by creation.
 pub async fn list(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     page: &PageRequest,
 ) -> Result<Page<AssistantRow>, DbErr> {
+    let org = tenant.org();
     let query = assistant::Entity::find()
         .filter(assistant::Column::OrgId.eq(org.as_str()))
         .filter(assistant::Column::DeletedAt.is_null())
@@ -82,10 +86,11 @@ pub async fn list(
 /// A page of the versions of `assistant`, oldest first.
 pub async fn versions(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     assistant: &AssistantId,
     page: &PageRequest,
 ) -> Result<Page<assistant_version::Model>, DbErr> {
+    let org = tenant.org();
     let query = assistant_version::Entity::find()
         .filter(assistant_version::Column::OrgId.eq(org.as_str()))
         .filter(assistant_version::Column::AssistantId.eq(assistant.as_str()));
@@ -98,10 +103,11 @@ pub async fn versions(
 /// A page of each assistant's versions, oldest first.
 pub async fn versions_of_many(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     assistants: &[String],
     page: &PageRequest,
 ) -> Result<HashMap<String, Page<assistant_version::Model>>, DbErr> {
+    let org = tenant.org();
     let query =
         assistant_version::Entity::find().filter(assistant_version::Column::OrgId.eq(org.as_str()));
     pages::per_parent(
@@ -118,10 +124,11 @@ pub async fn versions_of_many(
 /// Version `number` of `assistant`.
 pub async fn find_version(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     assistant: &AssistantId,
     number: i32,
 ) -> Result<Option<assistant_version::Model>, DbErr> {
+    let org = tenant.org();
     assistant_version::Entity::find()
         .filter(assistant_version::Column::OrgId.eq(org.as_str()))
         .filter(assistant_version::Column::AssistantId.eq(assistant.as_str()))
@@ -133,9 +140,10 @@ pub async fn find_version(
 /// The version `id`, whatever its assistant (for `node(id:)`).
 pub async fn find_version_by_id(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &VersionId,
 ) -> Result<Option<assistant_version::Model>, DbErr> {
+    let org = tenant.org();
     assistant_version::Entity::find_by_id(id.as_str())
         .filter(assistant_version::Column::OrgId.eq(org.as_str()))
         .one(db)
@@ -146,9 +154,10 @@ pub async fn find_version_by_id(
 /// transaction, so concurrent updates queue here instead of colliding.
 pub async fn reserve_next_version(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &AssistantId,
 ) -> Result<Option<i32>, DbErr> {
+    let org = tenant.org();
     let result = assistant::Entity::update_many()
         .col_expr(
             assistant::Column::LatestVersion,
@@ -173,11 +182,12 @@ pub async fn reserve_next_version(
 /// Writes version `number` of `assistant`.
 pub async fn insert_version(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     assistant: &AssistantId,
     number: i32,
     config: &AssistantConfig,
 ) -> Result<assistant_version::Model, DbErr> {
+    let org = tenant.org();
     insert_version_row(
         db,
         org,
@@ -225,10 +235,11 @@ async fn insert_version_row(
 /// Points the assistant's live version at `version_id`.
 pub async fn set_live(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &AssistantId,
     version_id: &str,
 ) -> Result<(), DbErr> {
+    let org = tenant.org();
     update(
         db,
         org,
@@ -242,19 +253,21 @@ pub async fn set_live(
 /// Pauses or resumes the assistant.
 pub async fn set_active(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &AssistantId,
     active: bool,
 ) -> Result<(), DbErr> {
+    let org = tenant.org();
     update(db, org, id, assistant::Column::Active, Expr::value(active)).await
 }
 
 /// Soft-deletes the assistant; returns whether it existed.
 pub async fn soft_delete(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &AssistantId,
 ) -> Result<bool, DbErr> {
+    let org = tenant.org();
     let result = assistant::Entity::update_many()
         .col_expr(assistant::Column::DeletedAt, Expr::value(Utc::now()))
         .filter(assistant::Column::Id.eq(id.as_str()))

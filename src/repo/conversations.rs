@@ -15,7 +15,7 @@ use sea_orm::{
 use super::{pages, visible, windowed};
 use crate::domain::{
     access::Tenant,
-    ids::{ConversationId, MessageId, OrgId},
+    ids::{ConversationId, MessageId},
     pagination::{Page, PageRequest},
 };
 
@@ -37,9 +37,10 @@ pub struct NewConversation {
 /// Inserts a conversation.
 pub async fn insert(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     new: NewConversation,
 ) -> Result<conversation::Model, DbErr> {
+    let org = tenant.org();
     let now = Utc::now();
     conversation::ActiveModel {
         id: Set(ConversationId::generate().into_string()),
@@ -129,7 +130,8 @@ pub async fn list(
 }
 
 /// Marks the conversation as active now.
-pub async fn touch(db: &impl ConnectionTrait, org: &OrgId, id: &str) -> Result<(), DbErr> {
+pub async fn touch(db: &impl ConnectionTrait, tenant: &Tenant, id: &str) -> Result<(), DbErr> {
+    let org = tenant.org();
     conversation::Entity::update_many()
         .col_expr(conversation::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(conversation::Column::Id.eq(id))
@@ -161,9 +163,10 @@ pub struct NewMessage {
 /// Inserts a message.
 pub async fn insert_message(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     new: NewMessage,
 ) -> Result<message::Model, DbErr> {
+    let org = tenant.org();
     let now = Utc::now();
     message::ActiveModel {
         id: Set(MessageId::generate().into_string()),
@@ -283,11 +286,12 @@ pub async fn recent_messages(
 /// streaming (it was cancelled), so the generator stops.
 pub async fn save_progress(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &str,
     content: &str,
     first_token_ms: Option<i32>,
 ) -> Result<bool, DbErr> {
+    let org = tenant.org();
     let mut update = message::Entity::update_many()
         .col_expr(message::Column::Content, Expr::value(content))
         .col_expr(message::Column::Status, Expr::value(Status::Streaming))
@@ -328,10 +332,11 @@ pub struct Finish {
 /// ended (cancelled meanwhile), leaving it as it was.
 pub async fn finish(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &str,
     finish: Finish,
 ) -> Result<bool, DbErr> {
+    let org = tenant.org();
     let result = message::Entity::update_many()
         .col_expr(message::Column::Status, Expr::value(finish.status))
         .col_expr(message::Column::Content, Expr::value(finish.content))
@@ -363,7 +368,8 @@ pub async fn finish(
 
 /// Marks a pending or streaming reply cancelled, keeping the text saved so far. Returns
 /// whether it was still running.
-pub async fn cancel(db: &impl ConnectionTrait, org: &OrgId, id: &str) -> Result<bool, DbErr> {
+pub async fn cancel(db: &impl ConnectionTrait, tenant: &Tenant, id: &str) -> Result<bool, DbErr> {
+    let org = tenant.org();
     let result = message::Entity::update_many()
         .col_expr(message::Column::Status, Expr::value(Status::Cancelled))
         .col_expr(message::Column::CompletedAt, Expr::value(Utc::now()))

@@ -11,7 +11,7 @@ use sea_orm::{
 use super::{pages, visible, windowed};
 use crate::domain::{
     access::Tenant,
-    ids::{FeedbackId, OrgId},
+    ids::FeedbackId,
     pagination::{Page, PageRequest},
 };
 
@@ -39,9 +39,10 @@ pub struct NewFeedback {
 /// Inserts feedback.
 pub async fn insert(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     new: NewFeedback,
 ) -> Result<feedback::Model, DbErr> {
+    let org = tenant.org();
     feedback::ActiveModel {
         id: Set(FeedbackId::generate().into_string()),
         org_id: Set(org.as_str().to_owned()),

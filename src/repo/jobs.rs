@@ -12,16 +12,18 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait},
 };
 
-use crate::domain::ids::{JobId, OrgId, SourceId};
+use crate::domain::access::Tenant;
+use crate::domain::ids::{JobId, SourceId};
 
 /// Queues a job for `source` unless one is already waiting.
 pub async fn enqueue(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     source: &SourceId,
     kind: &str,
     run_after: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    let org = tenant.org();
     let waiting = ingest_job::Entity::find()
         .filter(ingest_job::Column::OrgId.eq(org.as_str()))
         .filter(ingest_job::Column::SourceId.eq(source.as_str()))
@@ -100,13 +102,14 @@ pub async fn claim(
     Ok(None)
 }
 
-/// Extends the lease of the running job `id` of `org`.
+/// Extends the lease of the running job `id` of the organization.
 pub async fn renew(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &str,
     lease_until: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    let org = tenant.org();
     ingest_job::Entity::update_many()
         .col_expr(ingest_job::Column::LeaseUntil, Expr::value(lease_until))
         .filter(ingest_job::Column::Id.eq(id))
@@ -117,14 +120,15 @@ pub async fn renew(
     Ok(())
 }
 
-/// Ends the job `id` of `org` as done or failed.
+/// Ends the job `id` of the organization as done or failed.
 pub async fn finish(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &str,
     status: JobStatus,
     error: Option<String>,
 ) -> Result<(), DbErr> {
+    let org = tenant.org();
     ingest_job::Entity::update_many()
         .col_expr(ingest_job::Column::Status, Expr::value(status))
         .col_expr(
@@ -140,14 +144,15 @@ pub async fn finish(
     Ok(())
 }
 
-/// Puts the job `id` of `org` back in the queue to run again after `run_after`.
+/// Puts the job `id` of the organization back in the queue to run again after `run_after`.
 pub async fn retry_later(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &str,
     run_after: DateTime<Utc>,
     error: String,
 ) -> Result<(), DbErr> {
+    let org = tenant.org();
     ingest_job::Entity::update_many()
         .col_expr(ingest_job::Column::Status, Expr::value(JobStatus::Queued))
         .col_expr(ingest_job::Column::RunAfter, Expr::value(run_after))

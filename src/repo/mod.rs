@@ -1,7 +1,12 @@
-//! sea-orm queries per aggregate. Every function that reads or writes tenant data takes the
-//! organization's id, or for the visitor-visible records (sessions, contexts, conversations,
-//! messages, feedback) the [`Tenant`](crate::domain::access::Tenant) handle, and filters by
-//! it ([`visible`]); the few unscoped lookups say why they exist.
+//! sea-orm queries per aggregate. Every function that reads or writes an organization's data
+//! takes the [`Tenant`](crate::domain::access::Tenant) handle — made by a scope check, or
+//! for work done on the organization's behalf — and filters by its organization; for the
+//! visitor-visible records (sessions, contexts, conversations, messages, feedback) it also
+//! confines a visitor's handle to its own records ([`visible`]). "The organization" in these
+//! docs is the handle's. The organization record itself ([`organizations`]) is read by id
+//! (authentication and governance need it before any handle exists), and the few
+//! deliberately cross-organization statements (claiming jobs and deliveries, sweeping,
+//! pruning) say why they exist.
 
 pub mod analytics;
 pub mod api_keys;

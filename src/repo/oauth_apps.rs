@@ -7,7 +7,8 @@ use sea_orm::{
     Set, sea_query::Expr,
 };
 
-use crate::domain::ids::{AppId, OrgId};
+use crate::domain::access::Tenant;
+use crate::domain::ids::AppId;
 
 /// An app to insert.
 #[derive(Debug, Clone)]
@@ -24,12 +25,13 @@ pub struct NewApp {
     pub default_assistant_id: Option<String>,
 }
 
-/// Inserts an app of `org`, created now.
+/// Inserts an app of the organization, created now.
 pub async fn insert(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     new: NewApp,
 ) -> Result<oauth_app::Model, DbErr> {
+    let org = tenant.org();
     oauth_app::ActiveModel {
         id: Set(AppId::generate().into_string()),
         org_id: Set(org.as_str().to_owned()),
@@ -45,8 +47,12 @@ pub async fn insert(
     .await
 }
 
-/// Every app of `org`, oldest first.
-pub async fn list(db: &impl ConnectionTrait, org: &OrgId) -> Result<Vec<oauth_app::Model>, DbErr> {
+/// Every app of the organization, oldest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+) -> Result<Vec<oauth_app::Model>, DbErr> {
+    let org = tenant.org();
     oauth_app::Entity::find()
         .filter(oauth_app::Column::OrgId.eq(org.as_str()))
         .order_by_asc(oauth_app::Column::Id)
@@ -54,12 +60,13 @@ pub async fn list(db: &impl ConnectionTrait, org: &OrgId) -> Result<Vec<oauth_ap
         .await
 }
 
-/// The app `id` of `org`.
+/// The app `id` of the organization.
 pub async fn find(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &AppId,
 ) -> Result<Option<oauth_app::Model>, DbErr> {
+    let org = tenant.org();
     oauth_app::Entity::find_by_id(id.as_str())
         .filter(oauth_app::Column::OrgId.eq(org.as_str()))
         .one(db)
@@ -79,14 +86,15 @@ pub async fn find_by_client_id(
         .await
 }
 
-/// Marks the app `id` of `org` revoked at `at`; the app as revoked, or `None` when `org` has
+/// Marks the app `id` of the organization revoked at `at`; the app as revoked, or `None` when the organization has
 /// no such app.
 pub async fn revoke(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &AppId,
     at: DateTime<Utc>,
 ) -> Result<Option<oauth_app::Model>, DbErr> {
+    let org = tenant.org();
     let result = oauth_app::Entity::update_many()
         .col_expr(oauth_app::Column::RevokedAt, Expr::value(Some(at)))
         .filter(oauth_app::Column::Id.eq(id.as_str()))
@@ -96,7 +104,7 @@ pub async fn revoke(
     if result.rows_affected == 0 {
         return Ok(None);
     }
-    find(db, org, id).await
+    find(db, tenant, id).await
 }
 
 /// The allowed origins of every active app, whatever its organization.

@@ -38,7 +38,7 @@ fn session_ids(tenant: &Tenant) -> SelectStatement {
         .into_query()
 }
 
-/// Rows of a session-owned table (`org` and `session` columns) that `tenant` sees.
+/// Rows of a session-owned table (the organization and `session` columns) that `tenant` sees.
 pub(super) fn of_sessions<C: ColumnTrait>(tenant: &Tenant, org: C, session: C) -> Condition {
     let all = Condition::all().add(org.eq(tenant.org().as_str()));
     match tenant.visitor() {
@@ -60,7 +60,7 @@ pub(super) fn conversations(tenant: &Tenant) -> Condition {
     }
 }
 
-/// Rows of a conversation-owned table (`org` and `conversation` columns) that `tenant` sees.
+/// Rows of a conversation-owned table (the organization and `conversation` columns) that `tenant` sees.
 pub(super) fn of_conversations<C: ColumnTrait>(
     tenant: &Tenant,
     org: C,

@@ -10,7 +10,7 @@ use sea_orm::{ActiveEnum, ConnectionTrait, DatabaseConnection, DbErr, Transactio
 use serde_json::{Value, json};
 
 use crate::{
-    domain::ids::{EventId, OrgId},
+    domain::{access::Tenant, ids::EventId},
     limiter::Decision,
     repo,
 };
@@ -244,7 +244,7 @@ impl Outbox {
     }
 }
 
-/// Writes `event` of `org` to the outbox, with a delivery for every enabled endpoint that
+/// Writes `event` of the organization to the outbox, with a delivery for every enabled endpoint that
 /// subscribes to it, on `db` (the change's transaction). Returns the event's id, or `None`
 /// when no endpoint wants it (nothing is written).
 ///
@@ -253,14 +253,16 @@ impl Outbox {
 pub async fn emit(
     db: &impl ConnectionTrait,
     outbox: Outbox,
-    org: &OrgId,
+    tenant: &Tenant,
     event: Event,
 ) -> Result<Option<EventId>, DbErr> {
-    let endpoints = subscribers(db, org, event.kind).await?;
+    let endpoints = subscribers(db, tenant, event.kind).await?;
     if endpoints.is_empty() {
         return Ok(None);
     }
-    record(db, outbox, org, event, &endpoints).await.map(Some)
+    record(db, outbox, tenant, event, &endpoints)
+        .await
+        .map(Some)
 }
 
 /// [`emit`] outside any change's transaction (rate-limit events): the endpoints are read
@@ -268,26 +270,26 @@ pub async fn emit(
 pub async fn emit_now(
     db: &DatabaseConnection,
     outbox: Outbox,
-    org: &OrgId,
+    tenant: &Tenant,
     event: Event,
 ) -> Result<Option<EventId>, DbErr> {
-    let endpoints = subscribers(db, org, event.kind).await?;
+    let endpoints = subscribers(db, tenant, event.kind).await?;
     if endpoints.is_empty() {
         return Ok(None);
     }
     let txn = db.begin().await?;
-    let id = record(&txn, outbox, org, event, &endpoints).await?;
+    let id = record(&txn, outbox, tenant, event, &endpoints).await?;
     txn.commit().await?;
     Ok(Some(id))
 }
 
-/// The enabled endpoints of `org` that want `kind`.
+/// The enabled endpoints of the organization that want `kind`.
 async fn subscribers(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     kind: EventType,
 ) -> Result<Vec<webhook_endpoint::Model>, DbErr> {
-    Ok(repo::webhooks::enabled(db, org)
+    Ok(repo::webhooks::enabled(db, tenant)
         .await?
         .into_iter()
         .filter(|e| subscribed(e, kind))
@@ -298,13 +300,13 @@ async fn subscribers(
 async fn record(
     db: &impl ConnectionTrait,
     outbox: Outbox,
-    org: &OrgId,
+    tenant: &Tenant,
     event: Event,
     endpoints: &[webhook_endpoint::Model],
 ) -> Result<EventId, DbErr> {
-    let written = write(db, org, event).await?;
+    let written = write(db, tenant, event).await?;
     for endpoint in endpoints {
-        queue(db, outbox, org, &written, endpoint).await?;
+        queue(db, outbox, tenant, &written, endpoint).await?;
     }
     Ok(EventId::from_db(written.id))
 }
@@ -312,21 +314,21 @@ async fn record(
 /// Writes the event row; its payload is `{ id, type, created_at, organization_id, data }`.
 pub(crate) async fn write(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     event: Event,
 ) -> Result<webhook_event::Model, DbErr> {
     let new = repo::webhooks::NewEvent {
         event_type: event.kind.as_str().to_owned(),
         data: event.data,
     };
-    repo::webhooks::insert_event(db, org, new).await
+    repo::webhooks::insert_event(db, tenant, new).await
 }
 
 /// Queues the delivery of `event` to `endpoint`, due now.
 pub(crate) async fn queue(
     db: &impl ConnectionTrait,
     outbox: Outbox,
-    org: &OrgId,
+    tenant: &Tenant,
     event: &webhook_event::Model,
     endpoint: &webhook_endpoint::Model,
 ) -> Result<webhook_delivery::Model, DbErr> {
@@ -335,7 +337,7 @@ pub(crate) async fn queue(
         endpoint_id: endpoint.id.clone(),
         retry_window: outbox.retry_window,
     };
-    repo::webhooks::insert_delivery(db, org, new).await
+    repo::webhooks::insert_delivery(db, tenant, new).await
 }
 
 #[cfg(test)]

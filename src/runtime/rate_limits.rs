@@ -18,7 +18,10 @@ use super::{
     signals::WebhookSignal,
 };
 use crate::{
-    domain::ids::OrgId,
+    domain::{
+        access::{Tenant, Work},
+        ids::OrgId,
+    },
     error::AppResult,
     limiter::{self, Decision, Limiter, Policy},
     metrics::Metrics,
@@ -187,7 +190,8 @@ impl RateLimits {
                 return;
             }
         }
-        match outbox::emit_now(&self.db, alerts.outbox, org, event).await {
+        let tenant = Tenant::for_work(org.clone(), Work::Governance);
+        match outbox::emit_now(&self.db, alerts.outbox, &tenant, event).await {
             Ok(written) => {
                 self.remember_alert(key, window_start);
                 if written.is_some() {

@@ -111,9 +111,8 @@ pub async fn logs(
     page: &PageRequest,
 ) -> AppResult<Page<request_log::Model>> {
     let tenant = principal.scope(Scope::Read)?;
-    let org = tenant.org();
     log.flush().await;
-    Ok(repo::analytics::logs(db, org, filter, page).await?)
+    Ok(repo::analytics::logs(db, &tenant, filter, page).await?)
 }
 
 /// Requests per hour or day over the range (default: the last 7 days), empty buckets
@@ -126,7 +125,6 @@ pub async fn usage(
     granularity: Granularity,
 ) -> AppResult<Vec<UsageBucket>> {
     let tenant = principal.scope(Scope::Read)?;
-    let org = tenant.org();
     let (since, until) = series_range(filter)?;
     let filter = LogFilter {
         since: Some(since),
@@ -134,7 +132,7 @@ pub async fn usage(
         ..filter.clone()
     };
     log.flush().await;
-    let rows = repo::analytics::hourly(db, org, &filter).await?;
+    let rows = repo::analytics::hourly(db, &tenant, &filter).await?;
     Ok(fold_usage(&rows, since, until, granularity))
 }
 
@@ -146,9 +144,8 @@ pub async fn endpoints(
     filter: &LogFilter,
 ) -> AppResult<Vec<EndpointStats>> {
     let tenant = principal.scope(Scope::Read)?;
-    let org = tenant.org();
     log.flush().await;
-    let rows = repo::analytics::latencies(db, org, filter, LATENCY_ROWS).await?;
+    let rows = repo::analytics::latencies(db, &tenant, filter, LATENCY_ROWS).await?;
     Ok(endpoint_stats(rows))
 }
 
@@ -162,14 +159,13 @@ pub async fn rate_limits(
 ) -> AppResult<RateLimitReport> {
     let usage = usage(db, log, principal, filter, granularity).await?;
     let tenant = principal.scope(Scope::Read)?;
-    let org = tenant.org();
     let (since, until) = series_range(filter)?;
     let ranged = LogFilter {
         since: Some(since),
         until: Some(until),
         ..filter.clone()
     };
-    let mut by_key = repo::analytics::refusals_by_key(db, org, &ranged).await?;
+    let mut by_key = repo::analytics::refusals_by_key(db, &tenant, &ranged).await?;
     by_key.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     Ok(RateLimitReport {
         total: usage.iter().map(|b| b.rate_limited).sum(),
@@ -189,12 +185,11 @@ pub async fn conversations(
     filter: &ConversationFilter,
 ) -> AppResult<ConversationReport> {
     let tenant = principal.scope(Scope::Read)?;
-    let org = tenant.org();
     check_order(filter.since, filter.until)?;
-    let conversations = repo::analytics::conversation_count(db, org, filter).await?;
-    let spans = repo::analytics::conversation_spans(db, org, filter).await?;
-    let ratings = repo::analytics::ratings(db, org, filter).await?;
-    let (answers, cited_answers) = repo::analytics::answers(db, org, filter).await?;
+    let conversations = repo::analytics::conversation_count(db, &tenant, filter).await?;
+    let spans = repo::analytics::conversation_spans(db, &tenant, filter).await?;
+    let ratings = repo::analytics::ratings(db, &tenant, filter).await?;
+    let (answers, cited_answers) = repo::analytics::answers(db, &tenant, filter).await?;
     let messages: i64 = spans.iter().map(|s| s.1).sum();
     let durations: Vec<f64> = spans
         .iter()

@@ -8,10 +8,10 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::{
     auth::{
-        Principal, Scope, Scopes,
+        Principal, Scope, Scopes, Tenant, Work,
         api_key::{NewKeyMaterial, hash},
     },
-    domain::ids::{KeyId, OrgId},
+    domain::ids::KeyId,
     error::{AppError, AppResult},
     repo,
 };
@@ -50,25 +50,25 @@ pub async fn create(
     input: NewApiKey,
 ) -> AppResult<CreatedApiKey> {
     let tenant = principal.scope(Scope::Admin)?;
-    let org = tenant.org();
-    issue(db, org, input).await
+    issue(db, &tenant, input).await
 }
 
-/// Issues a key in `org` (operator command).
+/// Issues a key in the handle's organization (the admin API, operator commands).
 pub async fn issue(
     db: &DatabaseConnection,
-    org: &OrgId,
+    tenant: &Tenant,
     input: NewApiKey,
 ) -> AppResult<CreatedApiKey> {
-    let org = repo::organizations::find(db, org)
+    let org = repo::organizations::find(db, tenant.org())
         .await?
         .ok_or(AppError::NotFound("organization"))?;
-    issue_in(db, &org, input).await
+    issue_in(db, tenant, &org, input).await
 }
 
-/// Issues a key in `org` within the caller's transaction.
+/// Issues a key in `org` (the handle's organization) within the caller's transaction.
 pub(crate) async fn issue_in(
     db: &impl ConnectionTrait,
+    tenant: &Tenant,
     org: &organization::Model,
     input: NewApiKey,
 ) -> AppResult<CreatedApiKey> {
@@ -100,7 +100,7 @@ pub(crate) async fn issue_in(
         scopes: input.scopes.to_string(),
         expires_at,
     };
-    let record = repo::api_keys::insert(db, &OrgId::from_db(org.id.clone()), new).await?;
+    let record = repo::api_keys::insert(db, tenant, new).await?;
     Ok(CreatedApiKey {
         record,
         key: material.key,
@@ -114,16 +114,15 @@ pub async fn list(
     principal: &Principal,
 ) -> AppResult<Vec<api_key::Model>> {
     let tenant = principal.scope(Scope::Admin)?;
-    let org = tenant.org();
-    list_for(db, org).await
+    list_for(db, &tenant).await
 }
 
-/// The keys of `org` (operator command).
-pub async fn list_for(db: &DatabaseConnection, org: &OrgId) -> AppResult<Vec<api_key::Model>> {
-    repo::organizations::find(db, org)
+/// The keys of the handle's organization (the admin API, operator commands).
+pub async fn list_for(db: &DatabaseConnection, tenant: &Tenant) -> AppResult<Vec<api_key::Model>> {
+    repo::organizations::find(db, tenant.org())
         .await?
         .ok_or(AppError::NotFound("organization"))?;
-    Ok(repo::api_keys::list(db, org).await?)
+    Ok(repo::api_keys::list(db, tenant).await?)
 }
 
 /// One key of the caller's organization (admin scope).
@@ -133,7 +132,7 @@ pub async fn get(
     id: &KeyId,
 ) -> AppResult<api_key::Model> {
     let tenant = principal.scope(Scope::Admin)?;
-    repo::api_keys::find(db, tenant.org(), id)
+    repo::api_keys::find(db, &tenant, id)
         .await?
         .ok_or(AppError::NotFound("API key"))
 }
@@ -145,7 +144,7 @@ pub async fn revoke(
     id: &KeyId,
 ) -> AppResult<api_key::Model> {
     let tenant = principal.scope(Scope::Admin)?;
-    revoke_in(db, tenant.org(), id).await
+    revoke_in(db, &tenant, id).await
 }
 
 /// Revokes the key `id`, whichever organization owns it (operator command).
@@ -153,12 +152,16 @@ pub async fn revoke_by_id(db: &DatabaseConnection, id: &KeyId) -> AppResult<api_
     let org = repo::api_keys::owner_of(db, id)
         .await?
         .ok_or(AppError::NotFound("API key"))?;
-    revoke_in(db, &org, id).await
+    revoke_in(db, &Tenant::for_work(org, Work::Operator), id).await
 }
 
-async fn revoke_in(db: &DatabaseConnection, org: &OrgId, id: &KeyId) -> AppResult<api_key::Model> {
-    repo::api_keys::revoke(db, org, id, Utc::now()).await?;
-    repo::api_keys::find(db, org, id)
+async fn revoke_in(
+    db: &DatabaseConnection,
+    tenant: &Tenant,
+    id: &KeyId,
+) -> AppResult<api_key::Model> {
+    repo::api_keys::revoke(db, tenant, id, Utc::now()).await?;
+    repo::api_keys::find(db, tenant, id)
         .await?
         .ok_or(AppError::NotFound("API key"))
 }

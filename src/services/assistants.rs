@@ -6,10 +6,10 @@ use entity::assistant_version;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 
 use crate::{
-    auth::{Principal, Scope},
+    auth::{Principal, Scope, Tenant},
     domain::{
         assistant::AssistantPatch,
-        ids::{AssistantId, OrgId, VersionId},
+        ids::{AssistantId, VersionId},
         pagination::{Page, PageRequest},
     },
     error::{AppError, AppResult},
@@ -26,10 +26,9 @@ pub async fn create(
     active: bool,
 ) -> AppResult<AssistantRow> {
     let tenant = principal.scope(Scope::Write)?;
-    let org = tenant.org();
     let config = input.into_new_config()?;
     let txn = db.begin().await?;
-    let row = repo::assistants::insert(&txn, org, &config, active).await?;
+    let row = repo::assistants::insert(&txn, &tenant, &config, active).await?;
     txn.commit().await?;
     Ok(row)
 }
@@ -41,16 +40,16 @@ pub async fn get(
     id: &AssistantId,
 ) -> AppResult<AssistantRow> {
     let tenant = principal.scope(Scope::Read)?;
-    existing(db, tenant.org(), id).await
+    existing(db, &tenant, id).await
 }
 
-/// The assistant `id` of `org` (not deleted) with its live version, or `NOT_FOUND`.
+/// The assistant `id` of the handle's organization (not deleted) with its live version, or `NOT_FOUND`.
 async fn existing(
     db: &DatabaseConnection,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &AssistantId,
 ) -> AppResult<AssistantRow> {
-    repo::assistants::find(db, org, id)
+    repo::assistants::find(db, tenant, id)
         .await?
         .ok_or(AppError::NotFound("assistant"))
 }
@@ -62,8 +61,7 @@ pub async fn list(
     page: &PageRequest,
 ) -> AppResult<Page<AssistantRow>> {
     let tenant = principal.scope(Scope::Read)?;
-    let org = tenant.org();
-    Ok(repo::assistants::list(db, org, page).await?)
+    Ok(repo::assistants::list(db, &tenant, page).await?)
 }
 
 /// A version with whether it is the live one.
@@ -86,7 +84,6 @@ pub async fn update(
     base_version: Option<i32>,
 ) -> AppResult<VersionRecord> {
     let tenant = principal.scope(Scope::Write)?;
-    let org = tenant.org();
     let db = &state.db;
     if patch.is_empty() && base_version.is_none() {
         return Err(AppError::bad_input(
@@ -95,11 +92,11 @@ pub async fn update(
         ));
     }
     let txn = db.begin().await?;
-    let number = repo::assistants::reserve_next_version(&txn, org, id)
+    let number = repo::assistants::reserve_next_version(&txn, &tenant, id)
         .await?
         .ok_or(AppError::NotFound("assistant"))?;
     let base_number = base_version.unwrap_or(number - 1);
-    let base = repo::assistants::find_version(&txn, org, id, base_number)
+    let base = repo::assistants::find_version(&txn, &tenant, id, base_number)
         .await?
         .ok_or_else(|| {
             AppError::bad_input(
@@ -108,15 +105,15 @@ pub async fn update(
             )
         })?;
     let config = patch.apply_to(repo::assistants::config_of(&base))?;
-    let version = repo::assistants::insert_version(&txn, org, id, number, &config).await?;
+    let version = repo::assistants::insert_version(&txn, &tenant, id, number, &config).await?;
     let mut emitted = None;
     if promote {
-        let previous = repo::assistants::find(&txn, org, id)
+        let previous = repo::assistants::find(&txn, &tenant, id)
             .await?
             .map(|(assistant, _)| assistant.live_version_id);
-        repo::assistants::set_live(&txn, org, id, &version.id).await?;
+        repo::assistants::set_live(&txn, &tenant, id, &version.id).await?;
         let event = Event::version_promoted(id.as_str(), &version.id, number, previous.as_deref());
-        emitted = webhooks::emit(&txn, state.outbox(), org, event).await?;
+        emitted = webhooks::emit(&txn, state.outbox(), &tenant, event).await?;
     }
     txn.commit().await?;
     if emitted.is_some() {
@@ -136,7 +133,7 @@ pub async fn versions_of_many(
     page: &PageRequest,
 ) -> AppResult<HashMap<String, Page<assistant_version::Model>>> {
     let tenant = principal.scope(Scope::Read)?;
-    Ok(repo::assistants::versions_of_many(db, tenant.org(), assistant_ids, page).await?)
+    Ok(repo::assistants::versions_of_many(db, &tenant, assistant_ids, page).await?)
 }
 
 /// The versions of an assistant, oldest first.
@@ -148,7 +145,7 @@ pub async fn versions(
 ) -> AppResult<Page<VersionRecord>> {
     let tenant = principal.scope(Scope::Read)?;
     let (assistant, _) = get(db, principal, id).await?;
-    let page = repo::assistants::versions(db, tenant.org(), id, page).await?;
+    let page = repo::assistants::versions(db, &tenant, id, page).await?;
     Ok(page.map(|version| VersionRecord {
         live: version.id == assistant.live_version_id,
         version,
@@ -163,28 +160,27 @@ pub async fn promote(
     number: i32,
 ) -> AppResult<AssistantRow> {
     let tenant = principal.scope(Scope::Write)?;
-    let org = tenant.org();
     let db = &state.db;
-    let (assistant, _) = existing(db, org, id).await?;
-    let version = repo::assistants::find_version(db, org, id, number)
+    let (assistant, _) = existing(db, &tenant, id).await?;
+    let version = repo::assistants::find_version(db, &tenant, id, number)
         .await?
         .ok_or(AppError::NotFound("assistant version"))?;
     if assistant.live_version_id != version.id {
         let txn = db.begin().await?;
-        repo::assistants::set_live(&txn, org, id, &version.id).await?;
+        repo::assistants::set_live(&txn, &tenant, id, &version.id).await?;
         let event = Event::version_promoted(
             id.as_str(),
             &version.id,
             number,
             Some(&assistant.live_version_id),
         );
-        let emitted = webhooks::emit(&txn, state.outbox(), org, event).await?;
+        let emitted = webhooks::emit(&txn, state.outbox(), &tenant, event).await?;
         txn.commit().await?;
         if emitted.is_some() {
             state.webhook_signal.notify();
         }
     }
-    existing(db, org, id).await
+    existing(db, &tenant, id).await
 }
 
 /// Pauses (`false`) or resumes an assistant.
@@ -195,10 +191,9 @@ pub async fn set_active(
     active: bool,
 ) -> AppResult<AssistantRow> {
     let tenant = principal.scope(Scope::Write)?;
-    let org = tenant.org();
-    existing(db, org, id).await?;
-    repo::assistants::set_active(db, org, id, active).await?;
-    existing(db, org, id).await
+    existing(db, &tenant, id).await?;
+    repo::assistants::set_active(db, &tenant, id, active).await?;
+    existing(db, &tenant, id).await
 }
 
 /// Deletes an assistant. History keeps its versions.
@@ -208,7 +203,7 @@ pub async fn delete(
     id: &AssistantId,
 ) -> AppResult<()> {
     let tenant = principal.scope(Scope::Write)?;
-    if repo::assistants::soft_delete(db, tenant.org(), id).await? {
+    if repo::assistants::soft_delete(db, &tenant, id).await? {
         Ok(())
     } else {
         Err(AppError::NotFound("assistant"))
@@ -223,14 +218,16 @@ pub async fn version_by_id(
     id: &VersionId,
 ) -> AppResult<VersionRecord> {
     let tenant = principal.scope(Scope::Read)?;
-    let org = tenant.org();
-    let version = repo::assistants::find_version_by_id(db, org, id)
+    let version = repo::assistants::find_version_by_id(db, &tenant, id)
         .await?
         .ok_or(AppError::NotFound("assistant version"))?;
-    let (assistant, _) =
-        repo::assistants::find(db, org, &AssistantId::from_db(version.assistant_id.clone()))
-            .await?
-            .ok_or(AppError::NotFound("assistant version"))?;
+    let (assistant, _) = repo::assistants::find(
+        db,
+        &tenant,
+        &AssistantId::from_db(version.assistant_id.clone()),
+    )
+    .await?
+    .ok_or(AppError::NotFound("assistant version"))?;
     Ok(VersionRecord {
         live: version.id == assistant.live_version_id,
         version,

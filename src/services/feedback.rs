@@ -88,7 +88,6 @@ pub async fn submit(
     mut input: SubmitFeedback,
 ) -> AppResult<feedback::Model> {
     let tenant = principal.visitor_scope(Scope::Write)?;
-    let org = tenant.org();
     let conversation = repo::conversations::find(&state.db, &tenant, &input.conversation_id)
         .await?
         .ok_or(AppError::NotFound("conversation"))?;
@@ -117,7 +116,7 @@ pub async fn submit(
     let txn = state.db.begin().await?;
     let feedback = repo::feedback::insert(
         &txn,
-        org,
+        &tenant,
         NewFeedback {
             conversation_id: conversation.id,
             message_id: input.message_id.map(MessageId::into_string),
@@ -133,7 +132,7 @@ pub async fn submit(
     let event = (feedback.rating <= NEGATIVE_RATING)
         .then(|| Event::feedback_negative(&feedback, &conversation.assistant_id));
     let emitted = match event {
-        Some(event) => webhooks::emit(&txn, state.outbox(), org, event).await?,
+        Some(event) => webhooks::emit(&txn, state.outbox(), &tenant, event).await?,
         None => None,
     };
     txn.commit().await?;

@@ -6,9 +6,9 @@ use entity::knowledge_source::{self, Kind};
 use sea_orm::{DatabaseTransaction, TransactionTrait};
 
 use crate::{
-    auth::{Principal, Scope},
+    auth::{Principal, Scope, Tenant},
     domain::{
-        ids::{OrgId, SourceId},
+        ids::SourceId,
         pagination::{Page, PageRequest},
     },
     error::{AppError, AppResult},
@@ -65,7 +65,6 @@ pub async fn upload_file(
     file: NewFile,
 ) -> AppResult<knowledge_source::Model> {
     let tenant = principal.scope(Scope::Write)?;
-    let org = tenant.org();
     let limit = state.settings.http.max_upload_bytes;
     if file.bytes.len() > limit {
         return Err(AppError::PayloadTooLarge(format!(
@@ -79,14 +78,14 @@ pub async fn upload_file(
     let title = optional_text("title", file.title, 300)?.unwrap_or_else(|| file_name.clone());
     let description = optional_text("description", file.description, 5_000)?;
     let mut source = NewSource::new(Kind::File, title);
-    let key = BlobStore::key(org, source.id());
+    let key = BlobStore::key(tenant.org(), source.id());
     state.blobs.put(&key, &file.bytes).await?;
     source.file_name = Some(file_name);
     source.content_type = file.content_type.and_then(|c| clean(&c, 100));
     source.byte_size = Some(file.bytes.len() as i64);
     source.storage_key = Some(key.clone());
     source.description = description;
-    match accept(state, org, source).await {
+    match accept(state, &tenant, source).await {
         Ok(model) => Ok(model),
         Err(e) => {
             let _ = state.blobs.delete(&key).await;
@@ -102,13 +101,12 @@ pub async fn create_qa(
     pair: QaPair,
 ) -> AppResult<knowledge_source::Model> {
     let tenant = principal.scope(Scope::Write)?;
-    let org = tenant.org();
     let pair = validated(pair)?;
     let mut source = NewSource::new(Kind::Qa, qa_title(&pair.question));
     source.question = Some(pair.question);
     source.answer = Some(pair.answer);
     source.tags = pair.tags;
-    accept(state, org, source).await
+    accept(state, &tenant, source).await
 }
 
 /// Replaces a Q&A pair and re-indexes it; the old version answers until then.
@@ -119,9 +117,8 @@ pub async fn update_qa(
     pair: QaPair,
 ) -> AppResult<knowledge_source::Model> {
     let tenant = principal.scope(Scope::Write)?;
-    let org = tenant.org();
     let pair = validated(pair)?;
-    find_kind(state, org, id, Some(Kind::Qa)).await?;
+    find_kind(state, &tenant, id, Some(Kind::Qa)).await?;
     let content = QaContent {
         title: qa_title(&pair.question),
         question: pair.question,
@@ -129,10 +126,10 @@ pub async fn update_qa(
         tags: pair.tags,
     };
     let txn = state.db.begin().await?;
-    let source = repo::knowledge::replace_qa(&txn, org, id, content)
+    let source = repo::knowledge::replace_qa(&txn, &tenant, id, content)
         .await?
         .ok_or(AppError::NotFound("knowledge source"))?;
-    commit_with_job(state, txn, org, id, kinds::INDEX).await?;
+    commit_with_job(state, txn, &tenant, id, kinds::INDEX).await?;
     Ok(source)
 }
 
@@ -144,7 +141,6 @@ pub async fn add_url(
     input: NewUrl,
 ) -> AppResult<knowledge_source::Model> {
     let tenant = principal.scope(Scope::Write)?;
-    let org = tenant.org();
     let url = fetch::parse(&input.url).map_err(|e| AppError::bad_input("url", e.message()))?;
     fetch::check_target(&url, state.settings.ingestion.allow_private_urls)
         .await
@@ -165,7 +161,7 @@ pub async fn add_url(
     source.refresh_interval_minutes = minutes;
     let interval = minutes.unwrap_or(state.settings.ingestion.url_refresh_minutes);
     source.next_refresh_at = Some(Utc::now() + chrono::Duration::minutes(i64::from(interval)));
-    accept(state, org, source).await
+    accept(state, &tenant, source).await
 }
 
 /// Fetches a URL source again now; unchanged content is not re-embedded.
@@ -175,13 +171,12 @@ pub async fn refresh_url(
     id: &SourceId,
 ) -> AppResult<knowledge_source::Model> {
     let tenant = principal.scope(Scope::Write)?;
-    let org = tenant.org();
-    find_kind(state, org, id, Some(Kind::Url)).await?;
+    find_kind(state, &tenant, id, Some(Kind::Url)).await?;
     let txn = state.db.begin().await?;
-    let source = repo::knowledge::touch(&txn, org, id)
+    let source = repo::knowledge::touch(&txn, &tenant, id)
         .await?
         .ok_or(AppError::NotFound("knowledge source"))?;
-    commit_with_job(state, txn, org, id, kinds::REFRESH).await?;
+    commit_with_job(state, txn, &tenant, id, kinds::REFRESH).await?;
     Ok(source)
 }
 
@@ -192,8 +187,7 @@ pub async fn get(
     id: &SourceId,
 ) -> AppResult<knowledge_source::Model> {
     let tenant = principal.scope(Scope::Read)?;
-    let org = tenant.org();
-    find_kind(state, org, id, None).await
+    find_kind(state, &tenant, id, None).await
 }
 
 /// One source of a given kind (REST paths are per kind).
@@ -204,8 +198,7 @@ pub async fn get_kind(
     kind: Kind,
 ) -> AppResult<knowledge_source::Model> {
     let tenant = principal.scope(Scope::Read)?;
-    let org = tenant.org();
-    find_kind(state, org, id, Some(kind)).await
+    find_kind(state, &tenant, id, Some(kind)).await
 }
 
 /// A page of sources.
@@ -216,8 +209,7 @@ pub async fn list(
     page: &PageRequest,
 ) -> AppResult<Page<knowledge_source::Model>> {
     let tenant = principal.scope(Scope::Read)?;
-    let org = tenant.org();
-    Ok(repo::knowledge::list(&state.db, org, filter, page).await?)
+    Ok(repo::knowledge::list(&state.db, &tenant, filter, page).await?)
 }
 
 /// The refresh log of a URL source, newest first.
@@ -228,9 +220,8 @@ pub async fn refreshes(
     limit: u64,
 ) -> AppResult<Vec<entity::url_refresh::Model>> {
     let tenant = principal.scope(Scope::Read)?;
-    let org = tenant.org();
-    find_kind(state, org, id, Some(Kind::Url)).await?;
-    Ok(repo::knowledge::refreshes(&state.db, org, id, limit).await?)
+    find_kind(state, &tenant, id, Some(Kind::Url)).await?;
+    Ok(repo::knowledge::refreshes(&state.db, &tenant, id, limit).await?)
 }
 
 /// Deletes a source, its chunks and its file.
@@ -241,10 +232,9 @@ pub async fn delete(
     kind: Option<Kind>,
 ) -> AppResult<()> {
     let tenant = principal.scope(Scope::Write)?;
-    let org = tenant.org();
-    let source = find_kind(state, org, id, kind).await?;
-    repo::knowledge::delete(&state.db, org, id).await?;
-    if let Err(e) = state.vectors.delete_source(org, id).await {
+    let source = find_kind(state, &tenant, id, kind).await?;
+    repo::knowledge::delete(&state.db, &tenant, id).await?;
+    if let Err(e) = state.vectors.delete_source(tenant.org(), id).await {
         tracing::warn!(source = %id, error = format!("{e:#}"), "chunks of a deleted source remain; searches skip them");
     }
     if let Some(key) = &source.storage_key
@@ -269,10 +259,9 @@ pub struct IndexStatus {
 /// Which embedder indexes the organization's knowledge, and what it has not indexed yet.
 pub async fn index_status(state: &AppState, principal: &Principal) -> AppResult<IndexStatus> {
     let tenant = principal.scope(Scope::Read)?;
-    let org = tenant.org();
     let embedder = &state.models.embedder;
     let stale_sources =
-        repo::knowledge::count_indexed_by_others(&state.db, org, embedder.id()).await?;
+        repo::knowledge::count_indexed_by_others(&state.db, &tenant, embedder.id()).await?;
     Ok(IndexStatus {
         embedder: embedder.id().to_owned(),
         dimension: embedder.dimension(),
@@ -288,8 +277,7 @@ pub async fn reembed(
     ids: Option<Vec<SourceId>>,
 ) -> AppResult<usize> {
     let tenant = principal.scope(Scope::Write)?;
-    let org = tenant.org();
-    let found = repo::knowledge::ids(&state.db, org, ids.as_deref()).await?;
+    let found = repo::knowledge::ids(&state.db, &tenant, ids.as_deref()).await?;
     if let Some(ids) = &ids
         && found.len() != ids.iter().collect::<std::collections::HashSet<_>>().len()
     {
@@ -298,7 +286,7 @@ pub async fn reembed(
     let now = Utc::now();
     let txn = state.db.begin().await?;
     for id in &found {
-        repo::jobs::enqueue(&txn, org, id, kinds::REEMBED, now).await?;
+        repo::jobs::enqueue(&txn, &tenant, id, kinds::REEMBED, now).await?;
     }
     txn.commit().await?;
     state.job_signal.notify();
@@ -307,11 +295,11 @@ pub async fn reembed(
 
 async fn find_kind(
     state: &AppState,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &SourceId,
     kind: Option<Kind>,
 ) -> AppResult<knowledge_source::Model> {
-    repo::knowledge::find(&state.db, org, id)
+    repo::knowledge::find(&state.db, tenant, id)
         .await?
         .filter(|s| kind.is_none_or(|k| s.kind == k))
         .ok_or(AppError::NotFound("knowledge source"))
@@ -320,13 +308,13 @@ async fn find_kind(
 /// Persists a new source and its job in one transaction, then wakes a worker.
 async fn accept(
     state: &AppState,
-    org: &OrgId,
+    tenant: &Tenant,
     source: NewSource,
 ) -> AppResult<knowledge_source::Model> {
     let txn = state.db.begin().await?;
-    let model = repo::knowledge::insert(&txn, org, source).await?;
+    let model = repo::knowledge::insert(&txn, tenant, source).await?;
     let id = SourceId::from_db(model.id.clone());
-    commit_with_job(state, txn, org, &id, kinds::INDEX).await?;
+    commit_with_job(state, txn, tenant, &id, kinds::INDEX).await?;
     Ok(model)
 }
 
@@ -334,11 +322,11 @@ async fn accept(
 async fn commit_with_job(
     state: &AppState,
     txn: DatabaseTransaction,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &SourceId,
     kind: &str,
 ) -> AppResult<()> {
-    repo::jobs::enqueue(&txn, org, id, kind, Utc::now()).await?;
+    repo::jobs::enqueue(&txn, tenant, id, kind, Utc::now()).await?;
     txn.commit().await?;
     state.job_signal.notify();
     Ok(())

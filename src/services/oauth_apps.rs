@@ -10,7 +10,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::{
     auth::{
-        Principal, Scope,
+        Principal, Scope, Tenant, Work,
         api_key::{client_credentials, hash, matches},
         jwt::SigningKeys,
         widget_token::{self, AUDIENCE, ISSUER, WidgetClaims},
@@ -52,14 +52,13 @@ pub async fn create(
 ) -> AppResult<CreatedOAuthApp> {
     let db = &state.db;
     let tenant = principal.scope(Scope::Admin)?;
-    let org = tenant.org();
     let name = input.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(AppError::bad_input("name", "must be 1 to 100 characters"));
     }
     let origins = normalize_origins(&input.allowed_origins)?;
     if let Some(assistant) = &input.default_assistant_id {
-        existing_assistant(db, org, assistant, "default_assistant_id").await?;
+        existing_assistant(db, &tenant, assistant, "default_assistant_id").await?;
     }
     let (client_id, client_secret) = client_credentials();
     let new = NewApp {
@@ -69,7 +68,7 @@ pub async fn create(
         allowed_origins: origins,
         default_assistant_id: input.default_assistant_id,
     };
-    let app = repo::oauth_apps::insert(db, org, new).await?;
+    let app = repo::oauth_apps::insert(db, &tenant, new).await?;
     state.widget_origins.invalidate().await;
     Ok(CreatedOAuthApp { app, client_secret })
 }
@@ -80,8 +79,7 @@ pub async fn list(
     principal: &Principal,
 ) -> AppResult<Vec<oauth_app::Model>> {
     let tenant = principal.scope(Scope::Admin)?;
-    let org = tenant.org();
-    Ok(repo::oauth_apps::list(db, org).await?)
+    Ok(repo::oauth_apps::list(db, &tenant).await?)
 }
 
 /// One app (admin scope).
@@ -91,7 +89,7 @@ pub async fn get(
     id: &AppId,
 ) -> AppResult<oauth_app::Model> {
     let tenant = principal.scope(Scope::Admin)?;
-    repo::oauth_apps::find(db, tenant.org(), id)
+    repo::oauth_apps::find(db, &tenant, id)
         .await?
         .ok_or(AppError::NotFound("OAuth app"))
 }
@@ -107,7 +105,7 @@ pub async fn revoke(
         return Ok(app);
     }
     let tenant = principal.scope(Scope::Admin)?;
-    let revoked = repo::oauth_apps::revoke(&state.db, tenant.org(), id, Utc::now())
+    let revoked = repo::oauth_apps::revoke(&state.db, &tenant, id, Utc::now())
         .await?
         .ok_or(AppError::NotFound("OAuth app"))?;
     state.widget_origins.invalidate().await;
@@ -157,7 +155,8 @@ pub async fn mint(
             "this OAuth app has been revoked".into(),
         ));
     }
-    let org = OrgId::from_db(app.org_id.clone());
+    // The app's organization, for minting its token.
+    let tenant = Tenant::for_work(OrgId::from_db(app.org_id.clone()), Work::WidgetTokens);
     let assistant = request
         .assistant_id
         .or(app.default_assistant_id.clone())
@@ -167,7 +166,7 @@ pub async fn mint(
                 "name an assistant: the app has no default assistant",
             )
         })?;
-    existing_assistant(db, &org, &assistant, "assistant_id").await?;
+    existing_assistant(db, &tenant, &assistant, "assistant_id").await?;
     let visitor_id = match request.visitor_id {
         Some(id) => check_visitor_id(id)?,
         None => VisitorId::generate().into_string(),
@@ -202,13 +201,13 @@ pub async fn mint(
 
 async fn existing_assistant(
     db: &DatabaseConnection,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &str,
     field: &str,
 ) -> AppResult<()> {
     let parsed =
         AssistantId::parse(id).map_err(|_| AppError::bad_input(field, "is not an assistant id"))?;
-    repo::assistants::find(db, org, &parsed)
+    repo::assistants::find(db, tenant, &parsed)
         .await?
         .map(|_| ())
         .ok_or_else(|| AppError::bad_input(field, "no such assistant"))

@@ -5,7 +5,8 @@ use sea_orm::{DatabaseConnection, TransactionTrait};
 
 use super::api_keys::{self, CreatedApiKey, NewApiKey};
 use crate::{
-    auth::{Principal, Scope, Scopes, VisitorGrant},
+    auth::{Principal, Scope, Scopes, Tenant, VisitorGrant, Work},
+    domain::ids::OrgId,
     error::{AppError, AppResult},
     repo,
 };
@@ -22,13 +23,14 @@ pub async fn create(
     }
     let txn = db.begin().await?;
     let org = repo::organizations::insert(&txn, name, sandbox).await?;
+    let tenant = Tenant::for_work(OrgId::from_db(org.id.clone()), Work::Operator);
     let first_key = NewApiKey {
         name: Some("first admin key".into()),
         scopes: Scopes::all(),
         with_secret: false,
         expires_in: None,
     };
-    let key = api_keys::issue_in(&txn, &org, first_key).await?;
+    let key = api_keys::issue_in(&txn, &tenant, &org, first_key).await?;
     txn.commit().await?;
     Ok((org, key))
 }
@@ -39,8 +41,7 @@ pub async fn current(
     principal: &Principal,
 ) -> AppResult<organization::Model> {
     let tenant = principal.scope(Scope::Read)?;
-    let org = tenant.org();
-    repo::organizations::find(db, org)
+    repo::organizations::find(db, tenant.org())
         .await?
         .ok_or(AppError::NotFound("organization"))
 }
@@ -61,12 +62,11 @@ pub struct Caller {
 /// The caller: organization, key (or widget grant) and scopes. Widgets may ask too.
 pub async fn viewer(db: &DatabaseConnection, principal: &Principal) -> AppResult<Caller> {
     let tenant = principal.visitor_scope(Scope::Read)?;
-    let org = tenant.org();
-    let organization = repo::organizations::find(db, org)
+    let organization = repo::organizations::find(db, tenant.org())
         .await?
         .ok_or(AppError::NotFound("organization"))?;
     let key = match principal.key() {
-        Some(key) => repo::api_keys::find(db, org, key).await?,
+        Some(key) => repo::api_keys::find(db, &tenant, key).await?,
         None => None,
     };
     Ok(Caller {

@@ -5,8 +5,7 @@ use entity::organization;
 use sea_orm::ConnectionTrait;
 
 use crate::{
-    auth::{Principal, Scope},
-    domain::ids::OrgId,
+    auth::{Principal, Scope, Tenant},
     error::{AppError, AppResult},
     limiter::Policy,
     repo,
@@ -38,7 +37,7 @@ pub async fn set(
     change: Option<RateLimitInput>,
 ) -> AppResult<(Policy, bool)> {
     let tenant = principal.scope(Scope::Admin)?;
-    let stored = set_for(&state.db, tenant.org(), change).await?;
+    let stored = set_for(&state.db, &tenant, change).await?;
     state.rate_limits.forget(tenant.org());
     Ok((
         state.rate_limits.policy_of(&stored),
@@ -78,14 +77,14 @@ impl RateLimitInput {
     }
 }
 
-/// Sets `org`'s override (operator command and admin API).
+/// Sets the override of the handle's organization (operator command and admin API).
 pub async fn set_for(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     change: Option<RateLimitInput>,
 ) -> AppResult<organization::Model> {
     let change = change.map(RateLimitInput::validate).transpose()?;
-    repo::organizations::set_rate_limit(db, org, change)
+    repo::organizations::set_rate_limit(db, tenant.org(), change)
         .await?
         .ok_or(AppError::NotFound("organization"))
 }

@@ -6,7 +6,7 @@ use entity::knowledge_source::{self, Kind};
 
 use crate::{
     auth::{Principal, Scope, Tenant},
-    domain::ids::{AssistantId, OrgId, SourceId},
+    domain::ids::{AssistantId, SourceId},
     error::{AppError, AppResult},
     repo,
     state::AppState,
@@ -75,7 +75,6 @@ pub(crate) async fn search_in(
             "a visitor token does not search knowledge directly".into(),
         ));
     }
-    let org = tenant.org();
     let query = search.query.trim();
     if query.is_empty() || query.chars().count() > MAX_QUERY_CHARS {
         return Err(AppError::bad_input(
@@ -84,13 +83,13 @@ pub(crate) async fn search_in(
         ));
     }
     let scope = match &search.assistant_id {
-        Some(assistant) => assistant_scope(state, org, assistant).await?,
+        Some(assistant) => assistant_scope(state, tenant, assistant).await?,
         None => AssistantScope::default(),
     };
     let (top_k, min_score) = limits(&search, &scope)?;
     let (allowed, excluded) = (scope.allowed, scope.excluded);
     let embedder = &state.models.embedder;
-    if !repo::knowledge::has_indexed(&state.db, org, embedder.id()).await? {
+    if !repo::knowledge::has_indexed(&state.db, tenant, embedder.id()).await? {
         return Ok(Vec::new());
     }
     let vector = embedder
@@ -99,7 +98,7 @@ pub(crate) async fn search_in(
         .pop()
         .unwrap_or_default();
     let request = SearchRequest {
-        org: org.clone(),
+        org: tenant.org().clone(),
         vector,
         text: query.to_owned(),
         mode: search.mode.unwrap_or(SearchMode::Hybrid),
@@ -114,7 +113,7 @@ pub(crate) async fn search_in(
         .await?;
     with_sources(
         state,
-        org,
+        tenant,
         query,
         found
             .into_iter()
@@ -164,13 +163,13 @@ impl Default for AssistantScope {
 /// The search settings and link rules of `assistant` (`NOT_FOUND` for a missing one).
 async fn assistant_scope(
     state: &AppState,
-    org: &OrgId,
+    tenant: &Tenant,
     assistant: &AssistantId,
 ) -> AppResult<AssistantScope> {
-    let (_, live) = repo::assistants::find(&state.db, org, assistant)
+    let (_, live) = repo::assistants::find(&state.db, tenant, assistant)
         .await?
         .ok_or(AppError::NotFound("assistant"))?;
-    let (linked, excluded) = repo::assistant_knowledge::rules(&state.db, org, assistant).await?;
+    let (linked, excluded) = repo::assistant_knowledge::rules(&state.db, tenant, assistant).await?;
     let allowed = (!linked.is_empty()).then(|| {
         linked
             .into_iter()
@@ -188,13 +187,13 @@ async fn assistant_scope(
 /// Joins hits with their sources, dropping chunks of sources deleted meanwhile.
 async fn with_sources(
     state: &AppState,
-    org: &OrgId,
+    tenant: &Tenant,
     query: &str,
     found: Vec<crate::vector::VectorHit>,
 ) -> AppResult<Vec<Hit>> {
     let ids: Vec<String> = found.iter().map(|h| h.source_id.clone()).collect();
     let sources: HashMap<String, knowledge_source::Model> =
-        repo::knowledge::find_many(&state.db, org, &ids)
+        repo::knowledge::find_many(&state.db, tenant, &ids)
             .await?
             .into_iter()
             .map(|s| (s.id.clone(), s))
@@ -240,18 +239,17 @@ pub async fn set_rule(
     linked: Option<bool>,
 ) -> AppResult<repo::assistants::AssistantRow> {
     let tenant = principal.scope(Scope::Write)?;
-    let org = tenant.org();
-    let row = repo::assistants::find(&state.db, org, assistant)
+    let row = repo::assistants::find(&state.db, &tenant, assistant)
         .await?
         .ok_or(AppError::NotFound("assistant"))?;
-    repo::knowledge::find(&state.db, org, source)
+    repo::knowledge::find(&state.db, &tenant, source)
         .await?
         .ok_or(AppError::NotFound("knowledge source"))?;
     match linked {
         Some(true) => {
             repo::assistant_knowledge::set(
                 &state.db,
-                org,
+                &tenant,
                 assistant,
                 source,
                 repo::assistant_knowledge::Rule::Linked,
@@ -261,14 +259,14 @@ pub async fn set_rule(
         Some(false) => {
             repo::assistant_knowledge::set(
                 &state.db,
-                org,
+                &tenant,
                 assistant,
                 source,
                 repo::assistant_knowledge::Rule::Excluded,
             )
             .await?
         }
-        None => repo::assistant_knowledge::remove(&state.db, org, assistant, source).await?,
+        None => repo::assistant_knowledge::remove(&state.db, &tenant, assistant, source).await?,
     }
     Ok(row)
 }
@@ -280,11 +278,10 @@ pub async fn rules(
     assistant: &AssistantId,
 ) -> AppResult<(Vec<String>, Vec<String>)> {
     let tenant = principal.scope(Scope::Read)?;
-    let org = tenant.org();
-    repo::assistants::find(&state.db, org, assistant)
+    repo::assistants::find(&state.db, &tenant, assistant)
         .await?
         .ok_or(AppError::NotFound("assistant"))?;
-    Ok(repo::assistant_knowledge::rules(&state.db, org, assistant).await?)
+    Ok(repo::assistant_knowledge::rules(&state.db, &tenant, assistant).await?)
 }
 
 /// The linked and excluded source ids of each assistant, in one read (read scope).
@@ -294,5 +291,5 @@ pub async fn rules_of_many(
     assistant_ids: &[String],
 ) -> AppResult<HashMap<String, (Vec<String>, Vec<String>)>> {
     let tenant = principal.scope(Scope::Read)?;
-    Ok(repo::assistant_knowledge::rules_of_many(&state.db, tenant.org(), assistant_ids).await?)
+    Ok(repo::assistant_knowledge::rules_of_many(&state.db, &tenant, assistant_ids).await?)
 }

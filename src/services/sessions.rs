@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::{
     auth::{Principal, Scope, Tenant},
     domain::{
-        ids::{AssistantId, ContextId, OrgId, SessionId},
+        ids::{AssistantId, ContextId, SessionId},
         pagination::{Page, PageRequest},
     },
     error::{AppError, AppResult},
@@ -81,7 +81,7 @@ pub async fn create(
         ));
     }
     if let Some(assistant) = &input.assistant_id {
-        live_assistant(state, tenant.org(), assistant).await?;
+        live_assistant(state, &tenant, assistant).await?;
     }
     Ok(repo::sessions::insert(
         &state.db,
@@ -98,9 +98,9 @@ pub async fn create(
     .await?)
 }
 
-/// The assistant `id` of `org`, not deleted (`NOT_FOUND` otherwise).
-async fn live_assistant(state: &AppState, org: &OrgId, id: &AssistantId) -> AppResult<()> {
-    repo::assistants::find(&state.db, org, id)
+/// The assistant `id` of the handle's organization, not deleted (`NOT_FOUND` otherwise).
+async fn live_assistant(state: &AppState, tenant: &Tenant, id: &AssistantId) -> AppResult<()> {
+    repo::assistants::find(&state.db, tenant, id)
         .await?
         .map(|_| ())
         .ok_or(AppError::NotFound("assistant"))

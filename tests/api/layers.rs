@@ -160,3 +160,79 @@ fn the_layer_check_reads_grouped_and_inline_paths() {
         ["auth", "error", "repo", "state", "vector"]
     );
 }
+
+/// The name and parameters of each public function of `code` (`pub`, `pub(crate)`).
+fn public_parameters(code: &str) -> Vec<String> {
+    let starts = [
+        "pub async fn ",
+        "pub fn ",
+        "pub(crate) async fn ",
+        "pub(crate) fn ",
+    ];
+    let mut found = Vec::new();
+    let mut rest = code;
+    while let Some(at) = starts.iter().filter_map(|s| rest.find(s)).min() {
+        rest = &rest[at..];
+        let end = rest.find(')').unwrap_or(rest.len());
+        found.push(rest[..end].to_owned());
+        rest = &rest[end..];
+    }
+    found
+}
+
+#[test]
+fn no_repository_reaches_organization_data_with_a_bare_organization_id() {
+    // The organization record itself is read by id: authentication and rate limiting need
+    // it before any handle exists.
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/repo");
+    let mut files = Vec::new();
+    rust_files(&repo, &mut files);
+    let mut bare = Vec::new();
+    for file in files.iter().filter(|f| !f.ends_with("organizations.rs")) {
+        let text = std::fs::read_to_string(file).expect("readable source");
+        for parameters in public_parameters(&code(&text)) {
+            if parameters.contains("OrgId") {
+                let name = parameters.split('(').next().unwrap_or_default();
+                bare.push(format!("{}: {name}", file.display()));
+            }
+        }
+    }
+    assert!(
+        bare.is_empty(),
+        "take the `Tenant` handle instead of an `OrgId`:\n{}",
+        bare.join("\n")
+    );
+}
+
+#[test]
+fn handles_for_work_are_made_only_where_that_work_starts() {
+    // Each place that reaches an organization's data on its behalf, named (see
+    // docs/architecture.md, "The organization boundary"). A new one is added here on purpose.
+    let allowed = [
+        "auth/builtin.rs",
+        "cli.rs",
+        "domain/access/tenant.rs",
+        "ingest/worker.rs",
+        "runtime/rate_limits.rs",
+        "services/api_keys.rs",
+        "services/oauth_apps.rs",
+        "services/organizations.rs",
+        "services/webhooks/dispatch.rs",
+    ];
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut unexpected = Vec::new();
+    for file in &files {
+        let relative = file.strip_prefix(&src).expect("under src");
+        let name = relative.to_string_lossy().replace('\\', "/");
+        let text = std::fs::read_to_string(file).expect("readable source");
+        if code(&text).contains("for_work(") && !allowed.contains(&name.as_str()) {
+            unexpected.push(name);
+        }
+    }
+    assert!(
+        unexpected.is_empty(),
+        "handles made for work in unexpected places: {unexpected:?}"
+    );
+}

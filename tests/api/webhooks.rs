@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use companin::{
+    auth::{Tenant, Work},
     config::{Settings, WebhookSettings},
     db,
     domain::ids::{AssistantId, OrgId},
@@ -300,7 +301,7 @@ async fn the_rate_limit_events_are_sent_once_per_window() {
     companin::runtime::outbox::emit_now(
         &db,
         Outbox::from_settings(&app.settings.webhooks),
-        &OrgId::from_db(app.org_id.clone()),
+        &Tenant::for_work(OrgId::from_db(app.org_id.clone()), Work::Governance),
         Event::rate_limit_exceeded(&companin::limiter::Decision {
             allowed: false,
             policy: companin::limiter::Policy {
@@ -459,7 +460,7 @@ async fn a_change_that_rolls_back_sends_nothing() {
 
     // The promotion and its event are written in one transaction, which rolls back.
     let db = db::connect(&app.settings).await.expect("db");
-    let org = OrgId::from_db(app.org_id.clone());
+    let org = Tenant::for_work(OrgId::from_db(app.org_id.clone()), Work::Operator);
     let id = AssistantId::from_db(assistant.clone());
     let txn = db.begin().await.expect("transaction");
     repo::assistants::set_live(&txn, &org, &id, draft["id"].as_str().expect("id"))

@@ -15,6 +15,21 @@ use crate::{
 pub enum Work {
     /// Preparing, generating and storing replies: retrieval, history, the reply itself.
     Replies,
+    /// Indexing knowledge: the job queue's workers and the URL refresh scheduler.
+    Ingestion,
+    /// Delivering webhook events: the dispatchers.
+    Webhooks,
+    /// Minting a widget token for an OAuth app's client credentials.
+    WidgetTokens,
+    /// Checking a credential against the organization's records (a widget token's app) and
+    /// recording a key's use.
+    Authentication,
+    /// Counting requests against the organization's limits and raising its rate-limit
+    /// alerts.
+    Governance,
+    /// The operator's commands (the command line: keys, limits, the sandbox) and creating
+    /// an organization with its first key.
+    Operator,
 }
 
 #[derive(Debug, Clone)]
@@ -56,7 +71,7 @@ impl Tenant {
 
     /// A handle for `work` the system does for `org`, started by the service that owns that
     /// work (never by a request's caller on its own behalf).
-    pub(crate) fn for_work(org: OrgId, work: Work) -> Self {
+    pub fn for_work(org: OrgId, work: Work) -> Self {
         Self {
             org,
             reach: Reach::System(work),

@@ -8,6 +8,7 @@ use sea_orm::{
 };
 
 use super::find;
+use crate::domain::access::Tenant;
 use crate::domain::ids::{OrgId, SourceId};
 
 /// A source to insert: `PENDING`, nothing fetched or indexed yet.
@@ -70,12 +71,13 @@ impl NewSource {
     }
 }
 
-/// Inserts a source of `org`.
+/// Inserts a source of the organization.
 pub async fn insert(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     new: NewSource,
 ) -> Result<knowledge_source::Model, DbErr> {
+    let org = tenant.org();
     let now = Utc::now();
     knowledge_source::ActiveModel {
         id: Set(new.id.into_string()),
@@ -124,11 +126,11 @@ pub struct QaContent {
     pub tags: Vec<String>,
 }
 
-/// Replaces the content of the Q&A source `id` of `org` and sets it `PENDING` again (its
-/// current chunks answer until it is re-indexed). `None` when `org` has no such source.
+/// Replaces the content of the Q&A source `id` of the organization and sets it `PENDING` again (its
+/// current chunks answer until it is re-indexed). `None` when the organization has no such source.
 pub async fn replace_qa(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &SourceId,
     content: QaContent,
 ) -> Result<Option<knowledge_source::Model>, DbErr> {
@@ -140,26 +142,27 @@ pub async fn replace_qa(
         status: Set(Status::Pending),
         ..Default::default()
     };
-    apply_and_read(db, org, id, changes).await
+    apply_and_read(db, tenant, id, changes).await
 }
 
-/// Touches `updated_at` of the source `id` of `org` (a refresh was asked for). `None` when
-/// `org` has no such source.
+/// Touches `updated_at` of the source `id` of the organization (a refresh was asked for). `None` when
+/// the organization has no such source.
 pub async fn touch(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &SourceId,
 ) -> Result<Option<knowledge_source::Model>, DbErr> {
-    apply_and_read(db, org, id, Default::default()).await
+    apply_and_read(db, tenant, id, Default::default()).await
 }
 
-/// Sets when the URL source `id` of `org` is refreshed next; whether `org` has it.
+/// Sets when the URL source `id` of the organization is refreshed next; whether the organization has it.
 pub async fn schedule_refresh(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &SourceId,
     at: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
+    let org = tenant.org();
     let changes = knowledge_source::ActiveModel {
         next_refresh_at: Set(Some(at)),
         ..Default::default()
@@ -167,14 +170,15 @@ pub async fn schedule_refresh(
     apply(db, org, id, changes).await
 }
 
-/// Sets the status (and error) of the source `id` of `org`.
+/// Sets the status (and error) of the source `id` of the organization.
 pub async fn set_status(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &SourceId,
     status: Status,
     error: Option<String>,
 ) -> Result<(), DbErr> {
+    let org = tenant.org();
     let changes = knowledge_source::ActiveModel {
         status: Set(status),
         error: Set(error),
@@ -210,12 +214,12 @@ pub struct Indexed {
     pub fetched: Option<Validators>,
 }
 
-/// Marks the source `id` of `org` `READY` with what indexing produced, indexed now (and, for
-/// a fetched page, fetched now with its validators). `None` when `org` has no such source
+/// Marks the source `id` of the organization `READY` with what indexing produced, indexed now (and, for
+/// a fetched page, fetched now with its validators). `None` when the organization has no such source
 /// (it was deleted meanwhile).
 pub async fn mark_ready(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &SourceId,
     indexed: Indexed,
 ) -> Result<Option<knowledge_source::Model>, DbErr> {
@@ -236,18 +240,19 @@ pub async fn mark_ready(
         changes.last_modified = Set(validators.last_modified);
         changes.last_fetched_at = Set(Some(now));
     }
-    apply_and_read(db, org, id, changes).await
+    apply_and_read(db, tenant, id, changes).await
 }
 
-/// Marks the URL source `id` of `org` `READY` again after a fetch found its content
+/// Marks the URL source `id` of the organization `READY` again after a fetch found its content
 /// unchanged (its chunks stay): fetched now, with the page's validators when given. Whether
-/// `org` has the source.
+/// the organization has the source.
 pub async fn mark_unchanged(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &SourceId,
     validators: Option<Validators>,
 ) -> Result<bool, DbErr> {
+    let org = tenant.org();
     let mut changes = knowledge_source::ActiveModel {
         status: Set(Status::Ready),
         error: Set(None),
@@ -261,8 +266,8 @@ pub async fn mark_unchanged(
     apply(db, org, id, changes).await
 }
 
-/// Writes the fields set in `changes`, and `updated_at` now, to the source `id` of `org`;
-/// whether `org` has it.
+/// Writes the fields set in `changes`, and `updated_at` now, to the source `id` of the organization;
+/// whether the organization has it.
 async fn apply(
     db: &impl ConnectionTrait,
     org: &OrgId,
@@ -282,12 +287,12 @@ async fn apply(
 /// [`apply`], then the source as written.
 async fn apply_and_read(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &SourceId,
     changes: knowledge_source::ActiveModel,
 ) -> Result<Option<knowledge_source::Model>, DbErr> {
-    if apply(db, org, id, changes).await? {
-        find(db, org, id).await
+    if apply(db, tenant.org(), id, changes).await? {
+        find(db, tenant, id).await
     } else {
         Ok(None)
     }

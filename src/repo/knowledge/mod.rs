@@ -19,8 +19,9 @@ pub use self::{
     refresh_log::{record_refresh, refreshes},
 };
 use super::windowed;
+use crate::domain::access::Tenant;
 use crate::domain::{
-    ids::{OrgId, SourceId},
+    ids::SourceId,
     pagination::{Page, PageRequest},
 };
 
@@ -35,24 +36,26 @@ pub struct SourceFilter {
     pub text: Option<String>,
 }
 
-/// The source `id` of `org`.
+/// The source `id` of the organization.
 pub async fn find(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &SourceId,
 ) -> Result<Option<knowledge_source::Model>, DbErr> {
+    let org = tenant.org();
     knowledge_source::Entity::find_by_id(id.as_str())
         .filter(knowledge_source::Column::OrgId.eq(org.as_str()))
         .one(db)
         .await
 }
 
-/// The sources of `org` among `ids`.
+/// The sources of the organization among `ids`.
 pub async fn find_many(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     ids: &[String],
 ) -> Result<Vec<knowledge_source::Model>, DbErr> {
+    let org = tenant.org();
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -63,12 +66,13 @@ pub async fn find_many(
         .await
 }
 
-/// Every source id of `org`, optionally only those among `ids`.
+/// Every source id of the organization, optionally only those among `ids`.
 pub async fn ids(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     only: Option<&[SourceId]>,
 ) -> Result<Vec<SourceId>, DbErr> {
+    let org = tenant.org();
     let mut query = knowledge_source::Entity::find()
         .select_only()
         .column(knowledge_source::Column::Id)
@@ -83,10 +87,11 @@ pub async fn ids(
 /// A page of the organization's sources, oldest first.
 pub async fn list(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     filter: &SourceFilter,
     page: &PageRequest,
 ) -> Result<Page<knowledge_source::Model>, DbErr> {
+    let org = tenant.org();
     let mut query =
         knowledge_source::Entity::find().filter(knowledge_source::Column::OrgId.eq(org.as_str()));
     if let Some(kind) = filter.kind {
@@ -112,7 +117,12 @@ pub async fn list(
 }
 
 /// Deletes a source (its jobs, refresh log and assistant rules cascade).
-pub async fn delete(db: &impl ConnectionTrait, org: &OrgId, id: &SourceId) -> Result<bool, DbErr> {
+pub async fn delete(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    id: &SourceId,
+) -> Result<bool, DbErr> {
+    let org = tenant.org();
     let result = knowledge_source::Entity::delete_many()
         .filter(knowledge_source::Column::Id.eq(id.as_str()))
         .filter(knowledge_source::Column::OrgId.eq(org.as_str()))
@@ -121,13 +131,14 @@ pub async fn delete(db: &impl ConnectionTrait, org: &OrgId, id: &SourceId) -> Re
     Ok(result.rows_affected > 0)
 }
 
-/// Whether `org` has any source with chunks indexed by `model` (a search of an organization
+/// Whether the organization has any source with chunks indexed by `model` (a search of an organization
 /// without any is answered without asking the vector store).
 pub async fn has_indexed(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     model: &str,
 ) -> Result<bool, DbErr> {
+    let org = tenant.org();
     let found = knowledge_source::Entity::find()
         .select_only()
         .column(knowledge_source::Column::Id)
@@ -140,12 +151,13 @@ pub async fn has_indexed(
     Ok(found.is_some())
 }
 
-/// How many of `org`'s ready sources were indexed by an embedder other than `model`.
+/// How many of the organization's ready sources were indexed by an embedder other than `model`.
 pub async fn count_indexed_by_others(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     model: &str,
 ) -> Result<u64, DbErr> {
+    let org = tenant.org();
     knowledge_source::Entity::find()
         .filter(knowledge_source::Column::OrgId.eq(org.as_str()))
         .filter(knowledge_source::Column::Status.eq(Status::Ready))

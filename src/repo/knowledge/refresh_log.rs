@@ -7,17 +7,19 @@ use sea_orm::{
     QuerySelect, Set,
 };
 
-use crate::domain::ids::{OrgId, RefreshId, SourceId};
+use crate::domain::access::Tenant;
+use crate::domain::ids::{RefreshId, SourceId};
 
 /// Records one fetch of a URL source, now.
 pub async fn record_refresh(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     source: &SourceId,
     outcome: &str,
     http_status: Option<i32>,
     error: Option<String>,
 ) -> Result<url_refresh::Model, DbErr> {
+    let org = tenant.org();
     url_refresh::ActiveModel {
         id: Set(RefreshId::generate().into_string()),
         org_id: Set(org.as_str().to_owned()),
@@ -34,10 +36,11 @@ pub async fn record_refresh(
 /// The refresh log of a source, newest first.
 pub async fn refreshes(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     source: &SourceId,
     limit: u64,
 ) -> Result<Vec<url_refresh::Model>, DbErr> {
+    let org = tenant.org();
     url_refresh::Entity::find()
         .filter(url_refresh::Column::OrgId.eq(org.as_str()))
         .filter(url_refresh::Column::SourceId.eq(source.as_str()))

@@ -11,6 +11,7 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait},
 };
 
+use crate::domain::access::Tenant;
 use crate::{
     domain::{
         ids::{AttemptId, DeliveryId, OrgId, WebhookId},
@@ -30,12 +31,13 @@ pub struct NewDelivery {
     pub retry_window: chrono::Duration,
 }
 
-/// Queues a delivery of `org`.
+/// Queues a delivery of the organization.
 pub async fn insert_delivery(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     new: NewDelivery,
 ) -> Result<webhook_delivery::Model, DbErr> {
+    let org = tenant.org();
     let now = Utc::now();
     webhook_delivery::ActiveModel {
         id: Set(DeliveryId::generate().into_string()),
@@ -57,26 +59,28 @@ pub async fn insert_delivery(
     .await
 }
 
-/// The delivery `id` of `org`.
+/// The delivery `id` of the organization.
 pub async fn find_delivery(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &DeliveryId,
 ) -> Result<Option<webhook_delivery::Model>, DbErr> {
+    let org = tenant.org();
     webhook_delivery::Entity::find_by_id(id.as_str())
         .filter(webhook_delivery::Column::OrgId.eq(org.as_str()))
         .one(db)
         .await
 }
 
-/// A page of the deliveries of `org` to `endpoint`, oldest first, optionally of one status.
+/// A page of the deliveries of the organization to `endpoint`, oldest first, optionally of one status.
 pub async fn deliveries(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     endpoint: &WebhookId,
     status: Option<DeliveryStatus>,
     page: &PageRequest,
 ) -> Result<Page<webhook_delivery::Model>, DbErr> {
+    let org = tenant.org();
     let mut query = webhook_delivery::Entity::find()
         .filter(webhook_delivery::Column::OrgId.eq(org.as_str()))
         .filter(webhook_delivery::Column::EndpointId.eq(endpoint.as_str()));
@@ -110,7 +114,7 @@ pub async fn claim(
             return Ok(None);
         };
         let org = OrgId::from_db(candidate.org_id.clone());
-        if let Some(claimed) = claim_one(db, &org, &candidate.id, now, lease_until).await? {
+        if let Some(claimed) = lease(db, &org, &candidate.id, now, lease_until).await? {
             return Ok(Some(claimed));
         }
     }
@@ -133,8 +137,19 @@ pub async fn next_due_at(db: &impl ConnectionTrait) -> Result<Option<DateTime<Ut
         .await
 }
 
-/// Leases the delivery `id` of `org` when it is due and unclaimed.
+/// Leases the delivery `id` of the handle's organization when it is due and unclaimed.
 pub async fn claim_one(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    id: &str,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> Result<Option<webhook_delivery::Model>, DbErr> {
+    lease(db, tenant.org(), id, now, lease_until).await
+}
+
+/// Leases the delivery `id` of the organization when it is due and unclaimed.
+async fn lease(
     db: &impl ConnectionTrait,
     org: &OrgId,
     id: &str,
@@ -197,11 +212,12 @@ pub struct Settled {
 /// (it expired and another dispatcher, whose claim counted another attempt, took over).
 pub async fn settle(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &str,
     attempt: i32,
     settled: Settled,
 ) -> Result<bool, DbErr> {
+    let org = tenant.org();
     let updated = webhook_delivery::Entity::update_many()
         .col_expr(
             webhook_delivery::Column::Status,
@@ -237,16 +253,17 @@ pub async fn settle(
     Ok(updated.rows_affected == 1)
 }
 
-/// Queues the delivery `id` of `org` again, due `now`, retried until `give_up_at`, its
+/// Queues the delivery `id` of the organization again, due `now`, retried until `give_up_at`, its
 /// attempt count and outcome reset (its attempts stay listed). False when a dispatcher
 /// holds it right now.
 pub async fn requeue(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &DeliveryId,
     now: DateTime<Utc>,
     give_up_at: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
+    let org = tenant.org();
     let none = Option::<DateTime<Utc>>::None;
     let updated = webhook_delivery::Entity::update_many()
         .col_expr(
@@ -295,12 +312,13 @@ pub struct NewAttempt {
     pub response_excerpt: Option<String>,
 }
 
-/// Records one attempt of a delivery of `org`.
+/// Records one attempt of a delivery of the organization.
 pub async fn insert_attempt(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     new: NewAttempt,
 ) -> Result<webhook_attempt::Model, DbErr> {
+    let org = tenant.org();
     webhook_attempt::ActiveModel {
         id: Set(AttemptId::generate().into_string()),
         org_id: Set(org.as_str().to_owned()),
@@ -315,14 +333,15 @@ pub async fn insert_attempt(
     .await
 }
 
-/// The attempts of the delivery `delivery` of `org`, oldest first (at most `limit`, newest
+/// The attempts of the delivery `delivery` of the organization, oldest first (at most `limit`, newest
 /// kept).
 pub async fn attempts(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     delivery: &str,
     limit: u64,
 ) -> Result<Vec<webhook_attempt::Model>, DbErr> {
+    let org = tenant.org();
     let mut rows = webhook_attempt::Entity::find()
         .filter(webhook_attempt::Column::OrgId.eq(org.as_str()))
         .filter(webhook_attempt::Column::DeliveryId.eq(delivery))

@@ -7,7 +7,8 @@ use sea_orm::{
     Set,
 };
 
-use crate::domain::ids::{OrgId, WebhookId};
+use crate::domain::access::Tenant;
+use crate::domain::ids::WebhookId;
 
 /// An endpoint to insert.
 #[derive(Debug, Clone)]
@@ -24,12 +25,13 @@ pub struct NewEndpoint {
     pub enabled: bool,
 }
 
-/// Inserts an endpoint of `org`.
+/// Inserts an endpoint of the organization.
 pub async fn insert(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     new: NewEndpoint,
 ) -> Result<webhook_endpoint::Model, DbErr> {
+    let org = tenant.org();
     let now = Utc::now();
     webhook_endpoint::ActiveModel {
         id: Set(WebhookId::generate().into_string()),
@@ -61,11 +63,11 @@ pub struct EndpointPatch {
     pub enabled: Option<bool>,
 }
 
-/// Applies `patch` to the endpoint `id` of `org`; the endpoint as changed, or `None` when
-/// `org` has no such endpoint.
+/// Applies `patch` to the endpoint `id` of the organization; the endpoint as changed, or `None` when
+/// the organization has no such endpoint.
 pub async fn update(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &WebhookId,
     patch: EndpointPatch,
 ) -> Result<Option<webhook_endpoint::Model>, DbErr> {
@@ -82,7 +84,7 @@ pub async fn update(
     if let Some(enabled) = patch.enabled {
         changes.enabled = Set(enabled);
     }
-    apply_and_read(db, org, id, changes).await
+    apply_and_read(db, tenant, id, changes).await
 }
 
 /// A signing secret being rotated out, which keeps signing until `expires_at`.
@@ -94,12 +96,12 @@ pub struct PreviousSecret {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Replaces the signing secret of the endpoint `id` of `org` with `secret`, keeping
+/// Replaces the signing secret of the endpoint `id` of the organization with `secret`, keeping
 /// `previous` as the second secret (none when absent); the endpoint as changed, or `None`
-/// when `org` has no such endpoint.
+/// when the organization has no such endpoint.
 pub async fn rotate_secret(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &WebhookId,
     secret: String,
     previous: Option<PreviousSecret>,
@@ -114,14 +116,15 @@ pub async fn rotate_secret(
         previous_secret_expires_at: Set(expires_at),
         ..Default::default()
     };
-    apply_and_read(db, org, id, changes).await
+    apply_and_read(db, tenant, id, changes).await
 }
 
-/// Every endpoint of `org`, oldest first.
+/// Every endpoint of the organization, oldest first.
 pub async fn list(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
 ) -> Result<Vec<webhook_endpoint::Model>, DbErr> {
+    let org = tenant.org();
     webhook_endpoint::Entity::find()
         .filter(webhook_endpoint::Column::OrgId.eq(org.as_str()))
         .order_by_asc(webhook_endpoint::Column::Id)
@@ -129,11 +132,12 @@ pub async fn list(
         .await
 }
 
-/// The enabled endpoints of `org`.
+/// The enabled endpoints of the organization.
 pub async fn enabled(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
 ) -> Result<Vec<webhook_endpoint::Model>, DbErr> {
+    let org = tenant.org();
     webhook_endpoint::Entity::find()
         .filter(webhook_endpoint::Column::OrgId.eq(org.as_str()))
         .filter(webhook_endpoint::Column::Enabled.eq(true))
@@ -142,20 +146,26 @@ pub async fn enabled(
         .await
 }
 
-/// The endpoint `id` of `org`.
+/// The endpoint `id` of the organization.
 pub async fn find(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &WebhookId,
 ) -> Result<Option<webhook_endpoint::Model>, DbErr> {
+    let org = tenant.org();
     webhook_endpoint::Entity::find_by_id(id.as_str())
         .filter(webhook_endpoint::Column::OrgId.eq(org.as_str()))
         .one(db)
         .await
 }
 
-/// Deletes the endpoint `id` of `org` with its deliveries; whether it existed.
-pub async fn delete(db: &impl ConnectionTrait, org: &OrgId, id: &WebhookId) -> Result<bool, DbErr> {
+/// Deletes the endpoint `id` of the organization with its deliveries; whether it existed.
+pub async fn delete(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    id: &WebhookId,
+) -> Result<bool, DbErr> {
+    let org = tenant.org();
     let deleted = webhook_endpoint::Entity::delete_many()
         .filter(webhook_endpoint::Column::Id.eq(id.as_str()))
         .filter(webhook_endpoint::Column::OrgId.eq(org.as_str()))
@@ -164,14 +174,15 @@ pub async fn delete(db: &impl ConnectionTrait, org: &OrgId, id: &WebhookId) -> R
     Ok(deleted.rows_affected > 0)
 }
 
-/// Writes the fields set in `changes`, and `updated_at` now, to the endpoint `id` of `org`,
-/// then reads it back; `None` when `org` has no such endpoint.
+/// Writes the fields set in `changes`, and `updated_at` now, to the endpoint `id` of the organization,
+/// then reads it back; `None` when the organization has no such endpoint.
 async fn apply_and_read(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &WebhookId,
     mut changes: webhook_endpoint::ActiveModel,
 ) -> Result<Option<webhook_endpoint::Model>, DbErr> {
+    let org = tenant.org();
     changes.updated_at = Set(Utc::now());
     let updated = webhook_endpoint::Entity::update_many()
         .set(changes)
@@ -182,5 +193,5 @@ async fn apply_and_read(
     if updated.rows_affected == 0 {
         return Ok(None);
     }
-    find(db, org, id).await
+    find(db, tenant, id).await
 }

@@ -11,7 +11,8 @@ use sea_orm::{
 };
 use serde_json::json;
 
-use crate::domain::ids::{EventId, OrgId};
+use crate::domain::access::Tenant;
+use crate::domain::ids::EventId;
 
 /// An event to write.
 #[derive(Debug, Clone)]
@@ -22,13 +23,14 @@ pub struct NewEvent {
     pub data: serde_json::Value,
 }
 
-/// Writes an event of `org`, created now. Its payload is the body subscribers receive:
+/// Writes an event of the organization, created now. Its payload is the body subscribers receive:
 /// `{ id, type, created_at, organization_id, data }`.
 pub async fn insert_event(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     new: NewEvent,
 ) -> Result<webhook_event::Model, DbErr> {
+    let org = tenant.org();
     let id = EventId::generate().into_string();
     let created_at = Utc::now();
     let payload = json!({
@@ -49,12 +51,13 @@ pub async fn insert_event(
     .await
 }
 
-/// The event `id` of `org`.
+/// The event `id` of the organization.
 pub async fn find_event(
     db: &impl ConnectionTrait,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &str,
 ) -> Result<Option<webhook_event::Model>, DbErr> {
+    let org = tenant.org();
     webhook_event::Entity::find_by_id(id)
         .filter(webhook_event::Column::OrgId.eq(org.as_str()))
         .one(db)

@@ -15,7 +15,7 @@ use entity::{
 use crate::{
     auth::{Principal, Scope, Tenant},
     domain::{
-        ids::{AssistantId, ConversationId, MessageId, OrgId, SessionId},
+        ids::{AssistantId, ConversationId, MessageId, SessionId},
         pagination::{Page, PageRequest},
     },
     error::{AppError, AppResult},
@@ -48,14 +48,13 @@ pub async fn create(
     input: CreateConversation,
 ) -> AppResult<conversation::Model> {
     let tenant = principal.visitor_scope(Scope::Write)?;
-    let org = tenant.org();
     let session = sessions::existing(state, &tenant, &input.session_id).await?;
     sessions::ensure_open(&session)?;
     let asked = tenant.assistant_for(input.assistant_id)?;
     let assistant_id = assistant_of(&session, asked)?;
-    let (assistant, _) = usable_assistant(state, org, &assistant_id).await?;
+    let (assistant, _) = usable_assistant(state, &tenant, &assistant_id).await?;
     if let Some(number) = input.assistant_version {
-        version(state, org, &assistant, Some(number)).await?;
+        version(state, &tenant, &assistant, Some(number)).await?;
     }
     if let Some(title) = &input.title
         && title.chars().count() > 200
@@ -67,7 +66,7 @@ pub async fn create(
     }
     Ok(repo::conversations::insert(
         &state.db,
-        org,
+        &tenant,
         NewConversation {
             session_id: session.id,
             assistant_id: assistant.id,
@@ -96,10 +95,10 @@ pub(crate) fn assistant_of(
 /// The assistant `id` (not deleted) and its live version; `ASSISTANT_INACTIVE` when paused.
 pub(crate) async fn usable_assistant(
     state: &AppState,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &AssistantId,
 ) -> AppResult<repo::assistants::AssistantRow> {
-    let row = repo::assistants::find(&state.db, org, id)
+    let row = repo::assistants::find(&state.db, tenant, id)
         .await?
         .ok_or(AppError::NotFound("assistant"))?;
     if !row.0.active {
@@ -111,7 +110,7 @@ pub(crate) async fn usable_assistant(
 /// Version `number` of the assistant, or its live version.
 pub(crate) async fn version(
     state: &AppState,
-    org: &OrgId,
+    tenant: &Tenant,
     assistant: &entity::assistant::Model,
     number: Option<i32>,
 ) -> AppResult<Option<assistant_version::Model>> {
@@ -120,7 +119,7 @@ pub(crate) async fn version(
     };
     repo::assistants::find_version(
         &state.db,
-        org,
+        tenant,
         &AssistantId::from_db(assistant.id.clone()),
         number,
     )

@@ -101,7 +101,7 @@ pub async fn send(state: &AppState, principal: &Principal, input: SendMessage) -
     }
     let (conversation, session, (assistant, live)) = target(state, &tenant, &input).await?;
     let pinned = input.assistant_version.or(conversation.assistant_version);
-    let version = version(state, tenant.org(), &assistant, pinned)
+    let version = version(state, &tenant, &assistant, pinned)
         .await?
         .unwrap_or(live);
     let traits = sessions::latest_traits(state, &tenant, &session).await?;
@@ -150,11 +150,10 @@ async fn store(
     text: &str,
     version: i32,
 ) -> AppResult<(message::Model, message::Model)> {
-    let org = tenant.org();
     let txn = state.db.begin().await?;
     let user_message = repo::conversations::insert_message(
         &txn,
-        org,
+        tenant,
         NewMessage {
             conversation_id: conversation.id.clone(),
             role: Role::User,
@@ -168,7 +167,7 @@ async fn store(
     .await?;
     let reply = repo::conversations::insert_message(
         &txn,
-        org,
+        tenant,
         NewMessage {
             conversation_id: conversation.id.clone(),
             role: Role::Assistant,
@@ -180,7 +179,7 @@ async fn store(
         },
     )
     .await?;
-    repo::conversations::touch(&txn, org, &conversation.id).await?;
+    repo::conversations::touch(&txn, tenant, &conversation.id).await?;
     txn.commit().await?;
     Ok((user_message, reply))
 }
@@ -270,7 +269,7 @@ async fn target(state: &AppState, tenant: &Tenant, input: &SendMessage) -> AppRe
             let session = sessions::existing(state, tenant, &session_id).await?;
             sessions::ensure_open(&session)?;
             let assistant_id = AssistantId::from_db(conversation.assistant_id.clone());
-            let assistant = usable_assistant(state, tenant.org(), &assistant_id).await?;
+            let assistant = usable_assistant(state, tenant, &assistant_id).await?;
             Ok((conversation, session, assistant))
         }
         (None, Some(session_id)) => in_session(state, tenant, session_id, input).await,
@@ -299,7 +298,7 @@ async fn in_session(
     sessions::ensure_open(&session)?;
     let asked = tenant.assistant_for(input.assistant_id.clone())?;
     let assistant_id = assistant_of(&session, asked)?;
-    let assistant = usable_assistant(state, tenant.org(), &assistant_id).await?;
+    let assistant = usable_assistant(state, tenant, &assistant_id).await?;
     let latest =
         repo::conversations::latest_of_session(&state.db, tenant, &session.id, &assistant.0.id)
             .await?;
@@ -308,7 +307,7 @@ async fn in_session(
         None => {
             repo::conversations::insert(
                 &state.db,
-                tenant.org(),
+                tenant,
                 NewConversation {
                     session_id: session.id.clone(),
                     assistant_id: assistant.0.id.clone(),

@@ -261,7 +261,7 @@ async fn store_end(
     message_id: &str,
     finish: Finish,
 ) -> Option<Arc<message::Model>> {
-    let stored_end = repo::conversations::finish(&state.db, work.org(), message_id, finish).await;
+    let stored_end = repo::conversations::finish(&state.db, work, message_id, finish).await;
     if let Err(e) = &stored_end {
         tracing::error!(message = %message_id, error = %e, "could not store the end of a reply");
     }
@@ -274,7 +274,7 @@ async fn store_end(
             None
         }
     };
-    let _ = repo::conversations::touch(&state.db, work.org(), conversation_id).await;
+    let _ = repo::conversations::touch(&state.db, work, conversation_id).await;
     stored
         .filter(|m| stored_end.is_ok() && !matches!(m.status, Status::Pending | Status::Streaming))
 }
@@ -401,10 +401,10 @@ fn save_progress(
     work: &Tenant,
     out: &Emitter,
 ) -> JoinHandle<Result<bool, DbErr>> {
-    let (db, org, id) = (state.db.clone(), work.org().clone(), out.message_id.clone());
+    let (db, work, id) = (state.db.clone(), work.clone(), out.message_id.clone());
     let (text, first_token_ms) = (out.text.clone(), out.first_token_ms);
     tokio::spawn(async move {
-        repo::conversations::save_progress(&db, &org, &id, &text, first_token_ms).await
+        repo::conversations::save_progress(&db, &work, &id, &text, first_token_ms).await
     })
 }
 

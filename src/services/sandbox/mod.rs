@@ -242,7 +242,7 @@ async fn indexed(state: &AppState, principal: &Principal, ids: &[String]) -> App
     let deadline = tokio::time::Instant::now() + INDEXING_PATIENCE;
     let tenant = principal.scope(Scope::Read)?;
     loop {
-        let sources = repo::knowledge::find_many(&state.db, tenant.org(), ids).await?;
+        let sources = repo::knowledge::find_many(&state.db, &tenant, ids).await?;
         let pending = sources
             .iter()
             .filter(|s| !matches!(s.status, Status::Ready | Status::Failed))

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 
 use super::{EventType, signature};
 use crate::{
+    auth::{Tenant, Work},
     domain::ids::{OrgId, WebhookId},
     egress,
     repo::{
@@ -108,10 +109,15 @@ async fn prune(state: AppState) {
 pub async fn deliver(state: &AppState, delivery: webhook_delivery::Model) -> Result<(), DbErr> {
     let db = &state.db;
     let attempt = delivery.attempts;
-    let org = OrgId::from_db(delivery.org_id.clone());
-    let endpoint =
-        repo::webhooks::find(db, &org, &WebhookId::from_db(delivery.endpoint_id.clone())).await?;
-    let event = repo::webhooks::find_event(db, &org, &delivery.event_id).await?;
+    // The delivery's organization, for the delivery work it asks for.
+    let tenant = Tenant::for_work(OrgId::from_db(delivery.org_id.clone()), Work::Webhooks);
+    let endpoint = repo::webhooks::find(
+        db,
+        &tenant,
+        &WebhookId::from_db(delivery.endpoint_id.clone()),
+    )
+    .await?;
+    let event = repo::webhooks::find_event(db, &tenant, &delivery.event_id).await?;
     let (Some(endpoint), Some(event)) = (endpoint, event) else {
         // Deleted meanwhile: the cascade removes the delivery too.
         return Ok(());
@@ -126,7 +132,7 @@ pub async fn deliver(state: &AppState, delivery: webhook_delivery::Model) -> Res
             last_error: Some("the endpoint is disabled".into()),
             delivered_at: None,
         };
-        repo::webhooks::settle(db, &org, &delivery.id, attempt, settled).await?;
+        repo::webhooks::settle(db, &tenant, &delivery.id, attempt, settled).await?;
         return Ok(());
     }
     let sent = send(state, &endpoint, &event, &delivery.id).await;
@@ -140,9 +146,9 @@ pub async fn deliver(state: &AppState, delivery: webhook_delivery::Model) -> Res
         duration_ms: i32::try_from(sent.duration.as_millis()).unwrap_or(i32::MAX),
         response_excerpt: sent.excerpt.clone(),
     };
-    repo::webhooks::insert_attempt(&txn, &org, attempted).await?;
+    repo::webhooks::insert_attempt(&txn, &tenant, attempted).await?;
     let settled = settlement(state, &delivery, sent);
-    let kept = repo::webhooks::settle(&txn, &org, &delivery.id, attempt, settled).await?;
+    let kept = repo::webhooks::settle(&txn, &tenant, &delivery.id, attempt, settled).await?;
     txn.commit().await?;
     if !kept {
         tracing::warn!(delivery = %delivery.id, "a webhook delivery's claim expired during its attempt; another dispatcher has it");

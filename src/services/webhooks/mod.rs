@@ -15,9 +15,9 @@ use sea_orm::TransactionTrait;
 
 pub use crate::runtime::outbox::{ALL_EVENTS, Event, EventType, Outbox, emit};
 use crate::{
-    auth::{Principal, Scope, api_key},
+    auth::{Principal, Scope, Tenant, api_key},
     domain::{
-        ids::{DeliveryId, OrgId, WebhookId},
+        ids::{DeliveryId, WebhookId},
         pagination::{Page, PageRequest},
     },
     egress,
@@ -92,8 +92,7 @@ pub async fn create(
     input: NewWebhook,
 ) -> AppResult<WebhookWithSecret> {
     let tenant = principal.scope(Scope::Admin)?;
-    let org = tenant.org();
-    if repo::webhooks::list(&state.db, org).await?.len() >= MAX_ENDPOINTS {
+    if repo::webhooks::list(&state.db, &tenant).await?.len() >= MAX_ENDPOINTS {
         return Err(AppError::bad_input(
             "url",
             format!("an organization has at most {MAX_ENDPOINTS} webhook endpoints"),
@@ -110,7 +109,7 @@ pub async fn create(
         secret: secret.clone(),
         enabled: input.enabled.unwrap_or(true),
     };
-    let webhook = repo::webhooks::insert(&state.db, org, new).await?;
+    let webhook = repo::webhooks::insert(&state.db, &tenant, new).await?;
     Ok(WebhookWithSecret { webhook, secret })
 }
 
@@ -120,8 +119,7 @@ pub async fn list(
     principal: &Principal,
 ) -> AppResult<Vec<webhook_endpoint::Model>> {
     let tenant = principal.scope(Scope::Admin)?;
-    let org = tenant.org();
-    Ok(repo::webhooks::list(&state.db, org).await?)
+    Ok(repo::webhooks::list(&state.db, &tenant).await?)
 }
 
 /// One endpoint (admin scope).
@@ -131,8 +129,7 @@ pub async fn get(
     id: &WebhookId,
 ) -> AppResult<webhook_endpoint::Model> {
     let tenant = principal.scope(Scope::Admin)?;
-    let org = tenant.org();
-    existing(state, org, id).await
+    existing(state, &tenant, id).await
 }
 
 /// Changes an endpoint (admin scope).
@@ -143,8 +140,7 @@ pub async fn update(
     patch: WebhookPatch,
 ) -> AppResult<webhook_endpoint::Model> {
     let tenant = principal.scope(Scope::Admin)?;
-    let org = tenant.org();
-    existing(state, org, id).await?;
+    existing(state, &tenant, id).await?;
     let url = match &patch.url {
         Some(url) => Some(check_url(state, url).await?),
         None => None,
@@ -158,7 +154,7 @@ pub async fn update(
             .transpose()?,
         enabled: patch.enabled,
     };
-    repo::webhooks::update(&state.db, org, id, changes)
+    repo::webhooks::update(&state.db, &tenant, id, changes)
         .await?
         .ok_or(AppError::NotFound("webhook"))
 }
@@ -172,7 +168,6 @@ pub async fn rotate_secret(
     keep_previous_seconds: Option<i64>,
 ) -> AppResult<WebhookWithSecret> {
     let tenant = principal.scope(Scope::Admin)?;
-    let org = tenant.org();
     let keep = keep_previous_seconds.unwrap_or(0);
     if !(0..=MAX_PREVIOUS_SECRET_SECONDS).contains(&keep) {
         return Err(AppError::bad_input(
@@ -180,13 +175,13 @@ pub async fn rotate_secret(
             format!("must be between 0 and {MAX_PREVIOUS_SECRET_SECONDS}"),
         ));
     }
-    let endpoint = existing(state, org, id).await?;
+    let endpoint = existing(state, &tenant, id).await?;
     let secret = api_key::webhook_secret();
     let previous = (keep > 0).then(|| PreviousSecret {
         secret: endpoint.secret,
         expires_at: Utc::now() + chrono::Duration::seconds(keep),
     });
-    let webhook = repo::webhooks::rotate_secret(&state.db, org, id, secret.clone(), previous)
+    let webhook = repo::webhooks::rotate_secret(&state.db, &tenant, id, secret.clone(), previous)
         .await?
         .ok_or(AppError::NotFound("webhook"))?;
     Ok(WebhookWithSecret { webhook, secret })
@@ -195,7 +190,7 @@ pub async fn rotate_secret(
 /// Deletes an endpoint and its deliveries (admin scope).
 pub async fn delete(state: &AppState, principal: &Principal, id: &WebhookId) -> AppResult<()> {
     let tenant = principal.scope(Scope::Admin)?;
-    if repo::webhooks::delete(&state.db, tenant.org(), id).await? {
+    if repo::webhooks::delete(&state.db, &tenant, id).await? {
         Ok(())
     } else {
         Err(AppError::NotFound("webhook"))
@@ -210,20 +205,19 @@ pub async fn test(
     id: &WebhookId,
 ) -> AppResult<DeliveryRecord> {
     let tenant = principal.scope(Scope::Admin)?;
-    let org = tenant.org();
-    let endpoint = existing(state, org, id).await?;
+    let endpoint = existing(state, &tenant, id).await?;
     // Queued already claimed by this request, so no dispatcher sends it at the same time.
     let txn = state.db.begin().await?;
-    let event = outbox::write(&txn, org, Event::test(&endpoint.id)).await?;
-    let queued = outbox::queue(&txn, state.outbox(), org, &event, &endpoint).await?;
+    let event = outbox::write(&txn, &tenant, Event::test(&endpoint.id)).await?;
+    let queued = outbox::queue(&txn, state.outbox(), &tenant, &event, &endpoint).await?;
     let now = Utc::now();
     let lease_until = dispatch::lease_end(state, now);
-    let claimed = repo::webhooks::claim_one(&txn, org, &queued.id, now, lease_until)
+    let claimed = repo::webhooks::claim_one(&txn, &tenant, &queued.id, now, lease_until)
         .await?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("a new delivery was not due")))?;
     txn.commit().await?;
     dispatch::deliver(state, claimed).await?;
-    delivery_record(state, org, &DeliveryId::from_db(queued.id)).await
+    delivery_record(state, &tenant, &DeliveryId::from_db(queued.id)).await
 }
 
 /// A page of an endpoint's deliveries, oldest first, optionally of one status (admin scope).
@@ -235,12 +229,11 @@ pub async fn deliveries(
     page: &PageRequest,
 ) -> AppResult<Page<DeliveryRecord>> {
     let tenant = principal.scope(Scope::Admin)?;
-    let org = tenant.org();
-    existing(state, org, webhook_id).await?;
-    let page = repo::webhooks::deliveries(&state.db, org, webhook_id, status, page).await?;
+    existing(state, &tenant, webhook_id).await?;
+    let page = repo::webhooks::deliveries(&state.db, &tenant, webhook_id, status, page).await?;
     let mut items = Vec::with_capacity(page.items.len());
     for delivery in page.items {
-        items.push(with_details(state, org, delivery).await?);
+        items.push(with_details(state, &tenant, delivery).await?);
     }
     Ok(Page {
         items,
@@ -256,7 +249,7 @@ pub async fn delivery(
     id: &DeliveryId,
 ) -> AppResult<DeliveryRecord> {
     let tenant = principal.scope(Scope::Admin)?;
-    delivery_record(state, tenant.org(), id).await
+    delivery_record(state, &tenant, id).await
 }
 
 /// Sends a delivery again, now, with the same event id and body, retried (from the first
@@ -268,42 +261,48 @@ pub async fn resend(
     id: &DeliveryId,
 ) -> AppResult<DeliveryRecord> {
     let tenant = principal.scope(Scope::Admin)?;
-    let org = tenant.org();
-    repo::webhooks::find_delivery(&state.db, org, id)
+    repo::webhooks::find_delivery(&state.db, &tenant, id)
         .await?
         .ok_or(AppError::NotFound("webhook delivery"))?;
     let now = Utc::now();
-    let queued =
-        repo::webhooks::requeue(&state.db, org, id, now, now + state.outbox().retry_window).await?;
+    let queued = repo::webhooks::requeue(
+        &state.db,
+        &tenant,
+        id,
+        now,
+        now + state.outbox().retry_window,
+    )
+    .await?;
     if !queued {
         return Err(AppError::Conflict(
             "the delivery is being sent right now".into(),
         ));
     }
     state.webhook_signal.notify();
-    delivery_record(state, org, id).await
+    delivery_record(state, &tenant, id).await
 }
 
 async fn delivery_record(
     state: &AppState,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &DeliveryId,
 ) -> AppResult<DeliveryRecord> {
-    let delivery = repo::webhooks::find_delivery(&state.db, org, id)
+    let delivery = repo::webhooks::find_delivery(&state.db, tenant, id)
         .await?
         .ok_or(AppError::NotFound("webhook delivery"))?;
-    with_details(state, org, delivery).await
+    with_details(state, tenant, delivery).await
 }
 
 async fn with_details(
     state: &AppState,
-    org: &OrgId,
+    tenant: &Tenant,
     delivery: webhook_delivery::Model,
 ) -> AppResult<DeliveryRecord> {
-    let event = repo::webhooks::find_event(&state.db, org, &delivery.event_id)
+    let event = repo::webhooks::find_event(&state.db, tenant, &delivery.event_id)
         .await?
         .ok_or(AppError::NotFound("webhook event"))?;
-    let attempts = repo::webhooks::attempts(&state.db, org, &delivery.id, ATTEMPTS_SHOWN).await?;
+    let attempts =
+        repo::webhooks::attempts(&state.db, tenant, &delivery.id, ATTEMPTS_SHOWN).await?;
     Ok(DeliveryRecord {
         delivery,
         event,
@@ -313,10 +312,10 @@ async fn with_details(
 
 async fn existing(
     state: &AppState,
-    org: &OrgId,
+    tenant: &Tenant,
     id: &WebhookId,
 ) -> AppResult<webhook_endpoint::Model> {
-    repo::webhooks::find(&state.db, org, id)
+    repo::webhooks::find(&state.db, tenant, id)
         .await?
         .ok_or(AppError::NotFound("webhook"))
 }
