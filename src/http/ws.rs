@@ -448,18 +448,12 @@ async fn forward(
 ) {
     let mut responses = std::pin::pin!(responses);
     let mut first = true;
+    let mut last = json!({"id": id, "type": "complete"});
     while let Some(response) = responses.next().await {
         let response = with_codes(response);
         if first && is_request_error(&response) {
-            let last = json!({"id": id, "type": "error", "payload": response.errors});
-            let _ = outbox
-                .send(Outgoing::End {
-                    id,
-                    generation,
-                    last: last.to_string(),
-                })
-                .await;
-            return;
+            last = json!({"id": id, "type": "error", "payload": response.errors});
+            break;
         }
         first = false;
         let frame = json!({"id": id, "type": next, "payload": response});
@@ -472,7 +466,6 @@ async fn forward(
             return;
         }
     }
-    let last = json!({"id": id, "type": "complete"});
     let _ = outbox
         .send(Outgoing::End {
             id,
