@@ -143,7 +143,18 @@ struct Raw {
     leg_score: f32,
 }
 
-const COLUMNS: [&str; 5] = ["source_id", "chunk_index", "text", "heading", "vector"];
+/// The vector leg's columns. The score column is named: lance adds it when it is left out
+/// and logs a deprecation warning at every search.
+const VECTOR_COLUMNS: [&str; 5] = ["source_id", "chunk_index", "text", "heading", "_distance"];
+/// The text leg's columns, its score named for the same reason.
+const TEXT_COLUMNS: [&str; 6] = [
+    "source_id",
+    "chunk_index",
+    "text",
+    "heading",
+    "vector",
+    "_score",
+];
 
 async fn vector_leg(
     table: &Table,
@@ -158,7 +169,7 @@ async fn vector_leg(
         .distance_type(DistanceType::Cosine)
         .limit(depth)
         .only_if(filter)
-        .select(Select::columns(&COLUMNS[..4]));
+        .select(Select::columns(&VECTOR_COLUMNS));
     query = if request.exact {
         query.bypass_vector_index()
     } else {
@@ -202,7 +213,7 @@ async fn text_leg(
         .full_text_search(query)
         .only_if(filter)
         .limit(depth)
-        .select(Select::columns(&COLUMNS))
+        .select(Select::columns(&TEXT_COLUMNS))
         .execute()
         .await?
         .try_collect()

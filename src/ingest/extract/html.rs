@@ -8,8 +8,17 @@ use crate::ingest::{Document, ExtractError};
 /// Largest number of elements parsed; bigger pages are refused rather than stall a worker.
 const MAX_ELEMENTS: usize = 200_000;
 
-/// The page's main content. Falls back to the whole body's text for pages readability finds
-/// no article in (short pages, listings).
+/// Elements that are never content: scripts, site chrome, forms, tables of contents.
+const BOILERPLATE: &str = "script, style, noscript, nav, header, footer, aside, form, .toc, #toc";
+
+/// Readability keeps one article. On a documentation page (a chapter of many sections) that
+/// is one section of it; when the article holds less than this share of the page's text,
+/// the whole page is kept instead, as Markdown with its headings.
+const MIN_ARTICLE_SHARE: usize = 3; // tenths
+
+/// The page's main content: readability's article, or the whole body (boilerplate dropped)
+/// when the article is a small part of the page — a documentation chapter, a listing, a
+/// short page.
 pub fn extract(html: &str, url: Option<&str>) -> Result<Document, ExtractError> {
     let config = Config {
         text_mode: TextMode::Markdown,
@@ -19,34 +28,38 @@ pub fn extract(html: &str, url: Option<&str>) -> Result<Document, ExtractError> 
     };
     let url = url.filter(|u| u.starts_with("http://") || u.starts_with("https://"));
     let article = Readability::new(html, url, Some(config)).and_then(|mut r| r.parse());
-    match article {
-        Ok(article) if !article.text_content.trim().is_empty() => {
-            let mut body = String::new();
-            if !article.title.trim().is_empty()
-                && !article.text_content.trim_start().starts_with('#')
-            {
-                body.push_str(&format!("# {}\n\n", article.title.trim()));
-            }
-            body.push_str(&article.text_content);
-            Ok(text::markdown(&body))
-        }
+    let article = match article {
+        Ok(article) if !article.text_content.trim().is_empty() => article,
         Err(dom_smoothie::ReadabilityError::TooManyElements(found, max)) => {
-            Err(ExtractError::Corrupt(format!(
+            return Err(ExtractError::Corrupt(format!(
                 "the page is too large to read ({found} elements, at most {max})"
-            )))
+            )));
         }
-        _ => Ok(body_text(html)),
+        _ => return Ok(text::markdown(&body_markdown(html))),
+    };
+    let body = body_markdown(html);
+    let kept = article.text_content.chars().count();
+    if kept * 10 < body.chars().count() * MIN_ARTICLE_SHARE {
+        return Ok(text::markdown(&body));
     }
+    let mut markdown = String::new();
+    if !article.title.trim().is_empty() && !article.text_content.trim_start().starts_with('#') {
+        markdown.push_str(&format!("# {}\n\n", article.title.trim()));
+    }
+    markdown.push_str(&article.text_content);
+    Ok(text::markdown(&markdown))
 }
 
-fn body_text(html: &str) -> Document {
+/// The body as Markdown (headings, lists, code blocks, tables), boilerplate dropped.
+fn body_markdown(html: &str) -> String {
     let document = dom_query::Document::from(html);
+    document.select(BOILERPLATE).remove();
     document
-        .select("script, style, noscript, nav, header, footer, aside, form")
-        .remove();
-    let text = document.select("body").text();
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    text::plain(&text)
+        .select("body")
+        .nodes()
+        .first()
+        .map(|body| body.md(None).to_string())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -88,5 +101,33 @@ mod tests {
         )
         .expect("text");
         assert!(doc.full_text().contains("Open 9 to 5."));
+    }
+
+    #[test]
+    fn a_documentation_chapter_keeps_every_section_under_its_heading() {
+        let section = |n: usize| {
+            format!(
+                "<div class='section'><h2 class='title'><a id='s{n}'/>1.{n}. Topic {n}</h2>\
+                 <p>{}</p><pre>run-command-{n} --now</pre></div>",
+                format!("Paragraph about topic {n} with enough words to count as text. ").repeat(5)
+            )
+        };
+        let html = format!(
+            "<html><head><title>Chapter 1</title></head><body><div class='chapter'>\
+             <h1 class='title'>Chapter 1. Tutorials</h1><div class='toc'><a href='#s1'>1.1</a></div>{}\
+             </div></body></html>",
+            (1..=12).map(section).collect::<String>()
+        );
+        let doc = extract(&html, None).expect("readable");
+        for n in 1..=12 {
+            let command = format!("run-command-{n} --now");
+            assert!(
+                doc.blocks.iter().any(|b| b.text.contains(&command)
+                    && b.heading_path
+                        .last()
+                        .is_some_and(|h| h.ends_with(&format!("Topic {n}")))),
+                "section {n} with its heading: {doc:?}"
+            );
+        }
     }
 }

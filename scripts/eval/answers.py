@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""Retrieval evaluation on public text we did not write: the Debian Reference (Debian's
+`debian-reference-{en,es,pt}` packages) and 60 questions phrased the way visitors ask them
+(`questions.json`: the answering section's anchor, identical in every translation, and a
+fact a correct answer states).
+
+It runs the real server (`companin serve`, local models, SQLite, a temporary data dir),
+uploads each language's twelve chapters as HTML files into an organization of its own
+through the REST API, waits until they are indexed, and asks every question through
+`POST /api/v1/knowledge/search` in each mode. In the same run it scores a baseline: BM25
+(`rank_bm25` from PyPI) over the sections themselves — an ideal split the server does not
+get.
+
+Reported per language and mode: top-1 and top-5 hit rate and MRR@5 (a hit is a chunk under
+the answering section: at least 30 % of its word 6-grams are the section's), fact@5 (a top-5 chunk states the fact), and search latency
+p50/p95 through the API.
+
+    cargo test --no-run              # builds target/debug/companin (the test build's binary)
+    python3 scripts/eval/answers.py  # a few minutes; --langs en --modes hybrid for less
+
+The corpus and the baseline's packages are cached in `--cache` (default
+`~/.cache/companin-eval`); the packages come from Debian's archive with `apt-get download`.
+"""
+import argparse
+import importlib
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from sections import chapter_sections, collapse  # noqa: E402
+
+LANGS = ("en", "es", "pt")
+MODES = ("hybrid", "vector", "text")
+CHAPTERS = range(1, 13)
+TOP_K = 5
+
+
+def corpus(cache, lang):
+    """The chapter files of `lang`, downloaded and unpacked once."""
+    root = cache / f"debian-reference-{lang}"
+    docs = root / "usr/share/debian-reference"
+    if not docs.is_dir():
+        cache.mkdir(parents=True, exist_ok=True)
+        package = f"debian-reference-{lang}"
+        subprocess.run(["apt-get", "download", package], cwd=cache, check=True)
+        deb = next(cache.glob(f"{package}_*.deb"))
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+    return [docs / f"ch{n:02d}.{lang}.html" for n in CHAPTERS]
+
+
+def bm25_module(cache):
+    """`rank_bm25`, installed into the cache on first use."""
+    target = cache / "pylib"
+    sys.path.insert(0, str(target))
+    try:
+        import rank_bm25  # noqa: F401
+    except ImportError:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+             "--root-user-action=ignore",
+             "--target", str(target), "rank-bm25==0.2.2", "numpy"],
+            check=True,
+        )
+        importlib.invalidate_caches()
+    import rank_bm25
+    return rank_bm25
+
+
+def tokens(text):
+    return re.findall(r"\w+", text.lower())
+
+
+class Server:
+    """`companin serve` on a free port with a temporary data dir."""
+
+    def __init__(self, binary, models):
+        self.dir = Path(tempfile.mkdtemp(prefix="companin-eval-"))
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.env = dict(
+            os.environ,
+            COMPANIN_DATA_DIR=str(self.dir),
+            COMPANIN_BIND=f"127.0.0.1:{port}",
+            COMPANIN_MODELS_DIR=str(models),
+            COMPANIN_RATE_LIMIT_ENABLED="false",
+            COMPANIN_LLM="extractive",
+            COMPANIN_LOG_FORMAT="json",
+            RUST_LOG=os.environ.get("RUST_LOG", "warn"),
+        )
+        self.binary = binary
+        self.log = open(self.dir / "server.log", "w")
+        self.process = subprocess.Popen([binary, "serve"], env=self.env, stdout=self.log,
+                                        stderr=subprocess.STDOUT)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(self.url + "/healthz", timeout=1)
+                return
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.3)
+        raise SystemExit(f"the server did not start; see {self.dir / 'server.log'}")
+
+    def organization(self, name):
+        """A new organization's admin key (through the CLI, as an operator would)."""
+        out = subprocess.run([self.binary, "org", "create", "--name", name], env=self.env,
+                             check=True, capture_output=True, text=True).stdout
+        return re.search(r"^api_key: (\S+)$", out, re.M).group(1)
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self.log.close()
+        warnings = sum(1 for line in open(self.dir / "server.log") if '"WARN"' in line)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return warnings
+
+
+def request(url, key, method="GET", body=None, content_type="application/json"):
+    data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"X-API-Key": key, "Content-Type": content_type})
+    with urllib.request.urlopen(req, timeout=120) as response:
+        return json.load(response)
+
+
+def upload(server, key, path):
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+            f"filename=\"{path.name}\"\r\nContent-Type: text/html\r\n\r\n").encode()
+    body += path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    return request(server.url + "/api/v1/knowledge/files", key, "POST", body,
+                   f"multipart/form-data; boundary={boundary}")["id"]
+
+
+def index(server, key, files):
+    """Uploads the chapters and waits until every one is READY; the seconds it took."""
+    started = time.time()
+    ids = [upload(server, key, f) for f in files]
+    pending = set(ids)
+    while pending:
+        time.sleep(1)
+        for source in list(pending):
+            status = request(f"{server.url}/api/v1/knowledge/files/{source}", key)["status"]
+            if status == "FAILED":
+                raise SystemExit(f"indexing {source} failed")
+            if status == "READY":
+                pending.discard(source)
+        if time.time() - started > 1800:
+            raise SystemExit("indexing took longer than 30 minutes")
+    return time.time() - started
+
+
+class Score:
+    def __init__(self):
+        self.top1 = self.top5 = self.rr = self.fact = 0
+        self.latencies = []
+        self.n = 0
+
+    def add(self, ranks_correct, fact_found, seconds=None):
+        self.n += 1
+        first = next((i for i, ok in enumerate(ranks_correct) if ok), None)
+        if first is not None:
+            self.top1 += first == 0
+            self.top5 += first < TOP_K
+            self.rr += 1 / (first + 1)
+        self.fact += fact_found
+        if seconds is not None:
+            self.latencies.append(seconds * 1000)
+
+    def row(self, name):
+        lat = ""
+        if self.latencies:
+            ordered = sorted(self.latencies)
+            p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+            lat = f"{statistics.median(ordered):8.1f} {p95:8.1f}"
+        return (f"  {name:<14} {self.top1 / self.n:6.2f} {self.top5 / self.n:6.2f} "
+                f"{self.rr / self.n:6.3f} {self.fact / self.n:7.2f} {lat}")
+
+
+SHINGLE = 6
+
+
+def shingles(text):
+    words = tokens(text)
+    return {tuple(words[i:i + SHINGLE]) for i in range(max(1, len(words) - SHINGLE + 1))}
+
+
+class Locator:
+    """Which sections a retrieved chunk's text comes from, by shared word 6-grams: the
+    server chunks whole chapters, so a chunk is judged by its text, not by its headings."""
+
+    def __init__(self, sections):
+        self.owners = {}
+        for section in sections:
+            for shingle in shingles(section.title + " " + section.own):
+                self.owners.setdefault(shingle, set()).add(section.anchor)
+
+    def holds(self, text, anchor, share=0.3):
+        """Whether at least `share` of the chunk's 6-grams are in section `anchor`."""
+        mine = shingles(text)
+        found = sum(1 for s in mine if anchor in self.owners.get(s, ()))
+        return found >= share * len(mine)
+
+
+def evaluate(lang, files, questions, server, modes, bm25):
+    sections = [s for n, f in zip(CHAPTERS, files) for s in chapter_sections(f, n)]
+    locator = Locator(sections)
+    key = server.organization(f"eval-{lang}")
+    seconds = index(server, key, files)
+    print(f"\n{lang}: {len(sections)} sections, {len(questions)} questions; "
+          f"12 chapters indexed in {seconds:.0f} s")
+    print(f"  {'':<14} {'top1':>6} {'top5':>6} {'mrr@5':>6} {'fact@5':>7} "
+          f"{'p50 ms':>8} {'p95 ms':>8}")
+    results = {}
+    for mode in modes:
+        score = Score()
+        for q in questions:
+            started = time.perf_counter()
+            hits = request(server.url + "/api/v1/knowledge/search", key, "POST",
+                           {"query": q["q"][lang], "top_k": TOP_K, "mode": mode})
+            elapsed = time.perf_counter() - started
+            correct = [locator.holds(h["text"], q["anchor"]) for h in hits]
+            fact = any(q["fact"][lang] in collapse(h["text"]) for h in hits)
+            score.add(correct, fact, elapsed)
+        print(score.row(mode))
+        results[mode] = score
+    corpus_tokens = [tokens(s.title + " " + s.own) for s in sections]
+    index_ = bm25.BM25Okapi(corpus_tokens)
+    score = Score()
+    for q in questions:
+        ranked = index_.get_top_n(tokens(q["q"][lang]), sections, n=TOP_K)
+        score.add([s.anchor == q["anchor"] for s in ranked],
+                  any(q["fact"][lang] in s.own for s in ranked))
+    print(score.row("bm25 sections"))
+    results["bm25"] = score
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    target = Path(os.environ.get("CARGO_TARGET_DIR", HERE.parent.parent / "target"))
+    parser.add_argument("--bin", default=str(target / "debug/companin"))
+    parser.add_argument("--models", default=os.environ.get("COMPANIN_MODELS_DIR",
+                                                          str(HERE.parent.parent / "models")))
+    parser.add_argument("--cache", default=str(Path.home() / ".cache/companin-eval"))
+    parser.add_argument("--langs", default=",".join(LANGS))
+    parser.add_argument("--modes", default=",".join(MODES))
+    args = parser.parse_args()
+    if not os.access(args.bin, os.X_OK):
+        raise SystemExit(f"{args.bin} is not built: run `cargo test --no-run` first")
+    cache = Path(args.cache)
+    questions = json.loads((HERE / "questions.json").read_text())
+    bm25 = bm25_module(cache)
+    langs = [l for l in args.langs.split(",") if l]
+    files = {lang: corpus(cache, lang) for lang in langs}
+    server = Server(args.bin, Path(args.models).resolve())
+    try:
+        for lang in langs:
+            evaluate(lang, files[lang], questions, server, args.modes.split(","), bm25)
+    finally:
+        warnings = server.stop()
+    print(f"\nserver log lines at WARN: {warnings}")
+
+
+if __name__ == "__main__":
+    main()
