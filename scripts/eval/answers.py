@@ -251,6 +251,22 @@ def evaluate(lang, files, questions, server, modes, bm25):
     return results
 
 
+def check(cache, langs):
+    """Every question's anchor exists in every language and its section states the fact."""
+    questions = json.loads((HERE / "questions.json").read_text())
+    failures = 0
+    for lang in langs:
+        files = corpus(cache, lang)
+        sections = {s.anchor: s for n, f in zip(CHAPTERS, files) for s in chapter_sections(f, n)}
+        for q in questions:
+            section = sections.get(q["anchor"])
+            if section is None or q["fact"][lang] not in section.own:
+                failures += 1
+                print(f"{lang} {q['anchor']}: the section does not state {q['fact'][lang]!r}")
+    print(f"{len(questions)} questions x {len(langs)} languages, {failures} failures")
+    return 1 if failures else 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     target = Path(os.environ.get("CARGO_TARGET_DIR", HERE.parent.parent / "target"))
@@ -260,7 +276,11 @@ def main():
     parser.add_argument("--cache", default=str(Path.home() / ".cache/companin-eval"))
     parser.add_argument("--langs", default=",".join(LANGS))
     parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--check", action="store_true",
+                        help="only check that every question's section states its fact")
     args = parser.parse_args()
+    if args.check:
+        return check(Path(args.cache), args.langs.split(","))
     if not os.access(args.bin, os.X_OK):
         raise SystemExit(f"{args.bin} is not built: run `cargo test --no-run` first")
     cache = Path(args.cache)
@@ -278,4 +298,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
