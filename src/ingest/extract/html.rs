@@ -8,6 +8,11 @@ use crate::ingest::{Document, ExtractError};
 /// Largest number of elements parsed; bigger pages are refused rather than stall a worker.
 const MAX_ELEMENTS: usize = 200_000;
 
+/// Deepest element nesting read. Readability walks the tree recursively: a page nested
+/// thousands deep would overflow a worker's stack and abort the whole server, so it is
+/// refused first (real pages nest a few dozen deep).
+const MAX_DEPTH: usize = 256;
+
 /// Elements that are never content: scripts, site chrome, forms, tables of contents.
 const BOILERPLATE: &str = "script, style, noscript, nav, header, footer, aside, form, .toc, #toc";
 
@@ -20,6 +25,12 @@ const MIN_ARTICLE_SHARE: usize = 3; // tenths
 /// when the article is a small part of the page — a documentation chapter, a listing, a
 /// short page.
 pub fn extract(html: &str, url: Option<&str>) -> Result<Document, ExtractError> {
+    let nesting = depth(&dom_query::Document::from(html));
+    if nesting > MAX_DEPTH {
+        return Err(ExtractError::Corrupt(format!(
+            "the page nests elements {nesting} deep; at most {MAX_DEPTH} are read"
+        )));
+    }
     let config = Config {
         text_mode: TextMode::Markdown,
         max_elements_to_parse: MAX_ELEMENTS,
@@ -48,6 +59,17 @@ pub fn extract(html: &str, url: Option<&str>) -> Result<Document, ExtractError> 
     }
     markdown.push_str(&article.text_content);
     Ok(text::markdown(&markdown))
+}
+
+/// How deep the document's elements nest, counted without recursion.
+fn depth(document: &dom_query::Document) -> usize {
+    let mut deepest = 0;
+    let mut pending = vec![(document.root(), 0)];
+    while let Some((node, level)) = pending.pop() {
+        deepest = deepest.max(level);
+        pending.extend(node.children_it(false).map(|child| (child, level + 1)));
+    }
+    deepest
 }
 
 /// The body as Markdown (headings, lists, code blocks, tables), boilerplate dropped.
@@ -129,5 +151,42 @@ mod tests {
                 "section {n} with its heading: {doc:?}"
             );
         }
+    }
+
+    #[test]
+    fn deeply_nested_markup_is_refused_instead_of_exhausting_the_stack() {
+        for tag in ["blockquote", "ul><li", "div", "table><tr><td"] {
+            let depth = 20_000;
+            let parts: Vec<&str> = tag.split("><").collect();
+            let close: String = parts.iter().rev().map(|t| format!("</{t}>")).collect();
+            let html = format!(
+                "<html><body>{}<p>deep</p>{}</body></html>",
+                format!("<{tag}>").repeat(depth),
+                close.repeat(depth)
+            );
+            // On a thread with the blocking pool's stack size (2 MiB), as ingestion runs it.
+            let refused = std::thread::Builder::new()
+                .stack_size(2 << 20)
+                .spawn(move || extract(&html, None).map(|d| d.full_text()))
+                .expect("thread")
+                .join()
+                .expect("no stack overflow");
+            assert!(
+                matches!(&refused, Err(ExtractError::Corrupt(m)) if m.contains("nests")),
+                "{tag}: {refused:?}"
+            );
+        }
+        let html = format!(
+            "<html><body>{}<p>Nested two hundred deep and still read.</p>{}</body></html>",
+            "<div>".repeat(200),
+            "</div>".repeat(200)
+        );
+        let read = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || extract(&html, None).map(|d| d.full_text()))
+            .expect("thread")
+            .join()
+            .expect("no stack overflow");
+        assert!(read.is_ok_and(|t| t.contains("still read")));
     }
 }
