@@ -173,7 +173,19 @@ fn public_parameters(code: &str) -> Vec<String> {
     let mut rest = code;
     while let Some(at) = starts.iter().filter_map(|s| rest.find(s)).min() {
         rest = &rest[at..];
-        let end = rest.find(')').unwrap_or(rest.len());
+        // Up to the parenthesis that closes the parameter list (types may hold tuples).
+        let mut depth = 0usize;
+        let end = rest
+            .char_indices()
+            .find(|&(_, c)| {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth = depth.saturating_sub(1),
+                    _ => return false,
+                }
+                c == ')' && depth == 0
+            })
+            .map_or(rest.len(), |(i, _)| i);
         found.push(rest[..end].to_owned());
         rest = &rest[end..];
     }

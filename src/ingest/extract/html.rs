@@ -25,7 +25,8 @@ const MIN_ARTICLE_SHARE: usize = 3; // tenths
 /// when the article is a small part of the page — a documentation chapter, a listing, a
 /// short page.
 pub fn extract(html: &str, url: Option<&str>) -> Result<Document, ExtractError> {
-    let nesting = depth(&dom_query::Document::from(html));
+    let document = dom_query::Document::from(html);
+    let nesting = depth(&document);
     if nesting > MAX_DEPTH {
         return Err(ExtractError::Corrupt(format!(
             "the page nests elements {nesting} deep; at most {MAX_DEPTH} are read"
@@ -38,7 +39,9 @@ pub fn extract(html: &str, url: Option<&str>) -> Result<Document, ExtractError> 
         ..Config::default()
     };
     let url = url.filter(|u| u.starts_with("http://") || u.starts_with("https://"));
-    let article = Readability::new(html, url, Some(config)).and_then(|mut r| r.parse());
+    // Readability reads the document parsed for the depth check (and changes it).
+    let article =
+        Readability::with_document(document, url, Some(config)).and_then(|mut r| r.parse());
     let article = match article {
         Ok(article) if !article.text_content.trim().is_empty() => article,
         Err(dom_smoothie::ReadabilityError::TooManyElements(found, max)) => {
@@ -164,13 +167,7 @@ mod tests {
                 format!("<{tag}>").repeat(depth),
                 close.repeat(depth)
             );
-            // On a thread with the blocking pool's stack size (2 MiB), as ingestion runs it.
-            let refused = std::thread::Builder::new()
-                .stack_size(2 << 20)
-                .spawn(move || extract(&html, None).map(|d| d.full_text()))
-                .expect("thread")
-                .join()
-                .expect("no stack overflow");
+            let refused = on_worker_stack(html);
             assert!(
                 matches!(&refused, Err(ExtractError::Corrupt(m)) if m.contains("nests")),
                 "{tag}: {refused:?}"
@@ -181,12 +178,17 @@ mod tests {
             "<div>".repeat(200),
             "</div>".repeat(200)
         );
-        let read = std::thread::Builder::new()
+        assert!(on_worker_stack(html).is_ok_and(|t| t.contains("still read")));
+    }
+
+    /// The page's text, extracted on a thread with the blocking pool's stack size (2 MiB),
+    /// as ingestion runs it.
+    fn on_worker_stack(html: String) -> Result<String, ExtractError> {
+        std::thread::Builder::new()
             .stack_size(2 << 20)
             .spawn(move || extract(&html, None).map(|d| d.full_text()))
             .expect("thread")
             .join()
-            .expect("no stack overflow");
-        assert!(read.is_ok_and(|t| t.contains("still read")));
+            .expect("no stack overflow")
     }
 }
