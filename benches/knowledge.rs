@@ -106,11 +106,12 @@ async fn ingestion() -> anyhow::Result<()> {
     let settings_chunks = ChunkSettings {
         target_chars: 1000,
         overlap_chars: 150,
+        window: None,
     };
     let chunk_texts: Vec<String> = docs
         .iter()
         .flat_map(|d| {
-            chunk(&text::markdown(d), settings_chunks)
+            chunk(&text::markdown(d), &settings_chunks)
                 .into_iter()
                 .map(|c| c.embedding_text())
         })

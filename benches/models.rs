@@ -190,6 +190,7 @@ fn long_request(chat: &LocalChat) -> anyhow::Result<ChatRequest> {
                 format!("{text}\nSummarise the policy above in detail."),
             )],
             context: Vec::new(),
+            language: None,
             options: GenerationOptions {
                 max_tokens: NEW_TOKENS,
                 temperature: 0.0,

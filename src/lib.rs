@@ -3,8 +3,9 @@
 //! Layers, top to bottom: `http` and `graphql` (thin transports) → `services` (logic, the
 //! scope check that makes a `Tenant` handle, transactions) → `ingest` → `state` → `auth`,
 //! `runtime` → `repo` (organization-scoped queries), `vector`, `models` → `domain`
-//! (ids, the organization boundary) → `entity` (tables). `docs/architecture.md` has the map;
-//! `tests/api/layers.rs` fails on an import that points up.
+//! (ids, the organization boundary), `language` (detection and analysis) → `entity`
+//! (tables). `docs/architecture.md` has the map; `tests/api/layers.rs` fails on an import
+//! that points up.
 
 // lancedb query futures are deep; proving them `Send` needs more than the default limit.
 #![recursion_limit = "256"]
@@ -20,6 +21,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod ingest;
+pub mod language;
 pub mod limiter;
 pub mod metrics;
 pub mod models;

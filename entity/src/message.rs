@@ -61,6 +61,9 @@ pub struct Model {
     pub latency_ms: Option<i32>,
     /// JSON array of `{source_id, title, chunk_text, score}`.
     pub citations: Json,
+    /// How a completed reply's text relates to its passages (`QUOTED`, `SUPPORTED`,
+    /// `TRIMMED`, `REPLACED`, `UNCHECKED`).
+    pub grounding: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]
     pub error: Option<String>,
     pub created_at: DateTimeUtc,

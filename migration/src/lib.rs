@@ -16,6 +16,7 @@ mod m20261122_000010_add_organization_rate_limit;
 mod m20261122_000011_create_request_log;
 mod m20261122_000012_create_oauth_app;
 mod m20261122_000013_create_webhooks;
+mod m20261206_000014_add_message_grounding;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000011_create_request_log::Migration),
             Box::new(m20261122_000012_create_oauth_app::Migration),
             Box::new(m20261122_000013_create_webhooks::Migration),
+            Box::new(m20261206_000014_add_message_grounding::Migration),
         ]
     }
 }

@@ -12,11 +12,15 @@ through the REST API, waits until they are indexed, and asks every question thro
 get.
 
 Reported per language and mode: top-1 and top-5 hit rate and MRR@5 (a hit is a chunk under
-the answering section: at least 30 % of its word 6-grams are the section's), fact@5 (a top-5 chunk states the fact), and search latency
-p50/p95 through the API.
+the answering section: at least 30 % of its word 6-grams are the section's), fact@5 (a
+top-5 chunk states the fact), and search latency p50/p95 through the API. Then each question
+is sent as a visitor's message to an assistant in its language, and the replies are judged
+(`replies.py`): the share that state the fact, the share with a sentence their citations do
+not back, the share that found nothing, and the time to the first token and to the end.
 
     cargo test --no-run              # builds target/debug/companin (the test build's binary)
     python3 scripts/eval/answers.py  # a few minutes; --langs en --modes hybrid for less
+    python3 scripts/eval/answers.py --llm local --replies 10 --modes ''  # the local model
 
 The corpus and the baseline's packages are cached in `--cache` (default
 `~/.cache/companin-eval`); the packages come from Debian's archive with `apt-get download`.
@@ -40,6 +44,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import replies  # noqa: E402
 from sections import chapter_sections, collapse  # noqa: E402
 
 LANGS = ("en", "es", "pt")
@@ -86,7 +91,7 @@ def tokens(text):
 class Server:
     """`companin serve` on a free port with a temporary data dir."""
 
-    def __init__(self, binary, models):
+    def __init__(self, binary, models, llm):
         self.dir = Path(tempfile.mkdtemp(prefix="companin-eval-"))
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -98,7 +103,7 @@ class Server:
             COMPANIN_BIND=f"127.0.0.1:{port}",
             COMPANIN_MODELS_DIR=str(models),
             COMPANIN_RATE_LIMIT_ENABLED="false",
-            COMPANIN_LLM="extractive",
+            COMPANIN_LLM=llm,
             COMPANIN_LOG_FORMAT="json",
             RUST_LOG=os.environ.get("RUST_LOG", "warn"),
         )
@@ -217,7 +222,7 @@ class Locator:
         return found >= share * len(mine)
 
 
-def evaluate(lang, files, questions, server, modes, bm25):
+def evaluate(lang, files, questions, server, modes, bm25, reply_limit):
     sections = [s for n, f in zip(CHAPTERS, files) for s in chapter_sections(f, n)]
     locator = Locator(sections)
     key = server.organization(f"eval-{lang}")
@@ -248,6 +253,14 @@ def evaluate(lang, files, questions, server, modes, bm25):
                   any(q["fact"][lang] in s.own for s in ranked))
     print(score.row("bm25 sections"))
     results["bm25"] = score
+    if reply_limit:
+        post = lambda url, key, body: request(url, key, "POST", body)  # noqa: E731
+        print(replies.HEADER)
+        score = replies.evaluate(server, key, lang, questions, reply_limit, post)
+        print(score.row(server.env["COMPANIN_LLM"]))
+        for example in score.examples:
+            print(f"    unsupported: {example}")
+        results["replies"] = score
     return results
 
 
@@ -276,6 +289,10 @@ def main():
     parser.add_argument("--cache", default=str(Path.home() / ".cache/companin-eval"))
     parser.add_argument("--langs", default=",".join(LANGS))
     parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--llm", default="extractive",
+                        help="the chat model that replies (COMPANIN_LLM): extractive, local…")
+    parser.add_argument("--replies", type=int, default=60,
+                        help="questions asked as visitors' messages (0: none)")
     parser.add_argument("--check", action="store_true",
                         help="only check that every question's section states its fact")
     args = parser.parse_args()
@@ -288,10 +305,11 @@ def main():
     bm25 = bm25_module(cache)
     langs = [l for l in args.langs.split(",") if l]
     files = {lang: corpus(cache, lang) for lang in langs}
-    server = Server(args.bin, Path(args.models).resolve())
+    server = Server(args.bin, Path(args.models).resolve(), args.llm)
     try:
         for lang in langs:
-            evaluate(lang, files[lang], questions, server, args.modes.split(","), bm25)
+            evaluate(lang, files[lang], questions, server, [m for m in args.modes.split(",") if m],
+                     bm25, args.replies)
     finally:
         warnings = server.stop()
     print(f"\nserver log lines at WARN: {warnings}")

@@ -2,11 +2,13 @@
 //! a URL — read into the same [`Content`]: chunks, a summary, the hash that tells whether it
 //! changed. [`read`] is the one interface; each kind has its reader.
 
+use std::sync::Arc;
+
 use entity::knowledge_source::{self, Kind, Status};
 
 use super::{
     Block, BlockKind, Document,
-    chunk::{self, Chunk, ChunkSettings},
+    chunk::{self, Chunk, ChunkSettings, Window},
     extract::{self, Hints},
     fetch::{self, Fetched},
     pipeline::{JobError, kinds, sha256},
@@ -147,7 +149,12 @@ async fn prose(
     validators: Option<Validators>,
     changed: Option<(Option<String>, i32)>,
 ) -> Result<Content, JobError> {
-    let chunks = chunk::chunk(document, chunk_settings(state));
+    // Measuring chunks with the embedder's tokenizer is CPU work: off the async runtime.
+    let settings = chunk_settings(state);
+    let to_chunk = document.clone();
+    let chunks = tokio::task::spawn_blocking(move || chunk::chunk(&to_chunk, &settings))
+        .await
+        .map_err(|e| JobError::Transient(anyhow::anyhow!("chunking stopped: {e}")))?;
     let summary = state
         .models
         .summarizer
@@ -268,8 +275,13 @@ async fn describe_image(state: &AppState, bytes: &[u8], document: &mut Document)
 }
 
 fn chunk_settings(state: &AppState) -> ChunkSettings {
+    let embedder = state.models.embedder.clone();
     ChunkSettings {
         target_chars: state.settings.ingestion.chunk_target_chars,
         overlap_chars: state.settings.ingestion.chunk_overlap_chars,
+        window: embedder.window().map(|tokens| Window {
+            tokens,
+            count: Arc::new(move |text: &str| embedder.count_tokens(text)),
+        }),
     }
 }

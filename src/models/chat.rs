@@ -61,6 +61,8 @@ pub struct ContextPassage {
     pub text: String,
     /// Retrieval score, higher is better.
     pub score: f32,
+    /// Cosine similarity of the passage to the question, -1–1.
+    pub similarity: f32,
     /// The answer of a Q&A pair that matched the question strongly: quoted verbatim.
     pub answer: Option<String>,
 }
@@ -96,6 +98,8 @@ pub struct ChatRequest {
     pub messages: Vec<ChatMessage>,
     /// Passages retrieved for the last message, best first.
     pub context: Vec<ContextPassage>,
+    /// The assistant's language (BCP 47), when it has one.
+    pub language: Option<String>,
     /// Generation settings.
     pub options: GenerationOptions,
 }
@@ -135,11 +139,26 @@ pub enum ChatChunk {
 /// A streamed reply. Dropping it cancels the generation.
 pub type ChatStream = BoxStream<'static, Result<ChatChunk, ModelError>>;
 
+/// How a model's text is held to the passages it was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Faithfulness {
+    /// It quotes them: there is nothing to check.
+    Quotes,
+    /// It generates, and each sentence is checked against them before it is sent.
+    Checked,
+    /// It generates and is trusted to keep to them (a provider's model, told to cite).
+    Trusted,
+}
+
 /// Answers conversations.
 #[async_trait]
 pub trait ChatModel: Send + Sync {
     /// What answers (`local:SmolLM2-135M-Instruct`, `openai:gpt-4o-mini`, `extractive`).
     fn id(&self) -> &str;
+    /// How its text is held to the passages.
+    fn faithfulness(&self) -> Faithfulness {
+        Faithfulness::Trusted
+    }
     /// Starts a reply; text arrives as it is produced.
     async fn stream(&self, request: ChatRequest) -> Result<ChatStream, ModelError>;
     /// About how many of the model's tokens `text` takes (for history budgets); four bytes

@@ -1,24 +1,77 @@
 //! `extractive`: answers without a model. A strongly matching Q&A pair is answered verbatim;
-//! otherwise the sentences of the retrieved passages that share most words with the question
-//! are quoted, each cited as `[n]`. Nothing is generated, so nothing is made up.
+//! otherwise the parts of the retrieved passages that answer the question are quoted, each
+//! cited as `[n]`. Nothing is generated, so nothing is made up.
+//!
+//! A passage is cut into parts: sentences, list items, table rows, and code blocks, which
+//! stay with the sentence that introduces them (so "run this command:" keeps its command).
+//! Parts are scored by the question's words they share, stemmed in the passages' language and
+//! weighted by how rare they are among the parts; the best parts are quoted in their order.
+//! When no part shares a word with the question and the best passage is not close to it in
+//! meaning either, the reply says plainly that nothing was found, in the visitor's language.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use futures::StreamExt;
 
 use super::{
-    ChatChunk, ChatModel, ChatRequest, ChatStream, Completion, FinishReason, ModelError, Role,
+    ChatChunk, ChatModel, ChatRequest, ChatStream, Completion, ContextPassage, Faithfulness,
+    FinishReason, ModelError, Role,
 };
+use crate::language;
 
 /// Passages quoted from.
 const PASSAGES: usize = 3;
-/// Sentences quoted in all.
-const SENTENCES: usize = 3;
-/// What is said when the knowledge holds nothing relevant.
-pub const NO_ANSWER: &str = "I could not find an answer to that in the knowledge I have.";
+/// Parts quoted at most.
+const PARTS: usize = 3;
+/// A further part is quoted when it scores at least this share of the best one.
+const FURTHER_PART_SHARE: f32 = 0.5;
+/// Characters of quoted text after which no further part is added.
+const QUOTE_BUDGET: usize = 900;
+/// Lines of a code block quoted at most.
+const CODE_LINES: usize = 20;
+/// Similarity from which the best passage is quoted although no word matches.
+const CLOSE_IN_MEANING: f32 = 0.45;
 
-/// Quotes the knowledge; the fallback when no chat model is available.
+/// What is said when the knowledge holds nothing relevant, and how the sources are
+/// introduced, per language.
+const PHRASES: [(&str, &str, &str); 6] = [
+    (
+        "en",
+        "I could not find an answer to that in the knowledge I have.",
+        "Sources:",
+    ),
+    (
+        "nl",
+        "Ik heb daar geen antwoord op gevonden in de kennis die ik heb.",
+        "Bronnen:",
+    ),
+    (
+        "pt",
+        "Não encontrei resposta para isso no conhecimento de que disponho.",
+        "Fontes:",
+    ),
+    (
+        "es",
+        "No encontré una respuesta a eso en la información de la que dispongo.",
+        "Fuentes:",
+    ),
+    (
+        "de",
+        "Dazu habe ich in meinem Wissen keine Antwort gefunden.",
+        "Quellen:",
+    ),
+    (
+        "fr",
+        "Je n'ai pas trouvé de réponse à cela dans les connaissances dont je dispose.",
+        "Sources :",
+    ),
+];
+
+/// What is said in English when the knowledge holds nothing relevant.
+pub const NO_ANSWER: &str = PHRASES[0].1;
+
+/// Quotes the knowledge; the grounded answer when no provider is configured.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ExtractiveChat;
 
@@ -26,6 +79,10 @@ pub struct ExtractiveChat;
 impl ChatModel for ExtractiveChat {
     fn id(&self) -> &str {
         "extractive"
+    }
+
+    fn faithfulness(&self) -> Faithfulness {
+        Faithfulness::Quotes
     }
 
     async fn stream(&self, request: ChatRequest) -> Result<ChatStream, ModelError> {
@@ -52,11 +109,24 @@ impl ChatModel for ExtractiveChat {
     }
 }
 
-fn terms(text: &str) -> HashSet<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| w.chars().count() > 2)
-        .map(str::to_lowercase)
-        .collect()
+/// The phrases of the visitor's language: the question's, when it is clear, else the
+/// assistant's, else English.
+fn phrases(request: &ChatRequest, question: &str) -> (&'static str, &'static str) {
+    let wanted = language::detect_reliably(question)
+        .or_else(|| request.language.as_deref().and_then(language::of_tag));
+    let (_, none, sources) = PHRASES
+        .iter()
+        .find(|(code, _, _)| Some(*code) == wanted)
+        .unwrap_or(&PHRASES[0]);
+    (none, sources)
+}
+
+/// One quotable part of a passage.
+struct Part {
+    passage: usize,
+    position: usize,
+    text: String,
+    terms: HashSet<String>,
 }
 
 /// The reply text and the cited source ids.
@@ -70,52 +140,33 @@ fn answer(request: &ChatRequest) -> (String, Vec<String>) {
         .iter()
         .rev()
         .find(|m| m.role == Role::User)
-        .map(|m| terms(&m.content))
-        .unwrap_or_default();
-    // (overlap, passage rank, position) of every sentence of the best passages.
-    let mut candidates = Vec::new();
-    for (rank, passage) in request.context.iter().take(PASSAGES).enumerate() {
-        for (position, sentence) in sentences(&passage.text).into_iter().enumerate() {
-            let overlap = terms(sentence).intersection(&question).count();
-            candidates.push((overlap, rank, position, sentence));
-        }
-    }
-    candidates.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-    let best_overlap = candidates.first().map_or(0, |c| c.0);
-    let mut chosen: Vec<_> = if best_overlap == 0 {
-        // Nothing shares a word with the question: the best passage's opening.
-        candidates
-            .into_iter()
-            .filter(|c| c.1 == 0)
-            .take(2)
-            .collect()
-    } else {
-        candidates
-            .into_iter()
-            .filter(|c| c.0 > 0)
-            .take(SENTENCES)
-            .collect()
-    };
+        .map_or("", |m| m.content.as_str());
+    let (no_answer, sources_label) = phrases(request, question);
+    let passages: Vec<&ContextPassage> = request.context.iter().take(PASSAGES).collect();
+    let chosen = choose(question, &passages);
     if chosen.is_empty() {
-        return (NO_ANSWER.to_owned(), Vec::new());
+        return (no_answer.to_owned(), Vec::new());
     }
-    chosen.sort_by(|a, b| a.1.cmp(&b.1).then(a.2.cmp(&b.2)));
     let mut cited: Vec<usize> = Vec::new();
     let mut text = String::new();
-    for (_, rank, _, sentence) in &chosen {
-        if !cited.contains(rank) {
-            cited.push(*rank);
+    for part in &chosen {
+        if !cited.contains(&part.passage) {
+            cited.push(part.passage);
         }
-        let n = cited.iter().position(|r| r == rank).unwrap_or(0) + 1;
+        let n = cited.iter().position(|p| *p == part.passage).unwrap_or(0) + 1;
         if !text.is_empty() {
-            text.push(' ');
+            text.push_str(if part.text.contains('\n') || text.ends_with("```") {
+                "\n\n"
+            } else {
+                " "
+            });
         }
-        text.push_str(&format!("{} [{n}]", sentence.trim()));
+        text.push_str(&format!("{} [{n}]", part.text.trim_end()));
     }
-    text.push_str("\n\nSources:");
+    text.push_str(&format!("\n\n{sources_label}"));
     let mut citations = Vec::new();
-    for (n, rank) in cited.iter().enumerate() {
-        let passage = &request.context[*rank];
+    for (n, passage) in cited.iter().enumerate() {
+        let passage = passages[*passage];
         text.push_str(&format!("\n[{}] {}", n + 1, passage.title));
         if !citations.contains(&passage.source_id) {
             citations.push(passage.source_id.clone());
@@ -124,14 +175,151 @@ fn answer(request: &ChatRequest) -> (String, Vec<String>) {
     (text, citations)
 }
 
-/// Sentences of a passage (ends at `.`, `!`, `?` followed by white space, or a line break).
+/// The parts to quote, in passage order.
+fn choose(question: &str, passages: &[&ContextPassage]) -> Vec<Part> {
+    let code = language::detect(passages.iter().map(|p| p.text.as_str()));
+    let wanted: HashSet<String> = language::stems(code, question).into_iter().collect();
+    let mut parts: Vec<Part> = Vec::new();
+    for (rank, passage) in passages.iter().enumerate() {
+        for (position, text) in parts_of(&passage.text).into_iter().enumerate() {
+            let terms = language::stems(code, &text).into_iter().collect();
+            parts.push(Part {
+                passage: rank,
+                position,
+                text,
+                terms,
+            });
+        }
+    }
+    // Words found in fewer parts say more about which part answers.
+    let mut frequency: HashMap<&str, usize> = HashMap::new();
+    for part in &parts {
+        for term in part.terms.intersection(&wanted) {
+            *frequency.entry(term.as_str()).or_default() += 1;
+        }
+    }
+    let total = parts.len().max(1) as f32;
+    let score = |part: &Part| -> f32 {
+        part.terms
+            .intersection(&wanted)
+            .map(|t| (1.0 + total / frequency[t.as_str()] as f32).ln())
+            .sum()
+    };
+    let scores: Vec<f32> = parts.iter().map(score).collect();
+    let mut scored: Vec<(f32, Part)> = scores.into_iter().zip(parts).collect();
+    scored.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then(a.1.passage.cmp(&b.1.passage))
+            .then(a.1.position.cmp(&b.1.position))
+    });
+    let best = scored.first().map_or(0.0, |s| s.0);
+    let mut chosen: Vec<Part> = if best > 0.0 {
+        let mut budget = 0;
+        let mut chosen = Vec::new();
+        for (score, part) in scored {
+            if chosen.len() == PARTS
+                || score < best * FURTHER_PART_SHARE
+                || (budget > 0 && budget + part.text.len() > QUOTE_BUDGET)
+            {
+                break;
+            }
+            budget += part.text.len();
+            chosen.push(part);
+        }
+        chosen
+    } else if passages
+        .first()
+        .is_some_and(|p| p.similarity >= CLOSE_IN_MEANING)
+    {
+        // No word in common, but the best passage means what the question asks: its opening.
+        scored
+            .into_iter()
+            .map(|(_, part)| part)
+            .filter(|p| p.passage == 0 && p.position < 2)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    chosen.sort_by(|a, b| a.passage.cmp(&b.passage).then(a.position.cmp(&b.position)));
+    chosen
+}
+
+/// The quotable parts of a passage: sentences, list items, table rows and code blocks, a
+/// block kept with the sentence that introduces it.
+fn parts_of(text: &str) -> Vec<String> {
+    let mut parts: Vec<String> = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        let block = if let Some(fence) = fence_of(trimmed) {
+            let mut block = vec![line.to_owned()];
+            for next in lines.by_ref() {
+                block.push(next.to_owned());
+                if next.trim().starts_with(fence) {
+                    break;
+                }
+            }
+            Some(code_block(block, Some(fence)))
+        } else if line.starts_with("    ") || line.starts_with('\t') || trimmed.starts_with('|') {
+            let indented = !trimmed.starts_with('|');
+            let mut block = vec![line.to_owned()];
+            while let Some(next) = lines.peek() {
+                let continues = if indented {
+                    next.starts_with("    ") || next.starts_with('\t')
+                } else {
+                    next.trim().starts_with('|')
+                };
+                if !continues {
+                    break;
+                }
+                block.push(lines.next().unwrap_or_default().to_owned());
+            }
+            Some(code_block(block, None))
+        } else {
+            None
+        };
+        match block {
+            Some(block) => match parts.last_mut() {
+                // "Run the following command:" keeps its command.
+                Some(intro) if intro.trim_end().ends_with(':') && !intro.contains('\n') => {
+                    intro.push('\n');
+                    intro.push_str(&block);
+                }
+                _ => parts.push(block),
+            },
+            None => parts.extend(sentences(trimmed).into_iter().map(str::to_owned)),
+        }
+    }
+    parts
+}
+
+/// The fence a line opens, if it opens a fenced code block.
+fn fence_of(line: &str) -> Option<&'static str> {
+    ["```", "~~~"].into_iter().find(|f| line.starts_with(f))
+}
+
+/// A code block's lines, cut to [`CODE_LINES`] (a cut fenced block is closed again).
+fn code_block(mut lines: Vec<String>, fence: Option<&str>) -> String {
+    if lines.len() > CODE_LINES {
+        lines.truncate(CODE_LINES);
+        if let Some(fence) = fence {
+            lines.push(fence.to_owned());
+        }
+    }
+    lines.join("\n")
+}
+
+/// Sentences of a line (ends at `.`, `!`, `?` followed by white space).
 fn sentences(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut start = 0;
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     for (i, &(at, c)) in chars.iter().enumerate() {
         let next_is_space = chars.get(i + 1).is_none_or(|(_, n)| n.is_whitespace());
-        if c == '\n' || (matches!(c, '.' | '!' | '?') && next_is_space) {
+        if matches!(c, '.' | '!' | '?') && next_is_space {
             let end = at + c.len_utf8();
             let sentence = text[start..end].trim();
             if !sentence.is_empty() {
@@ -150,7 +338,7 @@ fn sentences(text: &str) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::{ChatMessage, ContextPassage};
+    use crate::models::ChatMessage;
 
     fn passage(id: &str, title: &str, text: &str) -> ContextPassage {
         ContextPassage {
@@ -158,15 +346,24 @@ mod tests {
             title: title.into(),
             text: text.into(),
             score: 1.0,
+            similarity: 0.3,
             answer: None,
         }
     }
 
+    fn ask(question: &str, context: Vec<ContextPassage>) -> (String, Vec<String>) {
+        answer(&ChatRequest {
+            messages: vec![ChatMessage::new(Role::User, question)],
+            context,
+            ..Default::default()
+        })
+    }
+
     #[test]
-    fn the_sentences_sharing_words_with_the_question_are_quoted_with_citations() {
-        let request = ChatRequest {
-            messages: vec![ChatMessage::new(Role::User, "How long does shipping take?")],
-            context: vec![
+    fn the_parts_answering_the_question_are_quoted_with_citations() {
+        let (text, citations) = ask(
+            "How long does shipping take?",
+            vec![
                 passage(
                     "ks_1",
                     "Shipping",
@@ -174,32 +371,85 @@ mod tests {
                 ),
                 passage("ks_2", "Payments", "We accept cards."),
             ],
-            ..Default::default()
-        };
-        let (text, citations) = answer(&request);
+        );
         assert!(text.starts_with("Shipping takes three days. [1]"), "{text}");
-        assert!(!text.contains("cards"), "{text}");
+        assert!(
+            !text.contains("cards") && !text.contains("Returns"),
+            "{text}"
+        );
         assert!(text.ends_with("Sources:\n[1] Shipping"), "{text}");
         assert_eq!(citations, vec!["ks_1".to_owned()]);
     }
 
     #[test]
-    fn a_strong_qa_match_is_answered_verbatim_and_no_context_says_so() {
+    fn a_command_stays_with_the_sentence_that_introduces_it() {
+        let text = "The system can be stopped in several ways.\n\
+                    To power off the machine right away, run:\n\
+                    ```\n# shutdown -h now\n```\n\
+                    Rebooting is similar.";
+        let (reply, _) = ask(
+            "How do I power off the machine?",
+            vec![passage("ks_1", "Shutdown", text)],
+        );
+        assert!(
+            reply.starts_with(
+                "To power off the machine right away, run:\n```\n# shutdown -h now\n``` [1]"
+            ),
+            "{reply}"
+        );
+        assert!(!reply.contains("Rebooting"), "{reply}");
+    }
+
+    #[test]
+    fn words_match_across_inflections_in_the_passages_language() {
+        let text = "O sistema Debian usa o APT para gerir o software que está instalado. \
+                    Para instalar pacotes, use apt install seguido do nome do pacote. \
+                    A rede é configurada pelo NetworkManager, que também gere as ligações \
+                    sem fios e as redes privadas virtuais.";
+        let (reply, _) = answer(&ChatRequest {
+            messages: vec![ChatMessage::new(
+                Role::User,
+                "Como é que instalo um pacote novo?",
+            )],
+            context: vec![passage("ks_1", "APT", text)],
+            language: Some("pt-PT".into()),
+            ..Default::default()
+        });
+        assert!(
+            reply.starts_with("Para instalar pacotes, use apt install"),
+            "{reply}"
+        );
+        assert!(!reply.contains("NetworkManager"), "{reply}");
+        assert!(reply.ends_with("Fontes:\n[1] APT"), "{reply}");
+    }
+
+    #[test]
+    fn a_strong_qa_match_is_answered_verbatim_and_nothing_relevant_is_said_plainly() {
         let mut qa = passage("ks_9", "Hours", "When are you open?");
         qa.answer = Some("Nine to five, Monday to Friday.".into());
-        let request = ChatRequest {
-            messages: vec![ChatMessage::new(Role::User, "opening hours?")],
-            context: vec![passage("ks_1", "Other", "Unrelated."), qa],
-            ..Default::default()
-        };
         assert_eq!(
-            answer(&request),
+            ask(
+                "opening hours?",
+                vec![passage("ks_1", "Other", "Unrelated."), qa]
+            ),
             (
                 "Nine to five, Monday to Friday.".to_owned(),
                 vec!["ks_9".to_owned()]
             )
         );
-        let empty = ChatRequest::default();
-        assert_eq!(answer(&empty), (NO_ANSWER.to_owned(), Vec::new()));
+        assert_eq!(
+            ask("Hello?", Vec::new()),
+            (NO_ANSWER.to_owned(), Vec::new())
+        );
+        let (reply, citations) = ask(
+            "¿Cuál es el horario de apertura de la tienda los domingos?",
+            vec![passage(
+                "ks_1",
+                "Kettles",
+                "Our kettles boil water quickly.",
+            )],
+        );
+        assert_eq!(reply, PHRASES[3].1);
+        assert!(citations.is_empty());
     }
 }

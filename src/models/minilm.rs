@@ -36,6 +36,8 @@ const DIMENSION: usize = 384;
 pub struct MiniLmEmbedder {
     model: std::sync::Arc<Encoder>,
     tokenizer: std::sync::Arc<Tokenizer>,
+    /// The tokenizer without padding or truncation, to measure texts.
+    counter: Tokenizer,
     pool: BlockingPool,
     /// One single-threaded rayon pool per core: candle hands a matrix product to the current
     /// rayon pool, so inside a lane it runs on that lane's core alone.
@@ -50,6 +52,11 @@ impl MiniLmEmbedder {
         let config: Config = serde_json::from_slice(&read(&path("config.json"))?)
             .map_err(|e| ModelError::unavailable(format!("{DIR}/config.json: {e}")))?;
         let mut tokenizer = Tokenizer::from_file(path("tokenizer.json"))
+            .map_err(|e| ModelError::unavailable(format!("{DIR}/tokenizer.json: {e}")))?;
+        let mut counter = tokenizer.clone();
+        counter.with_padding(None);
+        counter
+            .with_truncation(None)
             .map_err(|e| ModelError::unavailable(format!("{DIR}/tokenizer.json: {e}")))?;
         tokenizer.with_padding(Some(PaddingParams {
             strategy: PaddingStrategy::BatchLongest,
@@ -85,6 +92,7 @@ impl MiniLmEmbedder {
         Ok(Self {
             model: model.into(),
             tokenizer: tokenizer.into(),
+            counter,
             pool,
             lanes: lanes.into(),
         })
@@ -103,6 +111,17 @@ impl Embedder for MiniLmEmbedder {
 
     fn dimension(&self) -> usize {
         DIMENSION
+    }
+
+    fn window(&self) -> Option<usize> {
+        // [CLS] and [SEP] take two of the 256.
+        Some(MAX_TOKENS - 2)
+    }
+
+    fn count_tokens(&self, text: &str) -> usize {
+        self.counter
+            .encode(text, false)
+            .map_or_else(|_| text.chars().count(), |e| e.get_ids().len())
     }
 
     async fn embed(&self, texts: &[String]) -> anyhow::Result<Vec<Vec<f32>>> {

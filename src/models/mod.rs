@@ -26,7 +26,7 @@ use async_trait::async_trait;
 
 pub use chat::{
     ChatChunk, ChatMessage, ChatModel, ChatRequest, ChatStream, Completion, ContextPassage,
-    FinishReason, GenerationOptions, Role, prompt_messages,
+    Faithfulness, FinishReason, GenerationOptions, Role, prompt_messages,
 };
 pub use error::ModelError;
 pub use extractive::{ExtractiveChat, NO_ANSWER};
@@ -51,6 +51,15 @@ pub trait Embedder: Send + Sync {
     fn dimension(&self) -> usize;
     /// One L2-normalised vector per text, in order.
     async fn embed(&self, texts: &[String]) -> anyhow::Result<Vec<Vec<f32>>>;
+    /// Tokens of a text the model reads, its special tokens aside, when it reads a bounded
+    /// window (what lies beyond is not embedded); `None` when it has no known limit.
+    fn window(&self) -> Option<usize> {
+        None
+    }
+    /// How many of the window's tokens `text` takes (without special tokens).
+    fn count_tokens(&self, text: &str) -> usize {
+        text.chars().count().div_ceil(4)
+    }
 }
 
 /// A summary and key phrases of a text.

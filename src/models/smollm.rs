@@ -12,8 +12,8 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::{
-    ChatChunk, ChatModel, ChatRequest, ChatStream, Completion, FinishReason, GenerationOptions,
-    ModelError,
+    ChatChunk, ChatModel, ChatRequest, ChatStream, Completion, Faithfulness, FinishReason,
+    GenerationOptions, ModelError,
     chat::{StopMatcher, prompt_messages},
     gguf_vocab::GgufVocab,
     llama::Llama,
@@ -69,6 +69,11 @@ impl LocalChat {
 impl ChatModel for LocalChat {
     fn id(&self) -> &str {
         "local:SmolLM2-135M-Instruct"
+    }
+
+    fn faithfulness(&self) -> Faithfulness {
+        // 135M parameters paraphrase freely and invent commands: every sentence is checked.
+        Faithfulness::Checked
     }
 
     fn count_tokens(&self, text: &str) -> usize {

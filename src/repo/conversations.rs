@@ -183,6 +183,7 @@ pub async fn insert_message(
         first_token_ms: Set(None),
         latency_ms: Set(None),
         citations: Set(serde_json::json!([])),
+        grounding: Set(None),
         error: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
@@ -326,6 +327,8 @@ pub struct Finish {
     pub citations: serde_json::Value,
     /// Why it failed.
     pub error: Option<String>,
+    /// How the text relates to its passages.
+    pub grounding: Option<&'static str>,
 }
 
 /// Completes a reply that is still pending or streaming. Returns false when it had already
@@ -356,6 +359,10 @@ pub async fn finish(
         .col_expr(message::Column::LatencyMs, Expr::value(finish.latency_ms))
         .col_expr(message::Column::Citations, Expr::value(finish.citations))
         .col_expr(message::Column::Error, Expr::value(finish.error))
+        .col_expr(
+            message::Column::Grounding,
+            Expr::value(finish.grounding.map(str::to_owned)),
+        )
         .col_expr(message::Column::CompletedAt, Expr::value(Utc::now()))
         .col_expr(message::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(message::Column::Id.eq(id))

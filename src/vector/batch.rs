@@ -9,6 +9,7 @@ use lancedb::arrow::{
 };
 
 use super::ChunkRow;
+use crate::language;
 
 fn item() -> Arc<Field> {
     Arc::new(Field::new("item", DataType::Float32, true))
@@ -25,11 +26,30 @@ pub fn schema(dimension: usize) -> anyhow::Result<SchemaRef> {
         Field::new("text", DataType::Utf8, false),
         Field::new("heading", DataType::Utf8, false),
         Field::new("vector", DataType::FixedSizeList(item(), dimension), false),
+        // The full-text leg's analysed terms and the language they were analysed in; both
+        // null only in rows an older version wrote, until the store fills them in.
+        Field::new(TERMS, DataType::Utf8, true),
+        Field::new(LANGUAGE, DataType::Utf8, true),
     ])))
 }
 
-/// Rows as one record batch; every vector must be `dimension` long.
-pub fn to_batch(dimension: usize, rows: &[ChunkRow]) -> anyhow::Result<RecordBatch> {
+/// The column of analysed terms, the one the full-text index covers.
+pub const TERMS: &str = "terms";
+/// The column of a row's language code (ISO 639-1), empty when undetermined.
+pub const LANGUAGE: &str = "language";
+
+/// The full-text terms of a row: its heading path and text, analysed in `language`.
+pub fn terms(language: Option<&str>, heading: &str, text: &str) -> String {
+    language::document_terms(language, &[heading, text])
+}
+
+/// Rows of one source in `language` as one record batch; every vector must be `dimension`
+/// long.
+pub fn to_batch(
+    dimension: usize,
+    rows: &[ChunkRow],
+    language: Option<&str>,
+) -> anyhow::Result<RecordBatch> {
     if let Some(bad) = rows.iter().find(|r| r.vector.len() != dimension) {
         anyhow::bail!(
             "a vector has {} values, the table holds {dimension}",
@@ -67,6 +87,12 @@ pub fn to_batch(dimension: usize, rows: &[ChunkRow]) -> anyhow::Result<RecordBat
                 rows.iter().map(|r| r.heading.as_str()),
             )),
             Arc::new(vectors),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| terms(language, &r.heading, &r.text)),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|_| language.unwrap_or_default()),
+            )),
         ],
     )?)
 }

@@ -8,6 +8,7 @@
 mod batch;
 mod maintenance;
 mod search;
+mod upgrade;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -17,10 +18,14 @@ use lancedb::{
     arrow::arrow_array::{RecordBatchIterator, RecordBatchReader},
     database::CreateTableMode,
     index::{Index, scalar::FtsIndexBuilder},
+    table::{OptimizeAction, OptimizeOptions},
 };
 use tokio::sync::Mutex;
 
-use crate::domain::ids::{OrgId, SourceId};
+use crate::{
+    domain::ids::{OrgId, SourceId},
+    language,
+};
 
 pub use search::{SearchMode, SearchRequest, VectorHit};
 
@@ -76,7 +81,10 @@ impl VectorStore {
             return Ok(table.clone());
         }
         let table = match self.db.open_table(&name).execute().await {
-            Ok(table) => table,
+            Ok(table) => {
+                upgrade::to_current(&table).await?;
+                table
+            }
             Err(Error::TableNotFound { .. }) => {
                 let table = self
                     .db
@@ -85,11 +93,7 @@ impl VectorStore {
                     .execute()
                     .await
                     .with_context(|| format!("creating vector table {name}"))?;
-                table
-                    .create_index(&["text"], Index::FTS(FtsIndexBuilder::default()))
-                    .execute()
-                    .await
-                    .with_context(|| format!("creating the full-text index of {name}"))?;
+                create_text_index(&table).await?;
                 table
             }
             Err(e) => return Err(e).with_context(|| format!("opening vector table {name}")),
@@ -141,7 +145,8 @@ impl VectorStore {
                 .await
                 .context("deleting chunks")?;
         } else {
-            let batch = batch::to_batch(dimension, &rows)?;
+            let language = language::detect(rows.iter().map(|r| r.text.as_str()));
+            let batch = batch::to_batch(dimension, &rows, language)?;
             let schema = batch.schema();
             let reader: Box<dyn RecordBatchReader + Send> =
                 Box::new(RecordBatchIterator::new(vec![Ok(batch)], schema));
@@ -151,6 +156,7 @@ impl VectorStore {
                 .when_not_matched_insert_all()
                 .when_not_matched_by_source_delete(Some(filter.clone()));
             merge.execute(reader).await.context("writing chunks")?;
+            index_new_text(&table).await;
         }
         let current = table_name(model, dimension);
         for other in self.all_tables().await? {
@@ -188,6 +194,44 @@ impl VectorStore {
         Ok(table.count_rows(Some(source_filter(org, source))).await?)
     }
 }
+
+/// The full-text index, over the analysed terms: they are split at spaces and taken as
+/// they are, since the analysis (stemming, stop words, folding) is done before they are
+/// written and before a query is sent.
+async fn create_text_index(table: &Table) -> anyhow::Result<()> {
+    let params = FtsIndexBuilder::default()
+        .base_tokenizer("whitespace".to_owned())
+        .max_token_length(None)
+        .lower_case(false)
+        .stem(false)
+        .remove_stop_words(false)
+        .ascii_folding(false);
+    table
+        .create_index(&[batch::TERMS], Index::FTS(params))
+        .name(TEXT_INDEX.to_owned())
+        .replace(true)
+        .execute()
+        .await
+        .with_context(|| format!("creating the full-text index of {}", table.name()))
+}
+
+/// Folds rows written since into the full-text index. Until then a search scans and scores
+/// them one by one, which made a small knowledge base slower to search than a large,
+/// maintained one. Left to maintenance when it fails (another writer committed first).
+async fn index_new_text(table: &Table) {
+    let mut options = OptimizeOptions::default();
+    options.index_names = Some(vec![TEXT_INDEX.to_owned()]);
+    if let Err(e) = table.optimize(OptimizeAction::Index(options)).await {
+        tracing::info!(
+            table = table.name(),
+            error = %e,
+            "new chunks stay outside the full-text index until maintenance"
+        );
+    }
+}
+
+/// The name of the full-text index.
+const TEXT_INDEX: &str = "terms_idx";
 
 /// `chunks_<model>_<dim>`, with any character a table name cannot hold replaced.
 fn table_name(model: &str, dimension: usize) -> String {

@@ -18,7 +18,7 @@ use lancedb::{
     query::{ExecutableQuery, QueryBase, Select},
 };
 
-use super::{VectorStore, literal};
+use super::{VectorStore, batch, literal};
 use crate::domain::ids::OrgId;
 
 /// RRF's rank constant.
@@ -91,7 +91,7 @@ impl VectorStore {
         } else {
             request.limit
         };
-        let terms = search_terms(&request.text);
+        let terms = crate::language::query_terms(&request.text);
         let vector_leg = async {
             if request.mode == SearchMode::Text {
                 return Ok(Vec::new());
@@ -127,14 +127,6 @@ fn filter(request: &SearchRequest) -> String {
         ));
     }
     filter
-}
-
-/// Words only: the full-text query is a bag of terms, never syntax.
-fn search_terms(text: &str) -> String {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// A raw hit of one leg, with the leg's own score.
@@ -207,7 +199,8 @@ async fn text_leg(
     filter: &str,
     depth: usize,
 ) -> anyhow::Result<Vec<Raw>> {
-    let query = FullTextSearchQuery::new(terms.to_owned()).with_column("text".to_owned())?;
+    // The terms are the query analysed in every language: words only, never query syntax.
+    let query = FullTextSearchQuery::new(terms.to_owned()).with_column(batch::TERMS.to_owned())?;
     let batches: Vec<RecordBatch> = table
         .query()
         .full_text_search(query)

@@ -513,6 +513,82 @@ async fn a_strongly_matching_qa_pair_is_answered_verbatim() {
     assert_eq!(sent["reply"]["citations"][0]["sourceId"], qa);
 }
 
+#[tokio::test]
+async fn a_generated_sentence_the_knowledge_does_not_support_never_reaches_the_visitor() {
+    // A model that states the return period, then invents a command.
+    let inventive = ScriptedChat::checked(&[
+        "Items can be returned within ",
+        "30 days of delivery [1]. ",
+        "To speed it up, run `rm -rf /var/lib/returns` first. ",
+        "Refunds reach your card within five business days.",
+    ]);
+    let app = TestApp::spawn_with_models(
+        |_| {},
+        Models {
+            chat: Arc::new(inventive),
+            ..Models::local_defaults()
+        },
+    )
+    .await;
+    let key = app.key.clone();
+    with_returns_doc(&app).await;
+    let assistant = app.assistant(&key, json!({})).await;
+    let session = app.session(&key, json!({"assistant_id": assistant})).await;
+    let response = app
+        .rest(Method::POST, "/api/v1/conversations/send-message", &key)
+        .json(&json!({"session_id": session["id"], "message": "How long do I have to return an item?", "stream": true}))
+        .send()
+        .await
+        .expect("sent");
+    let events = sse_events(&response.text().await.expect("body"));
+    let streamed: String = events
+        .iter()
+        .filter(|(name, _)| name == "reply_delta")
+        .map(|(_, e)| e["delta"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        streamed,
+        "Items can be returned within 30 days of delivery [1]."
+    );
+    let reply = &events[events.len() - 2].1["message"];
+    assert_eq!(reply["content"], streamed, "{reply}");
+    assert_eq!(reply["grounding"], "TRIMMED");
+    assert_eq!(reply["model"], "scripted");
+
+    // Not one supported sentence: the visitor gets a quote of the knowledge instead.
+    let app = TestApp::spawn_with_models(
+        |_| {},
+        Models {
+            chat: Arc::new(ScriptedChat::checked(&[
+                "Returns are free for premium members and take 90 days.",
+            ])),
+            ..Models::local_defaults()
+        },
+    )
+    .await;
+    let key = app.key.clone();
+    with_returns_doc(&app).await;
+    let assistant = app.assistant(&key, json!({})).await;
+    let session = app.session(&key, json!({"assistant_id": assistant})).await;
+    let sent = app
+        .gql_ok(
+            &key,
+            "mutation($input: SendMessageInput!) { sendMessage(input: $input) {
+                reply { content model grounding citations { sourceId } } } }",
+            json!({"input": {"sessionId": session["id"], "message": "How long do I have to return an item?"}}),
+        )
+        .await;
+    let reply = &sent["sendMessage"]["reply"];
+    assert_eq!(reply["grounding"], "REPLACED", "{reply}");
+    assert_eq!(reply["model"], "extractive");
+    let content = reply["content"].as_str().unwrap_or_default();
+    assert!(
+        content.starts_with("Items can be returned within 30 days of delivery. [1]"),
+        "{content}"
+    );
+    assert!(!content.contains("90"), "{content}");
+}
+
 fn slow_models(pieces: usize, every_ms: u64) -> Models {
     Models {
         chat: Arc::new(ScriptedChat::numbered(

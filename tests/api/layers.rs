@@ -31,7 +31,7 @@ const LAYERS: &[&[&str]] = &[
         "telemetry",
         "chat_client",
     ],
-    &["domain", "config", "tls"],
+    &["domain", "config", "tls", "language"],
     &["error"],
 ];
 

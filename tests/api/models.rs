@@ -36,6 +36,7 @@ fn question(text: &str, max_tokens: u32) -> ChatRequest {
     ChatRequest {
         messages: vec![ChatMessage::new(Role::User, text)],
         context: Vec::new(),
+        language: None,
         options: GenerationOptions {
             max_tokens,
             temperature: 0.0,
@@ -203,6 +204,7 @@ async fn the_provider_streams_sse_chunks_with_the_context_in_the_prompt() {
         title: "Shipping".into(),
         text: "We ship to Portugal.".into(),
         score: 1.0,
+        similarity: 0.5,
         answer: None,
     }];
     let (text, done) = collect(chat.stream(request).await.expect("started"))

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use companin::models::{
-    ChatChunk, ChatModel, ChatRequest, ChatStream, Completion, FinishReason, ModelError,
+    ChatChunk, ChatModel, ChatRequest, ChatStream, Completion, Faithfulness, FinishReason,
+    ModelError,
 };
 use futures::StreamExt;
 
@@ -15,6 +16,8 @@ pub struct ScriptedChat {
     pub pieces: Vec<String>,
     /// Time before each piece.
     pub every: Duration,
+    /// Whether its sentences are checked against the passages, as the local model's are.
+    pub checked: bool,
 }
 
 impl ScriptedChat {
@@ -23,6 +26,16 @@ impl ScriptedChat {
         Self {
             pieces: (0..count).map(|i| format!("t{i} ")).collect(),
             every,
+            checked: false,
+        }
+    }
+
+    /// `pieces` at once, checked against the passages like the local model.
+    pub fn checked(pieces: &[&str]) -> Self {
+        Self {
+            pieces: pieces.iter().map(|p| (*p).to_owned()).collect(),
+            every: Duration::ZERO,
+            checked: true,
         }
     }
 }
@@ -31,6 +44,14 @@ impl ScriptedChat {
 impl ChatModel for ScriptedChat {
     fn id(&self) -> &str {
         "scripted"
+    }
+
+    fn faithfulness(&self) -> Faithfulness {
+        if self.checked {
+            Faithfulness::Checked
+        } else {
+            Faithfulness::Trusted
+        }
     }
 
     async fn stream(&self, _request: ChatRequest) -> Result<ChatStream, ModelError> {

@@ -1,6 +1,9 @@
 //! HTML: the main content (readability), boilerplate dropped, as Markdown sections.
 
+use std::{borrow::Cow, sync::LazyLock};
+
 use dom_smoothie::{Config, Readability, TextMode};
+use regex::{Captures, Regex};
 
 use super::text;
 use crate::ingest::{Document, ExtractError};
@@ -14,7 +17,8 @@ const MAX_ELEMENTS: usize = 200_000;
 const MAX_DEPTH: usize = 256;
 
 /// Elements that are never content: scripts, site chrome, forms, tables of contents.
-const BOILERPLATE: &str = "script, style, noscript, nav, header, footer, aside, form, .toc, #toc";
+const BOILERPLATE: &str = "script, style, noscript, nav, header, footer, aside, form, .toc, #toc, \
+                           .navheader, .navfooter";
 
 /// Readability keeps one article. On a documentation page (a chapter of many sections) that
 /// is one section of it; when the article holds less than this share of the page's text,
@@ -25,6 +29,7 @@ const MIN_ARTICLE_SHARE: usize = 3; // tenths
 /// when the article is a small part of the page — a documentation chapter, a listing, a
 /// short page.
 pub fn extract(html: &str, url: Option<&str>) -> Result<Document, ExtractError> {
+    let html = &*as_html(html);
     let document = dom_query::Document::from(html);
     let nesting = depth(&document);
     if nesting > MAX_DEPTH {
@@ -64,6 +69,35 @@ pub fn extract(html: &str, url: Option<&str>) -> Result<Document, ExtractError> 
     Ok(text::markdown(&markdown))
 }
 
+/// A self-closed element that HTML does not know as empty (`<a id="x"/>`).
+static SELF_CLOSED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"<([A-Za-z][A-Za-z0-9-]*)(\s[^<>]*?)?\s*/>").expect("a valid pattern")
+});
+
+/// Elements HTML knows as empty.
+const VOID: [&str; 14] = [
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr",
+];
+
+/// XHTML (DocBook's, many documentation generators') read as HTML: its self-closed anchors
+/// (`<a id="x"/>` before each heading's text) open an element an HTML parser never closes,
+/// which swallows the heading's text and what follows, so they are closed explicitly first.
+fn as_html(page: &str) -> Cow<'_, str> {
+    let head = &page[..page.floor_char_boundary(2_048)];
+    if !head.contains("<?xml") && !head.contains("http://www.w3.org/1999/xhtml") {
+        return Cow::Borrowed(page);
+    }
+    SELF_CLOSED.replace_all(page, |c: &Captures<'_>| {
+        let name = &c[1];
+        if VOID.contains(&name.to_ascii_lowercase().as_str()) {
+            c[0].to_owned()
+        } else {
+            format!("<{name}{}></{name}>", c.get(2).map_or("", |a| a.as_str()))
+        }
+    })
+}
+
 /// How deep the document's elements nest, counted without recursion.
 fn depth(document: &dom_query::Document) -> usize {
     let mut deepest = 0;
@@ -90,6 +124,51 @@ fn body_markdown(html: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn xhtml_anchors_closed_by_a_slash_keep_each_heading_to_its_own_text() {
+        let section = |id: &str, title: &str, body: &str| {
+            format!(
+                "<div class=\"section\"><h2 class=\"title\"><a id=\"{id}\"/>{title}</h2><p>{body}</p></div>"
+            )
+        };
+        let html = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+             <html xmlns=\"http://www.w3.org/1999/xhtml\"><head><title>Guide</title></head><body>\
+             <div class=\"navheader\"><table><tr><td>Chapter 1. Guide</td><td><a href=\"ch02.html\">Next</a></td></tr></table></div>\
+             <div class=\"chapter\">{}{}{}</div></body></html>",
+            section(
+                "returns",
+                "1.1. Returns",
+                &"Items can be returned within thirty days. ".repeat(5)
+            ),
+            section(
+                "shipping",
+                "1.2. Shipping",
+                &"Shipping to Belgium is free. ".repeat(5)
+            ),
+            section(
+                "hours",
+                "1.3. Hours",
+                &"We are open on weekdays. ".repeat(5)
+            ),
+        );
+        let doc = extract(&html, None).expect("readable");
+        let under = |heading: &str| -> String {
+            doc.blocks
+                .iter()
+                .filter(|b| b.heading_path.last().is_some_and(|h| h == heading))
+                .map(|b| b.text.clone())
+                .collect()
+        };
+        assert!(under("1.1. Returns").contains("thirty days"), "{doc:?}");
+        assert!(under("1.2. Shipping").contains("Belgium"), "{doc:?}");
+        assert!(!under("1.2. Shipping").contains("weekdays"), "{doc:?}");
+        assert!(
+            !doc.full_text().contains("Next"),
+            "the navigation header is dropped"
+        );
+    }
 
     #[test]
     fn navigation_and_scripts_are_dropped_and_the_article_kept() {

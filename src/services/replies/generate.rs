@@ -16,11 +16,14 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::prompt::cited_positions;
+use super::{
+    grounding::{Gate, Grounding, Verdict},
+    prompt::cited_positions,
+};
 use crate::{
     auth::Tenant,
     domain::ids::MessageId,
-    models::{ChatChunk, ChatRequest},
+    models::{ChatChunk, ChatModel, ChatRequest, ExtractiveChat, Faithfulness},
     repo::{self, conversations::Finish},
     runtime::replies::{Citation, ReplyBroker, ReplyEvent},
     services::retrieval::Hit,
@@ -59,9 +62,12 @@ pub(crate) struct ReplyJob {
 /// How the generation loop ended.
 enum Outcome {
     Done {
-        prompt_tokens: u32,
-        completion_tokens: u32,
+        /// (prompt, completion) tokens, when the model counted them.
+        usage: Option<(u32, u32)>,
         cited: Vec<String>,
+        grounding: Grounding,
+        /// The model whose text was kept, when not the one that was asked.
+        answered_by: Option<String>,
     },
     Cancelled,
     Failed(String),
@@ -129,12 +135,13 @@ pub(crate) async fn run(
 async fn quote(answer: &str, passages: &[Hit], out: &mut Emitter) -> Outcome {
     out.emit(answer.to_owned()).await;
     Outcome::Done {
-        prompt_tokens: 0,
-        completion_tokens: 0,
+        usage: Some((0, 0)),
         cited: passages
             .first()
             .map(|h| vec![h.source.id.clone()])
             .unwrap_or_default(),
+        grounding: Grounding::Quoted,
+        answered_by: None,
     }
 }
 
@@ -163,17 +170,25 @@ async fn conclude(
         index,
         first_token_ms,
     } = out;
-    let (status, citations, usage, error) = ending(outcome, passages, &text);
+    let answered_by = match &outcome {
+        Outcome::Done {
+            answered_by: Some(other),
+            ..
+        } => other.clone(),
+        _ => model,
+    };
+    let (status, citations, usage, error, grounding) = ending(outcome, passages, &text);
     let finish = Finish {
         status,
         content: text,
-        model,
+        model: answered_by,
         prompt_tokens: usage.map(|u| u.0 as i32),
         completion_tokens: usage.map(|u| u.1 as i32).or(Some(index as i32)),
         first_token_ms,
         latency_ms: elapsed_ms(received),
         citations: serde_json::to_value(&citations).unwrap_or_default(),
         error: error.clone(),
+        grounding: grounding.map(Grounding::as_str),
     };
     let stored = store_end(state, work, &conversation_id, &message_id, finish).await;
     publish_end(
@@ -191,27 +206,36 @@ async fn conclude(
 fn ending(outcome: Outcome, passages: &[Hit], text: &str) -> Ending {
     match outcome {
         Outcome::Done {
-            prompt_tokens,
-            completion_tokens,
+            usage,
             cited,
+            grounding,
+            answered_by: _,
         } => (
             Status::Complete,
             citations(passages, text, &cited),
-            Some((prompt_tokens, completion_tokens)),
+            usage,
             None,
+            Some(grounding),
         ),
         Outcome::Cancelled => (
             Status::Cancelled,
             citations(passages, text, &[]),
             None,
             None,
+            None,
         ),
-        Outcome::Failed(error) => (Status::Failed, Vec::new(), None, Some(error)),
+        Outcome::Failed(error) => (Status::Failed, Vec::new(), None, Some(error), None),
     }
 }
 
-/// What [`ending`] gives: status, citations, (prompt, completion) tokens, error.
-type Ending = (Status, Vec<Citation>, Option<(u32, u32)>, Option<String>);
+/// What [`ending`] gives: status, citations, (prompt, completion) tokens, error, grounding.
+type Ending = (
+    Status,
+    Vec<Citation>,
+    Option<(u32, u32)>,
+    Option<String>,
+    Option<Grounding>,
+);
 
 /// Publishes the reply's last events: its citations and `Completed`, or `Failed`.
 async fn publish_end(
@@ -345,6 +369,9 @@ async fn generate(
         Ok(stream) => stream,
         Err(e) => return Outcome::Failed(e.to_string()),
     };
+    let faithfulness = state.models.chat.faithfulness();
+    let mut gate = (faithfulness == Faithfulness::Checked)
+        .then(|| Gate::new(job.prepared.passages.iter().map(|h| h.text.as_str())));
     let mut flush = tokio::time::interval(Duration::from_millis(
         state.settings.replies.reply_flush_ms.max(10),
     ));
@@ -358,12 +385,38 @@ async fn generate(
             biased;
             () = cancel.cancelled() => return Outcome::Cancelled,
             chunk = stream.next() => match chunk {
-                Some(Ok(ChatChunk::Delta(piece))) => out.emit(piece).await,
-                Some(Ok(ChatChunk::Done(done))) => return Outcome::Done {
-                    prompt_tokens: done.prompt_tokens,
-                    completion_tokens: done.completion_tokens,
-                    cited: done.citations,
+                Some(Ok(ChatChunk::Delta(piece))) => match gate.as_mut().map(|g| g.push(&piece)) {
+                    None => out.emit(piece).await,
+                    Some(Verdict::Pass(cleared)) => out.emit(cleared).await,
+                    Some(Verdict::Stop(cleared)) => {
+                        out.emit(cleared).await;
+                        // Dropping the stream stops the model.
+                        drop(stream);
+                        return unsupported(job, gate.as_ref().is_some_and(Gate::passed_any), out)
+                            .await;
+                    }
                 },
+                Some(Ok(ChatChunk::Done(done))) => {
+                    let grounding = match gate.as_mut().map(Gate::finish) {
+                        None if faithfulness == Faithfulness::Quotes => Grounding::Quoted,
+                        None => Grounding::Unchecked,
+                        Some(Verdict::Pass(cleared)) => {
+                            out.emit(cleared).await;
+                            Grounding::Supported
+                        }
+                        Some(Verdict::Stop(cleared)) => {
+                            out.emit(cleared).await;
+                            let passed = gate.as_ref().is_some_and(Gate::passed_any);
+                            return unsupported(job, passed, out).await;
+                        }
+                    };
+                    return Outcome::Done {
+                        usage: Some((done.prompt_tokens, done.completion_tokens)),
+                        cited: done.citations,
+                        grounding,
+                        answered_by: None,
+                    };
+                }
                 Some(Err(e)) => return Outcome::Failed(e.to_string()),
                 None => return Outcome::Failed(
                     "the chat model ended the reply without completing it".into(),
@@ -391,6 +444,38 @@ async fn generate(
                 (saved_len, last_write) = (out.text.len(), Instant::now());
             }
         }
+    }
+}
+
+/// A generated reply met a sentence its passages do not support: it ends with the supported
+/// sentences before it, or, when there were none, is replaced by a quote of the passages.
+async fn unsupported(job: &Ready, passed_any: bool, out: &mut Emitter) -> Outcome {
+    if passed_any {
+        return Outcome::Done {
+            usage: None,
+            cited: Vec::new(),
+            grounding: Grounding::Trimmed,
+            answered_by: None,
+        };
+    }
+    let quoting = ExtractiveChat;
+    let mut quote = match quoting.stream(job.prepared.request.clone()).await {
+        Ok(stream) => stream,
+        Err(e) => return Outcome::Failed(e.to_string()),
+    };
+    let mut cited = Vec::new();
+    while let Some(chunk) = quote.next().await {
+        match chunk {
+            Ok(ChatChunk::Delta(piece)) => out.emit(piece).await,
+            Ok(ChatChunk::Done(done)) => cited = done.citations,
+            Err(e) => return Outcome::Failed(e.to_string()),
+        }
+    }
+    Outcome::Done {
+        usage: None,
+        cited,
+        grounding: Grounding::Replaced,
+        answered_by: Some(quoting.id().to_owned()),
     }
 }
 

@@ -2,6 +2,7 @@
 //! [`crate::runtime::replies::Replies`]), fanned out through the broker, cancellable.
 
 mod generate;
+pub mod grounding;
 pub mod prompt;
 mod streams;
 

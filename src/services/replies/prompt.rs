@@ -56,6 +56,7 @@ pub fn build(parts: &PromptParts<'_>, count: &dyn Fn(&str) -> usize) -> ChatRequ
     ChatRequest {
         messages,
         context: parts.passages.iter().map(passage).collect(),
+        language: Some(parts.version.language.clone()),
         options: GenerationOptions {
             max_tokens: parts.version.max_tokens.max(1) as u32,
             temperature: parts.version.temperature as f32,
@@ -93,6 +94,7 @@ fn passage(hit: &Hit) -> ContextPassage {
         title: hit.source.title.clone(),
         text: hit.text.clone(),
         score: hit.score,
+        similarity: hit.similarity,
         answer: if hit.strong_qa_match {
             hit.source.answer.clone()
         } else {
