@@ -297,6 +297,7 @@ async fn retrieval() -> anyhow::Result<()> {
             excluded: Vec::new(),
             limit,
             exact,
+            embedder_languages: None,
         };
         let started = Instant::now();
         store

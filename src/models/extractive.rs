@@ -30,6 +30,8 @@ const FURTHER_PART_SHARE: f32 = 0.5;
 const QUOTE_BUDGET: usize = 900;
 /// Lines of a code block quoted at most.
 const CODE_LINES: usize = 20;
+/// How much less a part of each further passage counts.
+const RANK_DISCOUNT: f32 = 0.5;
 /// Similarity from which the best passage is quoted although no word matches.
 const CLOSE_IN_MEANING: f32 = 0.45;
 
@@ -147,13 +149,15 @@ fn answer(request: &ChatRequest) -> (String, Vec<String>) {
     if chosen.is_empty() {
         return (no_answer.to_owned(), Vec::new());
     }
+    // `[n]` is the n-th passage given, as in a generating model's prompt, so the reply's
+    // citations are the very passages quoted.
     let mut cited: Vec<usize> = Vec::new();
     let mut text = String::new();
     for part in &chosen {
         if !cited.contains(&part.passage) {
             cited.push(part.passage);
         }
-        let n = cited.iter().position(|p| *p == part.passage).unwrap_or(0) + 1;
+        let n = part.passage + 1;
         if !text.is_empty() {
             text.push_str(if part.text.contains('\n') || text.ends_with("```") {
                 "\n\n"
@@ -164,10 +168,11 @@ fn answer(request: &ChatRequest) -> (String, Vec<String>) {
         text.push_str(&format!("{} [{n}]", part.text.trim_end()));
     }
     text.push_str(&format!("\n\n{sources_label}"));
+    cited.sort_unstable();
     let mut citations = Vec::new();
-    for (n, passage) in cited.iter().enumerate() {
-        let passage = passages[*passage];
-        text.push_str(&format!("\n[{}] {}", n + 1, passage.title));
+    for rank in cited {
+        let passage = passages[rank];
+        text.push_str(&format!("\n[{}] {}", rank + 1, passage.title));
         if !citations.contains(&passage.source_id) {
             citations.push(passage.source_id.clone());
         }
@@ -199,11 +204,15 @@ fn choose(question: &str, passages: &[&ContextPassage]) -> Vec<Part> {
         }
     }
     let total = parts.len().max(1) as f32;
+    // Retrieval's order counts too: a part of the best passage beats an equal one further
+    // down.
     let score = |part: &Part| -> f32 {
-        part.terms
+        let overlap: f32 = part
+            .terms
             .intersection(&wanted)
             .map(|t| (1.0 + total / frequency[t.as_str()] as f32).ln())
-            .sum()
+            .sum();
+        overlap / (1.0 + RANK_DISCOUNT * part.passage as f32)
     };
     let scores: Vec<f32> = parts.iter().map(score).collect();
     let mut scored: Vec<(f32, Part)> = scores.into_iter().zip(parts).collect();
@@ -283,8 +292,9 @@ fn parts_of(text: &str) -> Vec<String> {
         };
         match block {
             Some(block) => match parts.last_mut() {
-                // "Run the following command:" keeps its command.
-                Some(intro) if intro.trim_end().ends_with(':') && !intro.contains('\n') => {
+                // "Run the following command:" keeps its command; so does the sentence before
+                // a block however it ends ("… with shutdown(8)." then the command line).
+                Some(intro) if !intro.contains('\n') => {
                     intro.push('\n');
                     intro.push_str(&block);
                 }
@@ -379,6 +389,16 @@ mod tests {
         );
         assert!(text.ends_with("Sources:\n[1] Shipping"), "{text}");
         assert_eq!(citations, vec!["ks_1".to_owned()]);
+
+        // A mark names the passage's place among those given, as a generating model's do.
+        let (text, _) = ask(
+            "Which cards do you accept?",
+            vec![
+                passage("ks_1", "Shipping", "We ship worldwide."),
+                passage("ks_2", "Payments", "We accept cards."),
+            ],
+        );
+        assert_eq!(text, "We accept cards. [2]\n\nSources:\n[2] Payments");
     }
 
     #[test]

@@ -113,6 +113,11 @@ impl Embedder for MiniLmEmbedder {
         DIMENSION
     }
 
+    fn languages(&self) -> Option<&'static [&'static str]> {
+        // Trained on English pairs: other languages land near each other whatever they say.
+        Some(&["en"])
+    }
+
     fn window(&self) -> Option<usize> {
         // [CLS] and [SEP] take two of the 256.
         Some(MAX_TOKENS - 2)

@@ -56,6 +56,10 @@ pub trait Embedder: Send + Sync {
     fn window(&self) -> Option<usize> {
         None
     }
+    /// The languages (ISO 639-1) it embeds meaningfully; `None`: every language.
+    fn languages(&self) -> Option<&'static [&'static str]> {
+        None
+    }
     /// How many of the window's tokens `text` takes (without special tokens).
     fn count_tokens(&self, text: &str) -> usize {
         text.chars().count().div_ceil(4)

@@ -106,6 +106,9 @@ pub(crate) async fn search_in(
         excluded,
         limit: top_k as usize,
         exact: false,
+        embedder_languages: embedder
+            .languages()
+            .map(|codes| codes.iter().map(|c| (*c).to_owned()).collect()),
     };
     let found = state
         .vectors

@@ -238,6 +238,7 @@ mod tests {
             excluded: Vec::new(),
             limit: 5,
             exact: false,
+            embedder_languages: None,
         };
         let hits = store.search("m", 2, &request).await?;
         assert_eq!(hits.len(), 1, "{hits:?}");

@@ -197,7 +197,8 @@ impl From<url_refresh::Model> for UrlRefresh {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Enum, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SearchMode {
-    /// Vector and full-text, fused (reciprocal rank fusion).
+    /// Vector and full-text, fused by their normalised scores, weighted towards the leg that
+    /// reads the chunks' language best.
     #[default]
     Hybrid,
     /// Nearest vectors only.
@@ -249,8 +250,8 @@ pub struct KnowledgeHit {
     pub text: String,
     /// Headings above the chunk (`Billing > Refunds`).
     pub heading: String,
-    /// Ranking score, 0–1 (similarity in vector mode, relative BM25 in text mode, normalised
-    /// reciprocal-rank fusion in hybrid mode).
+    /// Ranking score, 0–1 (similarity in vector mode, relative BM25 in text mode, the
+    /// weighted sum of both legs' scaled scores in hybrid mode).
     pub score: f64,
     /// Cosine similarity between the query and the chunk.
     pub similarity: f64,

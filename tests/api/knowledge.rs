@@ -523,6 +523,7 @@ async fn searches_through_the_built_indexes_stay_exact_enough_and_confined_to_th
         excluded: Vec::new(),
         limit: 5,
         exact: false,
+        embedder_languages: None,
     };
     let wanted = text(0, 2, 37);
     for mode in [SearchMode::Vector, SearchMode::Text, SearchMode::Hybrid] {

@@ -493,20 +493,21 @@ fn save_progress(
     })
 }
 
-/// The passages a reply cites: those the model named (by source id, or `[n]` in the text),
-/// else every passage it was given (they grounded the reply).
+/// The passages a reply cites: those its text marks `[n]` (the n-th passage it was given),
+/// else those the model named by source id, else every passage it was given (they grounded
+/// the reply). The marks come first: a source gives several passages, and only the marks
+/// say which of them the reply used.
 fn citations(passages: &[Hit], text: &str, cited_sources: &[String]) -> Vec<Citation> {
-    let mut chosen: Vec<&Hit> = Vec::new();
-    for source in cited_sources {
-        if let Some(hit) = passages.iter().find(|h| &h.source.id == source) {
-            chosen.push(hit);
-        }
-    }
+    let mut chosen: Vec<&Hit> = cited_positions(text, passages.len())
+        .into_iter()
+        .map(|i| &passages[i])
+        .collect();
     if chosen.is_empty() {
-        chosen = cited_positions(text, passages.len())
-            .into_iter()
-            .map(|i| &passages[i])
-            .collect();
+        for source in cited_sources {
+            if let Some(hit) = passages.iter().find(|h| &h.source.id == source) {
+                chosen.push(hit);
+            }
+        }
     }
     if chosen.is_empty() {
         chosen = passages.iter().collect();
