@@ -224,16 +224,31 @@ fn choose(question: &str, passages: &[&ContextPassage]) -> Vec<Part> {
     let best = scored.first().map_or(0.0, |s| s.0);
     let mut chosen: Vec<Part> = if best > 0.0 {
         let mut budget = 0;
-        let mut chosen = Vec::new();
-        for (score, part) in scored {
-            if chosen.len() == PARTS
-                || score < best * FURTHER_PART_SHARE
+        let mut picked: Vec<usize> = Vec::new();
+        for (i, (score, part)) in scored.iter().enumerate() {
+            if picked.len() == PARTS
+                || *score < best * FURTHER_PART_SHARE
                 || (budget > 0 && budget + part.text.len() > QUOTE_BUDGET)
             {
                 break;
             }
             budget += part.text.len();
-            chosen.push(part);
+            picked.push(i);
+        }
+        // The best part's next part, when it is a block: the command or table the sentence
+        // leads to ("… needs the proper shutdown procedure." then the command line).
+        let (_, top) = &scored[0];
+        if let Some(next) = scored.iter().position(|(_, p)| {
+            p.passage == top.passage && p.position == top.position + 1 && is_block(&p.text)
+        }) && !picked.contains(&next)
+        {
+            picked.push(next);
+        }
+        let mut chosen = Vec::new();
+        for (i, (_, part)) in scored.into_iter().enumerate() {
+            if picked.contains(&i) {
+                chosen.push(part);
+            }
         }
         chosen
     } else if passages
@@ -322,14 +337,34 @@ fn code_block(mut lines: Vec<String>, fence: Option<&str>) -> String {
     lines.join("\n")
 }
 
-/// Sentences of a line (ends at `.`, `!`, `?` followed by white space).
+/// Whether a part is a block: code, a table, or a sentence with its block.
+fn is_block(part: &str) -> bool {
+    part.contains('\n') || part.starts_with("```") || part.starts_with('|')
+}
+
+/// Abbreviations whose period ends no sentence.
+const ABBREVIATIONS: [&str; 9] = [
+    "e.g.", "i.e.", "etc.", "cf.", "vs.", "p.", "ej.", "ex.", "z.B.",
+];
+
+/// Sentences of a line (ends at `.`, `!`, `?` followed by white space, unless the period
+/// closes an abbreviation or the next word starts in lower case).
 fn sentences(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut start = 0;
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     for (i, &(at, c)) in chars.iter().enumerate() {
         let next_is_space = chars.get(i + 1).is_none_or(|(_, n)| n.is_whitespace());
-        if matches!(c, '.' | '!' | '?') && next_is_space {
+        let continues = c == '.'
+            && (chars[i + 1..]
+                .iter()
+                .find(|(_, n)| !n.is_whitespace())
+                .is_some_and(|(_, n)| n.is_lowercase())
+                || ABBREVIATIONS.iter().any(|a| {
+                    let word = text[start..at + 1].rsplit(char::is_whitespace).next();
+                    word.is_some_and(|w| w.eq_ignore_ascii_case(a))
+                }));
+        if matches!(c, '.' | '!' | '?') && next_is_space && !continues {
             let end = at + c.len_utf8();
             let sentence = text[start..end].trim();
             if !sentence.is_empty() {
@@ -418,6 +453,22 @@ mod tests {
             "{reply}"
         );
         assert!(!reply.contains("Rebooting"), "{reply}");
+    }
+
+    #[test]
+    fn an_abbreviation_ends_no_sentence_and_the_block_after_the_best_part_comes_with_it() {
+        let text = "It is common to let the user run every command as root, e.g. as follows.\n\
+                    ```\nuser ALL=(ALL) NOPASSWD:ALL\n```\n\
+                    Other setups exist.";
+        let (reply, _) = ask(
+            "Can sudo stop asking the user for a password for every command?",
+            vec![passage("ks_1", "sudo", text)],
+        );
+        assert!(reply.starts_with("It is common to let the user run every command as root, e.g. as follows.\n```\nuser ALL=(ALL) NOPASSWD:ALL\n``` [1]"), "{reply}");
+        assert_eq!(
+            sentences("Stop it, i.e. now. Then go. and stay."),
+            ["Stop it, i.e. now.", "Then go. and stay."]
+        );
     }
 
     #[test]
