@@ -88,7 +88,11 @@ pub fn detect<'a>(texts: impl IntoIterator<Item = &'a str>) -> Option<&'static s
         sample.push_str(&text[..end]);
         sample.push('\n');
     }
-    let lang = whatlang::detect_lang(&sample)?;
+    code_of(whatlang::detect_lang(&sample)?)
+}
+
+/// The code of a detected language, when the analysis knows it.
+fn code_of(lang: Lang) -> Option<&'static str> {
     LANGUAGES
         .iter()
         .find(|(l, _, _)| *l == lang)
@@ -98,11 +102,11 @@ pub fn detect<'a>(texts: impl IntoIterator<Item = &'a str>) -> Option<&'static s
 /// The language of a short text such as a visitor's question, when the detector is sure of
 /// it and the analysis knows it.
 pub fn detect_reliably(text: &str) -> Option<&'static str> {
-    let info = whatlang::detect(text).filter(whatlang::Info::is_reliable)?;
-    LANGUAGES
-        .iter()
-        .find(|(l, _, _)| *l == info.lang())
-        .map(|(_, _, code)| *code)
+    code_of(
+        whatlang::detect(text)
+            .filter(whatlang::Info::is_reliable)?
+            .lang(),
+    )
 }
 
 /// The ISO 639-1 code of a BCP 47 tag's language (`pt-BR` → `pt`), when the analysis knows

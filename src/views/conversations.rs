@@ -13,7 +13,7 @@ use crate::{
     services::{
         conversations::{CreateConversation, SendMessage},
         feedback::{ActorType, SubmitFeedback},
-        replies::{self, ReplyEvent as DomainEvent, citations_of},
+        replies::{self, ReplyEvent as DomainEvent, citations_of, grounding},
     },
 };
 
@@ -114,16 +114,15 @@ pub enum Grounding {
     Unchecked,
 }
 
-impl Grounding {
-    fn of_stored(name: &str) -> Option<Self> {
-        Some(match name {
-            "QUOTED" => Self::Quoted,
-            "SUPPORTED" => Self::Supported,
-            "TRIMMED" => Self::Trimmed,
-            "REPLACED" => Self::Replaced,
-            "UNCHECKED" => Self::Unchecked,
-            _ => return None,
-        })
+impl From<grounding::Grounding> for Grounding {
+    fn from(g: grounding::Grounding) -> Self {
+        match g {
+            grounding::Grounding::Quoted => Self::Quoted,
+            grounding::Grounding::Supported => Self::Supported,
+            grounding::Grounding::Trimmed => Self::Trimmed,
+            grounding::Grounding::Replaced => Self::Replaced,
+            grounding::Grounding::Unchecked => Self::Unchecked,
+        }
     }
 }
 
@@ -225,7 +224,11 @@ impl From<message::Model> for Message {
             },
             first_token_ms: m.first_token_ms,
             latency_ms: m.latency_ms,
-            grounding: m.grounding.as_deref().and_then(Grounding::of_stored),
+            grounding: m
+                .grounding
+                .as_deref()
+                .and_then(grounding::Grounding::from_stored)
+                .map(Into::into),
             error: m.error,
             created_at: m.created_at,
             completed_at: m.completed_at,

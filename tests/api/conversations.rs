@@ -513,19 +513,13 @@ async fn a_strongly_matching_qa_pair_is_answered_verbatim() {
     assert_eq!(sent["reply"]["citations"][0]["sourceId"], qa);
 }
 
-#[tokio::test]
-async fn a_generated_sentence_the_knowledge_does_not_support_never_reaches_the_visitor() {
-    // A model that states the return period, then invents a command.
-    let inventive = ScriptedChat::checked(&[
-        "Items can be returned within ",
-        "30 days of delivery [1]. ",
-        "To speed it up, run `rm -rf /var/lib/returns` first. ",
-        "Refunds reach your card within five business days.",
-    ]);
+/// An app whose checked model says `pieces`, with the returns document indexed, and a
+/// visitor's session.
+async fn checked_model_session(pieces: &[&str]) -> (TestApp, String, Value) {
     let app = TestApp::spawn_with_models(
         |_| {},
         Models {
-            chat: Arc::new(inventive),
+            chat: Arc::new(ScriptedChat::checked(pieces)),
             ..Models::local_defaults()
         },
     )
@@ -534,6 +528,19 @@ async fn a_generated_sentence_the_knowledge_does_not_support_never_reaches_the_v
     with_returns_doc(&app).await;
     let assistant = app.assistant(&key, json!({})).await;
     let session = app.session(&key, json!({"assistant_id": assistant})).await;
+    (app, key, session)
+}
+
+#[tokio::test]
+async fn a_generated_sentence_the_knowledge_does_not_support_never_reaches_the_visitor() {
+    // A model that states the return period, then invents a command.
+    let (app, key, session) = checked_model_session(&[
+        "Items can be returned within ",
+        "30 days of delivery [1]. ",
+        "To speed it up, run `rm -rf /var/lib/returns` first. ",
+        "Refunds reach your card within five business days.",
+    ])
+    .await;
     let response = app
         .rest(Method::POST, "/api/v1/conversations/send-message", &key)
         .json(&json!({"session_id": session["id"], "message": "How long do I have to return an item?", "stream": true}))
@@ -556,20 +563,8 @@ async fn a_generated_sentence_the_knowledge_does_not_support_never_reaches_the_v
     assert_eq!(reply["model"], "scripted");
 
     // Not one supported sentence: the visitor gets a quote of the knowledge instead.
-    let app = TestApp::spawn_with_models(
-        |_| {},
-        Models {
-            chat: Arc::new(ScriptedChat::checked(&[
-                "Returns are free for premium members and take 90 days.",
-            ])),
-            ..Models::local_defaults()
-        },
-    )
-    .await;
-    let key = app.key.clone();
-    with_returns_doc(&app).await;
-    let assistant = app.assistant(&key, json!({})).await;
-    let session = app.session(&key, json!({"assistant_id": assistant})).await;
+    let (app, key, session) =
+        checked_model_session(&["Returns are free for premium members and take 90 days."]).await;
     let sent = app
         .gql_ok(
             &key,

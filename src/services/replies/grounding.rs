@@ -40,6 +40,19 @@ impl Grounding {
             Self::Unchecked => "UNCHECKED",
         }
     }
+
+    /// The value of a stored name (`None` for a name this version does not know).
+    pub fn from_stored(name: &str) -> Option<Self> {
+        [
+            Self::Quoted,
+            Self::Supported,
+            Self::Trimmed,
+            Self::Replaced,
+            Self::Unchecked,
+        ]
+        .into_iter()
+        .find(|g| g.as_str() == name)
+    }
 }
 
 /// The sentence gate of one reply.
