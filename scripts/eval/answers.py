@@ -21,6 +21,7 @@ not back, the share that found nothing, and the time to the first token and to t
     cargo test --no-run              # builds target/debug/companin (the test build's binary)
     python3 scripts/eval/answers.py  # a few minutes; --langs en --modes hybrid for less
     python3 scripts/eval/answers.py --llm local --replies 10 --modes ''  # the local model
+    python3 scripts/eval/answers.py --env COMPANIN_EMBEDDER=openai --env …  # another embedder
 
 The corpus and the baseline's packages are cached in `--cache` (default
 `~/.cache/companin-eval`); the packages come from Debian's archive with `apt-get download`.
@@ -91,7 +92,7 @@ def tokens(text):
 class Server:
     """`companin serve` on a free port with a temporary data dir."""
 
-    def __init__(self, binary, models, llm):
+    def __init__(self, binary, models, llm, extra_env=()):
         self.dir = Path(tempfile.mkdtemp(prefix="companin-eval-"))
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -107,6 +108,7 @@ class Server:
             COMPANIN_LOG_FORMAT="json",
             RUST_LOG=os.environ.get("RUST_LOG", "warn"),
         )
+        self.env.update(extra_env)
         self.binary = binary
         self.log = open(self.dir / "server.log", "w")
         self.process = subprocess.Popen([binary, "serve"], env=self.env, stdout=self.log,
@@ -293,6 +295,8 @@ def main():
                         help="the chat model that replies (COMPANIN_LLM): extractive, local…")
     parser.add_argument("--replies", type=int, default=60,
                         help="questions asked as visitors' messages (0: none)")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for the server, e.g. COMPANIN_EMBEDDER=openai (repeatable)")
     parser.add_argument("--check", action="store_true",
                         help="only check that every question's section states its fact")
     args = parser.parse_args()
@@ -305,7 +309,10 @@ def main():
     bm25 = bm25_module(cache)
     langs = [l for l in args.langs.split(",") if l]
     files = {lang: corpus(cache, lang) for lang in langs}
-    server = Server(args.bin, Path(args.models).resolve(), args.llm)
+    extra_env = [setting.split("=", 1) for setting in args.env]
+    if any(len(pair) != 2 for pair in extra_env):
+        raise SystemExit("--env takes NAME=VALUE")
+    server = Server(args.bin, Path(args.models).resolve(), args.llm, extra_env)
     try:
         for lang in langs:
             evaluate(lang, files[lang], questions, server, [m for m in args.modes.split(",") if m],

@@ -106,8 +106,11 @@ impl Default for ExternalJwtSettings {
 pub enum EmbedderChoice {
     /// The local model when its files are present, the hash embedder otherwise.
     Auto,
-    /// all-MiniLM-L6-v2 through candle; start-up fails without its files.
+    /// all-MiniLM-L6-v2 through candle (English); start-up fails without its files.
     Local,
+    /// multilingual-e5-small through candle (about a hundred languages); start-up fails
+    /// without its file.
+    E5,
     /// The OpenAI-compatible provider's embeddings endpoint.
     Openai,
     /// The dependency-free hash embedder (lexical, no semantics).

@@ -160,6 +160,15 @@ pub struct ModelSettings {
     /// Length of the provider's embedding vectors; known for OpenAI's models, asked of the
     /// provider once at start-up otherwise.
     pub openai_embedding_dimensions: Option<usize>,
+    /// The provider's model for search queries, when the provider serves an asymmetric
+    /// model's query side under a name of its own; the embedding model otherwise.
+    pub openai_embedding_query_model: Option<String>,
+    /// Text put before every search query sent to the provider (`query: ` for an E5 model
+    /// served as it is).
+    pub openai_embedding_query_prefix: String,
+    /// Text put before every passage sent to the provider (`passage: ` for E5). Passages
+    /// embedded with another prefix stay in the store until `reembedKnowledge`.
+    pub openai_embedding_passage_prefix: String,
     /// Whether the provider's chat model accepts images (used to describe uploaded images).
     pub openai_vision: bool,
     /// Timeout of one request to the provider, streaming included.
@@ -179,6 +188,9 @@ impl Default for ModelSettings {
             openai_chat_model: "gpt-4o-mini".into(),
             openai_embedding_model: "text-embedding-3-small".into(),
             openai_embedding_dimensions: None,
+            openai_embedding_query_model: None,
+            openai_embedding_query_prefix: String::new(),
+            openai_embedding_passage_prefix: String::new(),
             openai_vision: false,
             openai_timeout_seconds: 60,
             openai_max_retries: 3,

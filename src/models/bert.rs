@@ -6,7 +6,10 @@
 //! norm, and the intermediate projection's bias and GELU.
 //! Numerically it is the Hugging Face `BertModel` forward pass.
 
-use candle_core::{D, DType, Result, Tensor};
+use candle_core::{
+    D, DType, Device, Result, Tensor,
+    quantized::{GgmlDType, ggml_file::qtensor_from_ggml},
+};
 use candle_nn::{VarBuilder, ops::layer_norm};
 use candle_transformers::models::bert::{Config, HiddenAct};
 
@@ -118,9 +121,58 @@ struct Layer {
     output: DenseNorm,
 }
 
+/// The word embeddings: a table of floats, or of 4-bit blocks (GGML's `Q4_0`: 18 bytes per
+/// 32 weights) read a row per token, which keeps a 250,000-word table at a seventh of its
+/// size as floats.
+pub enum Words {
+    /// (vocabulary, hidden) floats.
+    Dense(Tensor),
+    /// `Q4_0` rows of `hidden` weights each.
+    Q4_0 {
+        /// The rows, one after another.
+        blocks: Vec<u8>,
+        /// Rows in the table.
+        rows: usize,
+        /// Weights per row.
+        hidden: usize,
+    },
+}
+
+impl Words {
+    /// The embeddings of `ids`, (ids, hidden).
+    fn lookup(&self, ids: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::Dense(table) => table.index_select(ids, 0),
+            Self::Q4_0 {
+                blocks,
+                rows,
+                hidden,
+            } => {
+                let row_bytes = hidden / GgmlDType::Q4_0.block_size() * GgmlDType::Q4_0.type_size();
+                let ids = ids.to_vec1::<u32>()?;
+                let mut gathered = Vec::with_capacity(ids.len() * row_bytes);
+                for &id in &ids {
+                    let id = id as usize;
+                    if id >= *rows {
+                        candle_core::bail!("token id {id} outside the vocabulary of {rows}");
+                    }
+                    gathered.extend_from_slice(&blocks[id * row_bytes..(id + 1) * row_bytes]);
+                }
+                qtensor_from_ggml(
+                    GgmlDType::Q4_0,
+                    &gathered,
+                    vec![ids.len(), *hidden],
+                    &Device::Cpu,
+                )?
+                .dequantize(&Device::Cpu)
+            }
+        }
+    }
+}
+
 /// A BERT encoder (embeddings and transformer layers, no pooler).
 pub struct Encoder {
-    words: Tensor,
+    words: Words,
     /// Position embeddings plus the (single) token-type embedding, (positions, hidden).
     positions: Tensor,
     embedding_norm: Norm,
@@ -132,14 +184,24 @@ pub struct Encoder {
 impl Encoder {
     /// Reads the weights of a Hugging Face BERT checkpoint (with or without the `bert.` prefix).
     pub fn load(vb: VarBuilder, config: &Config) -> Result<Self> {
-        if config.hidden_act != HiddenAct::Gelu {
-            candle_core::bail!("only BERT with the exact GELU is supported");
-        }
         let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
             vb.pp("bert")
         } else {
             vb
         };
+        let words = vb.pp("embeddings").get(
+            (config.vocab_size, config.hidden_size),
+            "word_embeddings.weight",
+        )?;
+        Self::load_with_words(vb, config, Words::Dense(words))
+    }
+
+    /// Reads the weights of a BERT checkpoint named as Hugging Face names them, but for the
+    /// word embeddings, which are given.
+    pub fn load_with_words(vb: VarBuilder, config: &Config, words: Words) -> Result<Self> {
+        if config.hidden_act != HiddenAct::Gelu {
+            candle_core::bail!("only BERT with the exact GELU is supported");
+        }
         let hidden = config.hidden_size;
         let heads = config.num_attention_heads;
         let head_size = hidden / heads;
@@ -190,7 +252,7 @@ impl Encoder {
             })
             .collect::<Result<_>>()?;
         Ok(Self {
-            words: embeddings.get((config.vocab_size, hidden), "word_embeddings.weight")?,
+            words,
             positions,
             embedding_norm: Norm::load(&embeddings.pp("LayerNorm"), hidden, eps)?,
             layers,
@@ -203,7 +265,7 @@ impl Encoder {
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
         let (rows, width) = ids.dims2()?;
         let tokens = rows * width;
-        let words = self.words.index_select(&ids.flatten_all()?, 0)?;
+        let words = self.words.lookup(&ids.flatten_all()?)?;
         let x = words
             .reshape((rows, width, self.hidden))?
             .broadcast_add(&self.positions.narrow(0, 0, width)?)?

@@ -6,6 +6,7 @@
 mod attention;
 mod bert;
 mod chat;
+mod e5;
 mod error;
 mod extractive;
 mod gelu;
@@ -17,6 +18,7 @@ mod norm;
 mod op_input;
 mod openai;
 mod pool;
+mod sentence;
 mod smollm;
 mod summarize;
 
@@ -28,6 +30,7 @@ pub use chat::{
     ChatChunk, ChatMessage, ChatModel, ChatRequest, ChatStream, Completion, ContextPassage,
     Faithfulness, FinishReason, GenerationOptions, Role, prompt_messages,
 };
+pub use e5::E5Embedder;
 pub use error::ModelError;
 pub use extractive::{ExtractiveChat, NO_ANSWER};
 pub use hash::HashEmbedder;
@@ -49,8 +52,17 @@ pub trait Embedder: Send + Sync {
     fn id(&self) -> &str;
     /// Length of every vector.
     fn dimension(&self) -> usize;
-    /// One L2-normalised vector per text, in order.
+    /// One L2-normalised vector per text to be found (a chunk, a Q&A pair), in order.
     async fn embed(&self, texts: &[String]) -> anyhow::Result<Vec<Vec<f32>>>;
+    /// The L2-normalised vector of a search query. Models trained with a marker for each
+    /// side (E5's `query: ` and `passage: `) embed a query apart from what it looks for.
+    async fn embed_query(&self, query: &str) -> anyhow::Result<Vec<f32>> {
+        Ok(self
+            .embed(&[query.to_owned()])
+            .await?
+            .pop()
+            .unwrap_or_default())
+    }
     /// Tokens of a text the model reads, its special tokens aside, when it reads a bounded
     /// window (what lies beyond is not embedded); `None` when it has no known limit.
     fn window(&self) -> Option<usize> {
@@ -162,6 +174,7 @@ impl Models {
             EmbedderChoice::Hash => Arc::new(HashEmbedder::default()),
             EmbedderChoice::Openai => Arc::new(OpenAiEmbedder::new(provider()?, settings).await?),
             EmbedderChoice::Local => Arc::new(load_minilm(dir)?),
+            EmbedderChoice::E5 => Arc::new(load_e5(dir)?),
             EmbedderChoice::Auto => match missing(dir, &minilm_files()) {
                 None => Arc::new(load_minilm(dir)?),
                 Some(missing) => {
@@ -242,6 +255,20 @@ fn load_minilm(dir: &Path) -> Result<MiniLmEmbedder, ModelError> {
         )));
     }
     MiniLmEmbedder::load(dir, BlockingPool::new(1))
+}
+
+fn e5_file() -> String {
+    format!("{}/{}", e5::DIR, e5::FILE)
+}
+
+fn load_e5(dir: &Path) -> Result<E5Embedder, ModelError> {
+    if let Some(missing) = missing(dir, &[e5_file()]) {
+        return Err(ModelError::unavailable(format!(
+            "COMPANIN_EMBEDDER=e5, but multilingual-e5-small is not in {} ({missing}); run {FETCH_COMMAND}",
+            dir.display()
+        )));
+    }
+    E5Embedder::load(dir, BlockingPool::new(1))
 }
 
 fn load_smollm(dir: &Path) -> Result<LocalChat, ModelError> {

@@ -222,6 +222,9 @@ impl ChatModel for OpenAiChat {
 pub struct OpenAiEmbedder {
     api: OpenAi,
     model: String,
+    query_model: String,
+    query_prefix: String,
+    passage_prefix: String,
     id: String,
     dimension: usize,
 }
@@ -236,14 +239,24 @@ impl OpenAiEmbedder {
             "text-embedding-3-large" => Some(3072),
             _ => None,
         };
+        let query_model = settings
+            .openai_embedding_query_model
+            .clone()
+            .filter(|m| !m.trim().is_empty())
+            .unwrap_or_else(|| model.clone());
         let mut embedder = Self {
             api,
             id: format!("openai:{model}"),
+            query_model,
+            query_prefix: settings.openai_embedding_query_prefix.clone(),
+            passage_prefix: settings.openai_embedding_passage_prefix.clone(),
             model,
             dimension: settings.openai_embedding_dimensions.or(known).unwrap_or(0),
         };
         if embedder.dimension == 0 {
-            let probe = embedder.request(vec!["dimension probe".into()]).await?;
+            let probe = embedder
+                .request(&embedder.model, vec!["dimension probe".into()])
+                .await?;
             embedder.dimension = probe.first().map_or(0, Vec::len);
             if embedder.dimension == 0 {
                 return Err(ModelError::unavailable(
@@ -254,10 +267,10 @@ impl OpenAiEmbedder {
         Ok(embedder)
     }
 
-    async fn request(&self, input: Vec<String>) -> Result<Vec<Vec<f32>>, ModelError> {
+    async fn request(&self, model: &str, input: Vec<String>) -> Result<Vec<Vec<f32>>, ModelError> {
         let expected = input.len();
         let request = CreateEmbeddingRequest {
-            model: self.model.clone(),
+            model: model.to_owned(),
             input: EmbeddingInput::StringArray(input),
             ..Default::default()
         };
@@ -276,10 +289,20 @@ impl OpenAiEmbedder {
             )));
         }
         data.sort_by_key(|e| e.index);
-        Ok(data
+        let vectors: Vec<Vec<f32>> = data
             .into_iter()
             .map(|e| super::hash::normalized(e.embedding))
-            .collect())
+            .collect();
+        if self.dimension > 0
+            && let Some(bad) = vectors.iter().find(|v| v.len() != self.dimension)
+        {
+            return Err(ModelError::unavailable(format!(
+                "the embeddings endpoint returned {} dimensions, {} expected",
+                bad.len(),
+                self.dimension
+            )));
+        }
+        Ok(vectors)
     }
 }
 
@@ -296,17 +319,22 @@ impl Embedder for OpenAiEmbedder {
     async fn embed(&self, texts: &[String]) -> anyhow::Result<Vec<Vec<f32>>> {
         let mut vectors = Vec::with_capacity(texts.len());
         for batch in texts.chunks(EMBED_BATCH) {
-            let embedded = self.request(batch.to_vec()).await?;
-            if let Some(bad) = embedded.iter().find(|v| v.len() != self.dimension) {
-                anyhow::bail!(
-                    "the embeddings endpoint returned {} dimensions, {} expected",
-                    bad.len(),
-                    self.dimension
-                );
-            }
-            vectors.extend(embedded);
+            let input = batch
+                .iter()
+                .map(|text| format!("{}{text}", self.passage_prefix))
+                .collect();
+            vectors.extend(self.request(&self.model, input).await?);
         }
         Ok(vectors)
+    }
+
+    async fn embed_query(&self, query: &str) -> anyhow::Result<Vec<f32>> {
+        let input = vec![format!("{}{query}", self.query_prefix)];
+        Ok(self
+            .request(&self.query_model, input)
+            .await?
+            .pop()
+            .unwrap_or_default())
     }
 }
 

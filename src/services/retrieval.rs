@@ -92,11 +92,7 @@ pub(crate) async fn search_in(
     if !repo::knowledge::has_indexed(&state.db, tenant, embedder.id()).await? {
         return Ok(Vec::new());
     }
-    let vector = embedder
-        .embed(&[query.to_owned()])
-        .await?
-        .pop()
-        .unwrap_or_default();
+    let vector = embedder.embed_query(query).await?;
     let request = SearchRequest {
         org: tenant.org().clone(),
         vector,

@@ -38,6 +38,7 @@ impl VectorStore {
     /// One maintenance pass over every chunk table.
     pub async fn optimize(&self) -> anyhow::Result<()> {
         for table in self.all_tables().await? {
+            let _writing = self.writing.lock().await;
             let rows = table.count_rows(None).await?;
             let indices = table.list_indices().await?;
             let indexed_as = |column: &str, kind: Option<&IndexType>| {

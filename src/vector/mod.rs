@@ -54,6 +54,10 @@ pub struct ChunkRow {
 pub struct VectorStore {
     db: Connection,
     tables: Arc<Mutex<HashMap<String, Table>>>,
+    /// Held by every write of this process, so that a write and the full-text index update
+    /// after it never race another write: a failed index update would leave rows that a
+    /// search scores with other statistics than the indexed ones.
+    writing: Arc<Mutex<()>>,
     /// Rows a table needs before it gets an approximate vector index.
     index_threshold: usize,
 }
@@ -69,6 +73,7 @@ impl VectorStore {
         Ok(Self {
             db,
             tables: Arc::default(),
+            writing: Arc::default(),
             index_threshold,
         })
     }
@@ -139,6 +144,7 @@ impl VectorStore {
     ) -> anyhow::Result<()> {
         let table = self.table(model, dimension).await?;
         let filter = source_filter(org, source);
+        let _writing = self.writing.lock().await;
         if rows.is_empty() {
             table
                 .delete(filter.as_str())
@@ -173,6 +179,7 @@ impl VectorStore {
     /// Deletes every chunk of `source`, in every table.
     pub async fn delete_source(&self, org: &OrgId, source: &SourceId) -> anyhow::Result<()> {
         let filter = source_filter(org, source);
+        let _writing = self.writing.lock().await;
         for table in self.all_tables().await? {
             table
                 .delete(filter.as_str())
@@ -215,18 +222,30 @@ async fn create_text_index(table: &Table) -> anyhow::Result<()> {
         .with_context(|| format!("creating the full-text index of {}", table.name()))
 }
 
-/// Folds rows written since into the full-text index. Until then a search scans and scores
-/// them one by one, which made a small knowledge base slower to search than a large,
-/// maintained one. Left to maintenance when it fails (another writer committed first).
+/// Folds rows written since into the full-text index. Until then a search scans them one by
+/// one, which made a small knowledge base slower to search than a large, maintained one, and
+/// scores them with statistics of their own, which ranked a matching chunk below weaker
+/// indexed ones. Tried again when another writer (another replica) committed first; left to
+/// maintenance when that keeps happening.
 async fn index_new_text(table: &Table) {
-    let mut options = OptimizeOptions::default();
-    options.index_names = Some(vec![TEXT_INDEX.to_owned()]);
-    if let Err(e) = table.optimize(OptimizeAction::Index(options)).await {
-        tracing::info!(
-            table = table.name(),
-            error = %e,
-            "new chunks stay outside the full-text index until maintenance"
-        );
+    const ATTEMPTS: u32 = 3;
+    for attempt in 1..=ATTEMPTS {
+        let mut options = OptimizeOptions::default();
+        options.index_names = Some(vec![TEXT_INDEX.to_owned()]);
+        match table.optimize(OptimizeAction::Index(options)).await {
+            Ok(_) => return,
+            Err(e) if attempt == ATTEMPTS => tracing::warn!(
+                table = table.name(),
+                error = %e,
+                "new chunks stay outside the full-text index until maintenance"
+            ),
+            Err(e) => tracing::info!(
+                table = table.name(),
+                attempt,
+                error = %e,
+                "updating the full-text index again"
+            ),
+        }
     }
 }
 

