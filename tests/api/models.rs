@@ -546,29 +546,48 @@ async fn without_model_files_the_server_starts_on_fallbacks_and_says_how_to_fetc
 
     // Asked for by name, a missing model is an error at start-up that says what to run.
     let data = tempfile::tempdir().expect("temp dir");
-    let settings = Settings {
-        data_dir: data.path().to_path_buf(),
-        http: HttpSettings {
-            bind: "127.0.0.1:0".parse().expect("address"),
-            ..Settings::default().http
-        },
-        models: ModelSettings {
-            models_dir: dir,
-            embedder: EmbedderChoice::Hash,
-            llm: LlmChoice::Local,
-            ..Settings::default().models
-        },
-        ..Settings::default()
+    let refusal = |embedder, llm| {
+        let settings = Settings {
+            data_dir: data.path().to_path_buf(),
+            http: HttpSettings {
+                bind: "127.0.0.1:0".parse().expect("address"),
+                ..Settings::default().http
+            },
+            models: ModelSettings {
+                models_dir: dir.clone(),
+                embedder,
+                llm,
+                ..Settings::default().models
+            },
+            ..Settings::default()
+        };
+        async move {
+            Application::build(settings)
+                .await
+                .err()
+                .expect("refuses to start")
+                .to_string()
+        }
     };
-    let error = Application::build(settings)
-        .await
-        .err()
-        .expect("refuses to start");
-    let message = error.to_string();
+    let message = refusal(EmbedderChoice::Hash, LlmChoice::Local).await;
     assert!(
         message.contains("COMPANIN_LLM=local") && message.contains("scripts/fetch-models.sh"),
         "{message}"
     );
+    let message = refusal(EmbedderChoice::E5, LlmChoice::Extractive).await;
+    assert!(
+        message.contains("COMPANIN_EMBEDDER=e5") && message.contains("scripts/fetch-models.sh"),
+        "{message}"
+    );
+    // A file that is not the model is refused with the reason, not read as one.
+    std::fs::create_dir_all(dir.join("multilingual-e5-small")).expect("dir");
+    std::fs::write(
+        dir.join("multilingual-e5-small/e5-small-q4.bin"),
+        b"E5S1\x01\x00\x00\x00\xff\xff",
+    )
+    .expect("written");
+    let message = refusal(EmbedderChoice::E5, LlmChoice::Extractive).await;
+    assert!(message.contains("e5-small-q4.bin: truncated"), "{message}");
 }
 
 #[tokio::test]
