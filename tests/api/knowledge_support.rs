@@ -30,6 +30,17 @@ impl TestApp {
         .await
     }
 
+    /// Uploads a text file and waits until it is indexed; returns the source, `READY`.
+    pub async fn uploaded(&self, key: &str, name: &str, text: &str) -> Value {
+        let (status, created) = self.upload(key, name, text.as_bytes().to_vec(), None).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let source = self
+            .settled(key, created["id"].as_str().unwrap_or_default())
+            .await;
+        assert_eq!(source["status"], "READY", "{source}");
+        source
+    }
+
     /// Waits until the source leaves PENDING/PROCESSING; returns it.
     pub async fn settled(&self, key: &str, id: &str) -> Value {
         let query = "query($id: ID!) { knowledgeSource(id: $id) { id status error chunkCount summary keywords contentHash embeddingModel indexedAt kind title answer } }";

@@ -390,14 +390,7 @@ async fn an_asymmetric_provider_model_embeds_queries_and_passages_each_with_its_
     })
     .await;
     let text = "The warehouse cat is called Pixel and guards the loading bay.";
-    let (status, created) = app
-        .upload(&app.key, "notes.txt", text.as_bytes().to_vec(), None)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let source = app
-        .settled(&app.key, created["id"].as_str().unwrap_or_default())
-        .await;
-    assert_eq!(source["status"], "READY", "{source}");
+    let source = app.uploaded(&app.key, "notes.txt", text).await;
     assert_eq!(source["embeddingModel"], "openai:e5-passage");
     let hits = app
         .search(
@@ -473,14 +466,7 @@ async fn a_server_on_the_provider_summarises_and_describes_images_with_it() {
     assert_eq!(body["models"]["embedder"], "hash-v1");
 
     let text = "Shipping. Our parcels leave the warehouse daily and arrive within three working days anywhere in Europe.";
-    let (status, created) = app
-        .upload(&app.key, "shipping.txt", text.as_bytes().to_vec(), None)
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let source = app
-        .settled(&app.key, created["id"].as_str().unwrap_or_default())
-        .await;
-    assert_eq!(source["status"], "READY", "{source}");
+    let source = app.uploaded(&app.key, "shipping.txt", text).await;
     assert_eq!(source["summary"], "Parcels ship in three days.");
     assert_eq!(source["keywords"], json!(["shipping", "parcels"]));
     let (_, request) = &fake.requests()[0];
@@ -610,13 +596,7 @@ async fn the_local_embedder_finds_a_paraphrase_that_shares_no_words() {
         ),
     ];
     for (name, text) in docs {
-        let (status, created) = app
-            .upload(&app.key, name, text.as_bytes().to_vec(), None)
-            .await;
-        assert_eq!(status, StatusCode::CREATED);
-        let source = app
-            .settled(&app.key, created["id"].as_str().unwrap_or_default())
-            .await;
+        let source = app.uploaded(&app.key, name, text).await;
         assert_eq!(source["embeddingModel"], "all-MiniLM-L6-v2", "{source}");
     }
     let hits = app
