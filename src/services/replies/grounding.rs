@@ -182,10 +182,12 @@ fn code_like(text: &str) -> Vec<String> {
         .collect();
     for word in text.split_whitespace() {
         let word = word.trim_matches(|c: char| !c.is_alphanumeric() && c != '/' && c != '-');
-        let inner = word.len() > 2
-            && word[1..word.len() - 1]
-                .chars()
-                .any(|c| matches!(c, '-' | '/' | '_' | '.' | '='));
+        // Between its first and last character, counted as characters: "área" starts with
+        // two bytes.
+        let mut middle = word.chars();
+        let inner = middle.next().is_some()
+            && middle.next_back().is_some()
+            && middle.any(|c| matches!(c, '-' | '/' | '_' | '.' | '='));
         if word.chars().any(|c| c.is_ascii_digit()) || inner || word.starts_with("--") {
             tokens.push(word.trim_matches('`').to_owned());
         }
@@ -272,6 +274,13 @@ mod tests {
             gate.supports("[1]"),
             "a sentence without words has nothing to refuse"
         );
+    }
+
+    #[test]
+    fn words_that_begin_with_an_accented_letter_are_read_by_characters() {
+        let gate = Gate::new(["El área de índices de apt está en /var/lib/apt/lists, según él."]);
+        assert!(gate.supports("El área de índices está en /var/lib/apt/lists según él."));
+        assert!(!gate.supports("El área está en /var/cache/ñu-é."));
     }
 
     #[test]
