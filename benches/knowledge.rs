@@ -290,7 +290,6 @@ async fn retrieval() -> anyhow::Result<()> {
             .remove(0);
         let request = |mode, limit, exact| SearchRequest {
             org: org.clone(),
-            vector: vector.clone(),
             text: query.clone(),
             mode,
             allowed: None,
@@ -305,6 +304,7 @@ async fn retrieval() -> anyhow::Result<()> {
                 embedder.id(),
                 embedder.dimension(),
                 &request(SearchMode::Hybrid, 5, false),
+                async { Ok(vector.clone()) },
             )
             .await?;
         latencies.push(started.elapsed());
@@ -314,6 +314,7 @@ async fn retrieval() -> anyhow::Result<()> {
                 embedder.id(),
                 embedder.dimension(),
                 &request(SearchMode::Vector, 10, false),
+                async { Ok(vector.clone()) },
             )
             .await?;
         vector_times.push(started.elapsed());
@@ -323,6 +324,7 @@ async fn retrieval() -> anyhow::Result<()> {
                 embedder.id(),
                 embedder.dimension(),
                 &request(SearchMode::Vector, 10, true),
+                async { Ok(vector.clone()) },
             )
             .await?;
         exact_times.push(started.elapsed());
@@ -332,6 +334,7 @@ async fn retrieval() -> anyhow::Result<()> {
                 embedder.id(),
                 embedder.dimension(),
                 &request(SearchMode::Text, 10, false),
+                async { Ok(vector.clone()) },
             )
             .await?;
         text_times.push(started.elapsed());

@@ -7,9 +7,11 @@ fact a correct answer states).
 It runs the real server (`companin serve`, local models, SQLite, a temporary data dir),
 uploads each language's twelve chapters as HTML files into an organization of its own
 through the REST API, waits until they are indexed, and asks every question through
-`POST /api/v1/knowledge/search` in each mode. In the same run it scores a baseline: BM25
+`POST /api/v1/knowledge/search` in each mode. In the same run it scores baselines: BM25
 (`rank_bm25` from PyPI) over the sections themselves — an ideal split the server does not
-get.
+get — and, when `--baseline-python` has `langchain-text-splitters` and
+`sentence-transformers`, the LangChain default pipeline (`langchain_baseline.py`: its
+recursive splitter over each chapter's text, the same MiniLM files, cosine ranking).
 
 Reported per language and mode: top-1 and top-5 hit rate and MRR@5 (a hit is a chunk under
 the answering section: at least 30 % of its word 6-grams are the section's), fact@5 (a
@@ -224,7 +226,33 @@ class Locator:
         return found >= share * len(mine)
 
 
-def evaluate(lang, files, questions, server, modes, bm25, reply_limit):
+def langchain(python, models, sections, questions, lang, locator):
+    """The LangChain default pipeline's score (see `langchain_baseline.py`), or None when
+    `python` cannot run it."""
+    if not python:
+        return None
+    chapters = {}
+    for s in sections:
+        chapters.setdefault(s.chapter, []).append(f"{s.title}\n{s.own}")
+    job = {"model": str(Path(models) / "all-MiniLM-L6-v2"),
+           "documents": ["\n\n".join(parts) for parts in chapters.values()],
+           "queries": [q["q"][lang] for q in questions], "top_k": TOP_K}
+    run = subprocess.run([python, str(HERE / "langchain_baseline.py")], input=json.dumps(job),
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        print(f"  langchain baseline skipped: {run.stderr.strip().splitlines()[-1:]}")
+        return None
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    score = Score()
+    for q, hits in zip(questions, out["hits"]):
+        score.add([locator.holds(h, q["anchor"]) for h in hits],
+                  any(q["fact"][lang] in collapse(h) for h in hits))
+    print(score.row("langchain") + f"   ({out['chunks']} chunks, {out['seconds']:.0f} s)")
+    return score
+
+
+def evaluate(lang, files, questions, server, modes, bm25, reply_limit, baseline_python=None,
+             models=None):
     sections = [s for n, f in zip(CHAPTERS, files) for s in chapter_sections(f, n)]
     locator = Locator(sections)
     key = server.organization(f"eval-{lang}")
@@ -233,16 +261,19 @@ def evaluate(lang, files, questions, server, modes, bm25, reply_limit):
           f"12 chapters indexed in {seconds:.0f} s")
     print(f"  {'':<14} {'top1':>6} {'top5':>6} {'mrr@5':>6} {'fact@5':>7} "
           f"{'p50 ms':>8} {'p95 ms':>8}")
-    results = {}
+    results = {"questions": [{"q": q["q"][lang], "anchor": q["anchor"],
+                              "fact": q["fact"][lang], "hits": {}} for q in questions]}
     for mode in modes:
         score = Score()
-        for q in questions:
+        for q, record in zip(questions, results["questions"]):
             started = time.perf_counter()
             hits = request(server.url + "/api/v1/knowledge/search", key, "POST",
                            {"query": q["q"][lang], "top_k": TOP_K, "mode": mode})
             elapsed = time.perf_counter() - started
             correct = [locator.holds(h["text"], q["anchor"]) for h in hits]
             fact = any(q["fact"][lang] in collapse(h["text"]) for h in hits)
+            record["hits"][mode] = [{"text": h["text"], "score": h["score"], "correct": ok}
+                                    for h, ok in zip(hits, correct)]
             score.add(correct, fact, elapsed)
         print(score.row(mode))
         results[mode] = score
@@ -255,6 +286,7 @@ def evaluate(lang, files, questions, server, modes, bm25, reply_limit):
                   any(q["fact"][lang] in s.own for s in ranked))
     print(score.row("bm25 sections"))
     results["bm25"] = score
+    results["langchain"] = langchain(baseline_python, models, sections, questions, lang, locator)
     if reply_limit:
         post = lambda url, key, body: request(url, key, "POST", body)  # noqa: E731
         print(replies.HEADER)
@@ -263,6 +295,8 @@ def evaluate(lang, files, questions, server, modes, bm25, reply_limit):
         for example in score.examples:
             print(f"    unsupported: {example}")
         results["replies"] = score
+        for record, reply in zip(results["questions"], score.replies):
+            record["reply"] = reply
     return results
 
 
@@ -297,6 +331,11 @@ def main():
                         help="questions asked as visitors' messages (0: none)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for the server, e.g. COMPANIN_EMBEDDER=openai (repeatable)")
+    parser.add_argument("--baseline-python", default=None, metavar="PYTHON",
+                        help="a Python with langchain-text-splitters and sentence-transformers: "
+                             "adds the LangChain default pipeline as a baseline")
+    parser.add_argument("--dump", metavar="FILE",
+                        help="write every question's hits per mode and reply as JSON, to study")
     parser.add_argument("--check", action="store_true",
                         help="only check that every question's section states its fact")
     args = parser.parse_args()
@@ -313,12 +352,16 @@ def main():
     if any(len(pair) != 2 for pair in extra_env):
         raise SystemExit("--env takes NAME=VALUE")
     server = Server(args.bin, Path(args.models).resolve(), args.llm, extra_env)
+    dump = {}
     try:
         for lang in langs:
-            evaluate(lang, files[lang], questions, server, [m for m in args.modes.split(",") if m],
-                     bm25, args.replies)
+            dump[lang] = evaluate(lang, files[lang], questions, server, [m for m in args.modes.split(",") if m],
+                     bm25, args.replies, args.baseline_python, Path(args.models).resolve())
     finally:
         warnings = server.stop()
+    if args.dump:
+        Path(args.dump).write_text(json.dumps(
+            {lang: r["questions"] for lang, r in dump.items()}, ensure_ascii=False, indent=1))
     print(f"\nserver log lines at WARN: {warnings}")
 
 

@@ -51,9 +51,12 @@ class ReplyScore:
         self.n = self.fact = self.unsupported = self.nothing = 0
         self.first, self.complete = [], []
         self.examples = []
+        self.replies = []
 
     def add(self, reply, fact):
         self.n += 1
+        self.replies.append({"content": reply["content"], "grounding": reply.get("grounding"),
+                             "cited": [c["chunk_text"] for c in reply.get("citations", [])]})
         content = reply["content"]
         passages = [c["chunk_text"] for c in reply.get("citations", [])]
         if reply.get("first_token_ms") is not None:

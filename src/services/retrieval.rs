@@ -92,10 +92,8 @@ pub(crate) async fn search_in(
     if !repo::knowledge::has_indexed(&state.db, tenant, embedder.id()).await? {
         return Ok(Vec::new());
     }
-    let vector = embedder.embed_query(query).await?;
     let request = SearchRequest {
         org: tenant.org().clone(),
-        vector,
         text: query.to_owned(),
         mode: search.mode.unwrap_or(SearchMode::Hybrid),
         allowed,
@@ -108,7 +106,12 @@ pub(crate) async fn search_in(
     };
     let found = state
         .vectors
-        .search(embedder.id(), embedder.dimension(), &request)
+        .search(
+            embedder.id(),
+            embedder.dimension(),
+            &request,
+            embedder.embed_query(query),
+        )
         .await?;
     with_sources(
         state,

@@ -47,8 +47,6 @@ pub enum SearchMode {
 pub struct SearchRequest {
     /// The caller's organization: every query is confined to it.
     pub org: OrgId,
-    /// The query's embedding.
-    pub vector: Vec<f32>,
     /// The query's text.
     pub text: String,
     /// Retrieval mode.
@@ -84,12 +82,15 @@ pub struct VectorHit {
 }
 
 impl VectorStore {
-    /// The best chunks for `request` among those embedded by `model`.
+    /// The best chunks for `request` among those embedded by `model`; `embedding` gives the
+    /// query's vector, computed while the full-text leg searches (the text leg needs it only
+    /// to report its hits' similarity).
     pub async fn search(
         &self,
         model: &str,
         dimension: usize,
         request: &SearchRequest,
+        embedding: impl Future<Output = anyhow::Result<Vec<f32>>>,
     ) -> anyhow::Result<Vec<VectorHit>> {
         if request.limit == 0 || request.allowed.as_ref().is_some_and(Vec::is_empty) {
             return Ok(Vec::new());
@@ -103,18 +104,30 @@ impl VectorStore {
         };
         let terms = crate::language::query_terms(&request.text);
         let vector_leg = async {
+            let vector = embedding.await?;
             if request.mode == SearchMode::Text {
-                return Ok(Vec::new());
+                return Ok((vector, Vec::new()));
             }
-            vector_leg(&table, request, &filter, depth).await
+            let hits = vector_leg(&table, &vector, request, &filter, depth).await?;
+            Ok((vector, hits))
         };
         let text_leg = async {
             if request.mode == SearchMode::Vector || terms.is_empty() {
                 return Ok(Vec::new());
             }
-            text_leg(&table, &request.vector, &terms, &filter, depth).await
+            text_leg(&table, &terms, &filter, depth).await
         };
-        let (by_vector, by_text) = futures::try_join!(vector_leg, text_leg)?;
+        let ((vector, by_vector), by_text) = futures::try_join!(vector_leg, text_leg)?;
+        let by_text = by_text
+            .into_iter()
+            .map(|(raw, stored)| Raw {
+                hit: VectorHit {
+                    similarity: cosine(&vector, &stored),
+                    ..raw.hit
+                },
+                ..raw
+            })
+            .collect();
         Ok(fuse(request, by_vector, by_text))
     }
 }
@@ -169,13 +182,14 @@ const TEXT_COLUMNS: [&str; 7] = [
 
 async fn vector_leg(
     table: &Table,
+    vector: &[f32],
     request: &SearchRequest,
     filter: &str,
     depth: usize,
 ) -> anyhow::Result<Vec<Raw>> {
     let mut query = table
         .query()
-        .nearest_to(request.vector.as_slice())?
+        .nearest_to(vector)?
         .column("vector")
         .distance_type(DistanceType::Cosine)
         .limit(depth)
@@ -212,13 +226,13 @@ async fn vector_leg(
     Ok(out)
 }
 
+/// The full-text leg's hits, each with its stored vector.
 async fn text_leg(
     table: &Table,
-    query_vector: &[f32],
     terms: &str,
     filter: &str,
     depth: usize,
-) -> anyhow::Result<Vec<Raw>> {
+) -> anyhow::Result<Vec<(Raw, Vec<f32>)>> {
     // The terms are the query analysed in every language: words only, never query syntax.
     let query = FullTextSearchQuery::new(terms.to_owned()).with_column(batch::TERMS.to_owned())?;
     let batches: Vec<RecordBatch> = table
@@ -238,12 +252,12 @@ async fn text_leg(
         let vectors = column(batch, "vector")?.as_fixed_size_list();
         for (i, (hit, language)) in read_hits(batch)?.into_iter().enumerate() {
             let stored = vectors.value(i);
-            let similarity = cosine(query_vector, stored.as_primitive::<Float32Type>().values());
-            out.push(Raw {
-                hit: VectorHit { similarity, ..hit },
+            let raw = Raw {
+                hit,
                 leg_score: score.value(i),
                 language,
-            });
+            };
+            out.push((raw, stored.as_primitive::<Float32Type>().values().to_vec()));
         }
     }
     Ok(out)
@@ -404,7 +418,6 @@ mod tests {
     fn hybrid(read: Option<&[&str]>) -> SearchRequest {
         SearchRequest {
             org: OrgId::generate(),
-            vector: Vec::new(),
             text: String::new(),
             mode: SearchMode::Hybrid,
             allowed: None,
@@ -475,10 +488,11 @@ mod tests {
             org: org.clone(),
             text: "warehouse cat name".into(),
             mode: SearchMode::Text,
-            vector: vec![1.0, 0.0],
             ..hybrid(None)
         };
-        let hits = store.search("m", 2, &request).await?;
+        let hits = store
+            .search("m", 2, &request, async { Ok(vec![1.0, 0.0]) })
+            .await?;
         assert_eq!(hits.first().map(|h| h.text.as_str()), Some(texts[1]));
         Ok(())
     }

@@ -230,7 +230,6 @@ mod tests {
         let store = VectorStore::open(&uri, 1_000).await?;
         let request = SearchRequest {
             org: org.clone(),
-            vector: vec![0.0, 1.0],
             // Dutch stemming meets "pakketten" in "pakket" and "installeert" in "installeren".
             text: "Hoe installeert men pakketten?".into(),
             mode: SearchMode::Text,
@@ -240,7 +239,9 @@ mod tests {
             exact: false,
             embedder_languages: None,
         };
-        let hits = store.search("m", 2, &request).await?;
+        let hits = store
+            .search("m", 2, &request, async { Ok(vec![0.0, 1.0]) })
+            .await?;
         assert_eq!(hits.len(), 1, "{hits:?}");
         assert_eq!(hits[0].chunk_index, 0);
 

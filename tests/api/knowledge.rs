@@ -516,7 +516,6 @@ async fn searches_through_the_built_indexes_stay_exact_enough_and_confined_to_th
 
     let ask = |org: &OrgId, query: &str, mode| SearchRequest {
         org: org.clone(),
-        vector: embedder.vector(query),
         text: query.to_owned(),
         mode,
         allowed: None,
@@ -532,6 +531,7 @@ async fn searches_through_the_built_indexes_stay_exact_enough_and_confined_to_th
                 embedder.id(),
                 embedder.dimension(),
                 &ask(&ours, &wanted, mode),
+                async { Ok(embedder.vector(&wanted)) },
             )
             .await
             .expect("searched");
@@ -551,6 +551,7 @@ async fn searches_through_the_built_indexes_stay_exact_enough_and_confined_to_th
                 embedder.id(),
                 embedder.dimension(),
                 &ask(&theirs, &wanted, mode),
+                async { Ok(embedder.vector(&wanted)) },
             )
             .await
             .expect("searched");
@@ -567,7 +568,9 @@ async fn searches_through_the_built_indexes_stay_exact_enough_and_confined_to_th
     let mut only = ask(&ours, &wanted, SearchMode::Hybrid);
     only.allowed = Some(vec![sources[1].1.to_string()]);
     let hits = store
-        .search(embedder.id(), embedder.dimension(), &only)
+        .search(embedder.id(), embedder.dimension(), &only, async {
+            Ok(embedder.vector(&wanted))
+        })
         .await
         .expect("searched");
     assert!(!hits.is_empty());

@@ -13,7 +13,7 @@ use companin::{
     startup::Application,
 };
 use futures::StreamExt;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::{
@@ -524,9 +524,7 @@ async fn without_model_files_the_server_starts_on_fallbacks_and_says_how_to_fetc
     assert_eq!(body["models"]["chat"], "extractive");
     let notes = body["models"]["notes"].to_string();
     assert!(
-        notes.contains("all-MiniLM-L6-v2")
-            && notes.contains("SmolLM2")
-            && notes.contains("scripts/fetch-models.sh"),
+        notes.contains("all-MiniLM-L6-v2") && notes.contains("scripts/fetch-models.sh"),
         "{notes}"
     );
 
@@ -713,4 +711,46 @@ async fn a_changed_embedder_is_detected_and_reembedding_brings_the_sources_back(
     assert_eq!(data["knowledgeIndex"]["staleSources"], 0);
     let hits = other.search(&other.key, "copper teapot", json!({})).await;
     assert_eq!(hits[0]["source"]["id"], id.as_str(), "{hits:?}");
+}
+
+#[tokio::test]
+async fn with_the_model_files_auto_embeds_with_minilm_and_answers_by_quoting_the_passages() {
+    let app = TestApp::spawn_with(|s| {
+        s.models.models_dir = models_dir();
+        s.models.embedder = EmbedderChoice::Auto;
+        s.models.llm = LlmChoice::Auto;
+    })
+    .await;
+    let (_, body) = TestApp::send(app.client.get(format!("{}/readyz", app.address))).await;
+    assert_eq!(body["models"]["embedder"], "all-MiniLM-L6-v2", "{body}");
+    assert_eq!(body["models"]["chat"], "extractive", "{body}");
+    assert_eq!(body["models"]["notes"], json!([]), "{body}");
+
+    app.uploaded(
+        &app.key,
+        "shipping.txt",
+        "Shipping\n\nParcels to Portugal arrive within four working days. Gift wrapping costs \
+         three euros and is chosen at checkout.",
+    )
+    .await;
+    let assistant = app.assistant(&app.key, json!({})).await;
+    let session = app
+        .session(&app.key, json!({ "assistant_id": assistant }))
+        .await;
+    let (status, sent) = TestApp::send(
+        app.rest(Method::POST, "/api/v1/conversations/send-message", &app.key)
+            .json(&json!({ "session_id": session["id"], "message": "How long does a parcel to Portugal take?" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{sent}");
+    let reply = &sent["reply"];
+    assert_eq!(reply["model"], "extractive", "{reply}");
+    assert_eq!(reply["grounding"], "QUOTED", "{reply}");
+    assert!(
+        reply["content"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("four working days"),
+        "{reply}"
+    );
 }
