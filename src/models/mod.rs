@@ -147,7 +147,7 @@ impl Models {
         Self {
             embedder: Arc::new(HashEmbedder::default()),
             summarizer: Arc::new(LocalSummarizer),
-            chat: Arc::new(ExtractiveChat),
+            chat: Arc::new(ExtractiveChat::lexical()),
             notes: Vec::new(),
         }
     }
@@ -170,13 +170,21 @@ impl Models {
             Ok(client)
         };
 
+        // The local embedder that the extractive answer may read meaning with: MiniLM, the
+        // one measured for it; it embeds every reply's parts, so never a paid provider.
+        let mut meaning: Option<Arc<dyn Embedder>> = None;
+        let mut minilm = || -> Result<Arc<dyn Embedder>, ModelError> {
+            let model: Arc<dyn Embedder> = Arc::new(load_minilm(dir)?);
+            meaning = Some(model.clone());
+            Ok(model)
+        };
         let embedder: Arc<dyn Embedder> = match settings.embedder {
             EmbedderChoice::Hash => Arc::new(HashEmbedder::default()),
             EmbedderChoice::Openai => Arc::new(OpenAiEmbedder::new(provider()?, settings).await?),
-            EmbedderChoice::Local => Arc::new(load_minilm(dir)?),
+            EmbedderChoice::Local => minilm()?,
             EmbedderChoice::E5 => Arc::new(load_e5(dir)?),
             EmbedderChoice::Auto => match missing(dir, &minilm_files()) {
-                None => Arc::new(load_minilm(dir)?),
+                None => minilm()?,
                 Some(missing) => {
                     notes.push(format!(
                         "embedder: all-MiniLM-L6-v2 is not in {} ({missing}); using the hash \
@@ -200,7 +208,10 @@ impl Models {
             // states the fact at least as often as SmolLM2-135M in en/es/pt, states nothing
             // the passages do not hold, and answers in milliseconds where the model takes
             // seconds; the model stays one setting away (`COMPANIN_LLM=local`).
-            LlmChoice::Extractive | LlmChoice::Auto => Arc::new(ExtractiveChat),
+            LlmChoice::Extractive | LlmChoice::Auto => Arc::new(match meaning {
+                Some(embedder) => ExtractiveChat::reading_meaning_with(embedder),
+                None => ExtractiveChat::lexical(),
+            }),
         };
 
         let summarizer: Arc<dyn Summarizer> = if chat.id().starts_with("openai:") {

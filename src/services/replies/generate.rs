@@ -458,7 +458,7 @@ async fn unsupported(job: &Ready, passed_any: bool, out: &mut Emitter) -> Outcom
             answered_by: None,
         };
     }
-    let quoting = ExtractiveChat;
+    let quoting = ExtractiveChat::lexical();
     let mut quote = match quoting.stream(job.prepared.request.clone()).await {
         Ok(stream) => stream,
         Err(e) => return Outcome::Failed(e.to_string()),
