@@ -9,7 +9,7 @@
 //! passages' language is given — by how close each part is to the question in meaning; the
 //! best parts are quoted in their order. On the Debian Reference harness
 //! (`scripts/eval/answers.py`) adding meaning (MiniLM, English) raised the English replies
-//! that state the fact from .63 to .70 of 60; MiniLM does not read Spanish or Portuguese, and
+//! that state the fact from .62 to .70 of 60; MiniLM does not read Spanish or Portuguese, and
 //! there it did not help, so it is not used.
 //! When no part shares a word with the question and the best passage is not close to it in
 //! meaning either, the reply says plainly that nothing was found, in the visitor's language.
