@@ -14,7 +14,9 @@ use std::{
 };
 
 use companin::{
-    config::{HttpSettings, LlmChoice, ModelSettings, RateLimitSettings, Settings},
+    config::{
+        HttpSettings, IngestionSettings, LlmChoice, ModelSettings, RateLimitSettings, Settings,
+    },
     domain::ids::{OrgId, SourceId},
     ingest::chunk::{ChunkSettings, chunk},
     ingest::extract::text,
@@ -135,6 +137,11 @@ async fn ingestion() -> anyhow::Result<()> {
             models_dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models"),
             llm: LlmChoice::Extractive,
             ..Settings::default().models
+        },
+        // Files are extracted by the server's own binary, not this benchmark's.
+        ingestion: IngestionSettings {
+            extract_program: Some(env!("CARGO_BIN_EXE_companin").into()),
+            ..Settings::default().ingestion
         },
         ..Settings::default()
     };

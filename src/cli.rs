@@ -1,4 +1,5 @@
-//! The `companin` command line: serve, migrate, organizations, keys, schema.
+//! The `companin` command line: serve, migrate, organizations, keys, schema, chat, and the
+//! `extract` child the server runs for each file.
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
@@ -10,6 +11,7 @@ use crate::{
     db,
     error::AppError,
     graphql,
+    ingest::isolated,
     services::{self, api_keys::NewApiKey, rate_limits::RateLimitInput},
     startup::Application,
     telemetry,
@@ -70,6 +72,19 @@ enum Command {
         /// Send this message, print the reply and exit (default: read lines from stdin).
         #[arg(long, short)]
         message: Option<String>,
+    },
+    /// Extract one file's text: the request line and the file on stdin, the text as JSON on
+    /// stdout. The server runs this in a child process for each file, under these limits.
+    Extract {
+        /// Address space the process may use, in MiB.
+        #[arg(long, default_value_t = 1024)]
+        memory_mib: u64,
+        /// CPU time the process may use, in seconds.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Most characters of text the file may give.
+        #[arg(long, default_value_t = 5_000_000)]
+        max_chars: usize,
     },
 }
 
@@ -143,9 +158,33 @@ enum KeyCommand {
 }
 
 /// Runs the command line; errors are printed as one line with a non-zero exit.
-pub async fn run() -> ExitCode {
+pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    match execute(cli).await {
+    if let Command::Extract {
+        memory_mib,
+        seconds,
+        max_chars,
+    } = cli.command
+    {
+        // One file, synchronously, without a runtime or configuration: the child's whole
+        // address space is for the file.
+        return isolated::child(isolated::Limits {
+            memory_mib,
+            seconds,
+            max_chars,
+        });
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
@@ -157,6 +196,7 @@ pub async fn run() -> ExitCode {
 async fn execute(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     telemetry::init(settings.log_format);
+    crate::tls::configure_egress(settings.egress_proxy.as_deref())?;
     match cli.command {
         Command::Serve { demo } => serve(settings, demo).await,
         Command::Sandbox(SandboxCommand::Seed) => seed_sandbox(settings).await,
@@ -190,6 +230,8 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Org(command) => org_command(&settings, command).await,
         Command::Key(command) => key_command(&settings, command).await,
+        // Handled in `run`, before any runtime or configuration.
+        Command::Extract { .. } => anyhow::bail!("extract runs on its own, without a server"),
     }
 }
 

@@ -83,8 +83,7 @@ fn build_pinned(
     addresses: &[SocketAddr],
     timeout: Duration,
 ) -> Result<reqwest::Client, Refused> {
-    crate::tls::install_crypto_provider();
-    let mut builder = reqwest::Client::builder()
+    let mut builder = crate::tls::client_builder()
         .redirect(Policy::none())
         .timeout(timeout);
     if let Some(Host::Domain(domain)) = url.host() {
@@ -203,13 +202,19 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let [first, second, ..] = ip.segments();
     !(ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
         || (first & 0xfe00) == 0xfc00
         || (first & 0xffc0) == 0xfe80
-        || (first == 0x2001 && ip.segments()[1] == 0x0db8)
+        // Site-local (deprecated, still routed inside some networks).
+        || (first & 0xffc0) == 0xfec0
+        // NAT64 (64:ff9b::/96 and the local-use 64:ff9b:1::/48, both in 64:ff9b::/32) and
+        // 6to4 (2002::/16) reach IPv4 addresses, private ones included, through a gateway.
+        || (first == 0x0064 && second == 0xff9b)
+        || first == 0x2002
+        || (first == 0x2001 && second == 0x0db8)
         || ip.to_ipv4().is_some_and(|v4| !is_public_v4(v4)))
 }
 
@@ -231,6 +236,10 @@ mod tests {
             "fe80::1",
             "fd00::1",
             "::ffff:127.0.0.1",
+            "64:ff9b::a00:1",
+            "64:ff9b:1::1",
+            "2002:a00:1::1",
+            "fec0::1",
         ] {
             assert!(!is_public(ip.parse().expect("ip")), "{ip}");
         }

@@ -43,6 +43,7 @@ impl Application {
     /// Migrates the database, loads the models the settings ask for, starts the background
     /// workers and binds the listener (port 0 picks one).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        crate::tls::configure_egress(settings.egress_proxy.as_deref())?;
         let models = Models::from_settings(&settings.models)
             .await
             .map_err(|e| anyhow::anyhow!("loading the models: {e}"))?;
@@ -177,6 +178,7 @@ async fn shutdown_signal() {
 /// state of a server, or of a command that works like one (`companin sandbox seed`). No
 /// background worker is started.
 pub async fn state(settings: Settings, models: Models) -> anyhow::Result<AppState> {
+    crate::tls::configure_egress(settings.egress_proxy.as_deref())?;
     crate::tls::install_crypto_provider();
     let mut db = db::connect(&settings).await?;
     db::migrate(&db).await?;

@@ -47,6 +47,8 @@ pub struct Model {
     pub status: Status,
     #[sea_orm(column_type = "Text", nullable)]
     pub error: Option<String>,
+    /// Why it failed, as a code (`FILE_TOO_COMPLEX`…); null while nothing went wrong.
+    pub error_code: Option<String>,
     /// Files: the uploaded name, detected type, size and storage key under the data dir.
     pub file_name: Option<String>,
     pub content_type: Option<String>,

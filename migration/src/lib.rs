@@ -17,6 +17,8 @@ mod m20261122_000011_create_request_log;
 mod m20261122_000012_create_oauth_app;
 mod m20261122_000013_create_webhooks;
 mod m20261206_000014_add_message_grounding;
+mod m20261207_000015_add_source_error_code;
+mod m20261207_000016_index_ingest_job_org;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -39,6 +41,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000012_create_oauth_app::Migration),
             Box::new(m20261122_000013_create_webhooks::Migration),
             Box::new(m20261206_000014_add_message_grounding::Migration),
+            Box::new(m20261207_000015_add_source_error_code::Migration),
+            Box::new(m20261207_000016_index_ingest_job_org::Migration),
         ]
     }
 }

@@ -61,11 +61,17 @@ impl ExternalJwtAuthenticator {
             settings.audience.iter().any(|a| !a.trim().is_empty()),
             "external_jwt.audience is required (COMPANIN_EXTERNAL_JWT__AUDIENCE), so that tokens meant for another service are refused"
         );
-        if let Some(org) = &settings.organization {
-            anyhow::ensure!(
+        match &settings.organization {
+            Some(org) => anyhow::ensure!(
                 OrgId::parse(org).is_ok(),
                 "external_jwt.organization `{org}` is not an organization id (org_…)"
-            );
+            ),
+            None => anyhow::ensure!(
+                settings.multi_tenant,
+                "external_jwt.organization is required (COMPANIN_EXTERNAL_JWT__ORGANIZATION): \
+                 the issuer's tokens act for that organization only; to let the issuer name any \
+                 organization, set COMPANIN_EXTERNAL_JWT__MULTI_TENANT=true"
+            ),
         }
         let keys = KeySet::load(settings).await?;
         let loaded = keys.len().await;

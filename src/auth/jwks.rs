@@ -150,8 +150,7 @@ async fn fetch(source: &Source) -> anyhow::Result<JwkSet> {
             .await
             .with_context(|| format!("reading {}", path.display()))?,
         Source::Url(url) => {
-            crate::tls::install_crypto_provider();
-            reqwest::Client::builder()
+            crate::tls::client_builder()
                 .timeout(FETCH_TIMEOUT)
                 .build()?
                 .get(url)

@@ -29,6 +29,9 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// `pretty` (default) or `json` log lines.
     pub log_format: LogFormat,
+    /// The proxy every outbound request goes through (URL fetches, webhooks, providers, key
+    /// sets); none when unset, whatever `HTTP_PROXY` and the like say.
+    pub egress_proxy: Option<String>,
     /// The relational store.
     pub database: DatabaseSettings,
     /// The HTTP server and the GraphQL limits.
@@ -76,9 +79,12 @@ pub struct ExternalJwtSettings {
     /// The claim naming the one assistant the visitor may use (`asst_…`); absent from a
     /// token, any of the organization's assistants.
     pub assistant_claim: String,
-    /// The only organization this issuer may name; unset, any organization (the issuer is
-    /// trusted by the deployment).
+    /// The only organization this issuer may name. Unset, the issuer may name any
+    /// organization, which must be said with `multi_tenant`.
     pub organization: Option<String>,
+    /// The operator trusts the issuer to name any organization (a deployment's own identity
+    /// provider); without it, `organization` is required.
+    pub multi_tenant: bool,
     /// Seconds of clock skew tolerated on `exp` and `nbf`.
     pub leeway_seconds: u64,
 }
@@ -95,6 +101,7 @@ impl Default for ExternalJwtSettings {
             visitor_claim: "sub".into(),
             assistant_claim: "assistant".into(),
             organization: None,
+            multi_tenant: false,
             leeway_seconds: 30,
         }
     }
@@ -147,6 +154,7 @@ impl Default for Settings {
         Self {
             data_dir: PathBuf::from("./data"),
             log_format: LogFormat::Pretty,
+            egress_proxy: None,
             database: DatabaseSettings::default(),
             http: HttpSettings::default(),
             ingestion: IngestionSettings::default(),
@@ -189,6 +197,7 @@ impl Settings {
         struct Process {
             data_dir: PathBuf,
             log_format: LogFormat,
+            egress_proxy: Option<String>,
         }
         impl Default for Process {
             fn default() -> Self {
@@ -196,6 +205,7 @@ impl Settings {
                 Self {
                     data_dir: defaults.data_dir,
                     log_format: defaults.log_format,
+                    egress_proxy: defaults.egress_proxy,
                 }
             }
         }
@@ -204,6 +214,7 @@ impl Settings {
         Ok(Self {
             data_dir: process.data_dir,
             log_format: process.log_format,
+            egress_proxy: process.egress_proxy,
             database: figment.extract().map_err(invalid)?,
             http: figment.extract().map_err(invalid)?,
             ingestion: figment.extract().map_err(invalid)?,

@@ -97,6 +97,17 @@ pub struct IngestionSettings {
     pub url_refresh_minutes: i32,
     /// Seconds between scans for URL sources due for a refresh.
     pub scheduler_interval_seconds: u64,
+    /// The program that extracts a file's text in a child process (`<program> extract`);
+    /// this server's own executable when unset.
+    pub extract_program: Option<PathBuf>,
+    /// Longest one extraction may run (wall clock and CPU), in seconds.
+    pub extract_timeout_seconds: u64,
+    /// Memory one extraction may use (its address space), in MiB.
+    pub extract_memory_mib: u64,
+    /// Most characters of text one source may give; a larger one fails `FILE_TOO_COMPLEX`.
+    pub max_extracted_chars: usize,
+    /// Most chunks one source may give; a larger one fails `FILE_TOO_COMPLEX`.
+    pub max_chunks_per_source: usize,
 }
 
 impl Default for IngestionSettings {
@@ -112,6 +123,11 @@ impl Default for IngestionSettings {
             url_max_bytes: 10 * 1024 * 1024,
             url_refresh_minutes: 1440,
             scheduler_interval_seconds: 15,
+            extract_program: None,
+            extract_timeout_seconds: 60,
+            extract_memory_mib: 1024,
+            max_extracted_chars: 5_000_000,
+            max_chunks_per_source: 10_000,
         }
     }
 }
@@ -215,6 +231,9 @@ pub struct ReplySettings {
     /// Seconds without a write after which a streaming reply counts as abandoned (its server
     /// stopped) and is marked failed.
     pub reply_abandoned_seconds: u64,
+    /// Replies one organization may have generating at once in this process; a message
+    /// beyond them is refused `RATE_LIMITED`, so one tenant cannot fill the model's queue.
+    pub max_concurrent_replies: usize,
 }
 
 impl Default for ReplySettings {
@@ -226,6 +245,7 @@ impl Default for ReplySettings {
             history_tokens: 1_500,
             reply_flush_ms: 200,
             reply_abandoned_seconds: 120,
+            max_concurrent_replies: 16,
         }
     }
 }
@@ -268,6 +288,9 @@ impl Default for WebhookSettings {
 pub struct RateLimitSettings {
     /// Default per-organization request budget per hour.
     pub rate_limit_per_hour: u32,
+    /// Most requests per hour an organization's admin may give itself (the operator's command
+    /// line may go above); the default budget when unset.
+    pub rate_limit_max_per_hour: Option<u32>,
     /// Whether requests are counted against the budgets (off only behind a gateway that
     /// limits, or to measure the limiter's cost).
     pub rate_limit_enabled: bool,
@@ -277,10 +300,19 @@ pub struct RateLimitSettings {
     pub request_log_enabled: bool,
 }
 
+impl RateLimitSettings {
+    /// Most requests per hour an organization's admin may give itself.
+    pub fn ceiling_per_hour(&self) -> u32 {
+        self.rate_limit_max_per_hour
+            .unwrap_or(self.rate_limit_per_hour)
+    }
+}
+
 impl Default for RateLimitSettings {
     fn default() -> Self {
         Self {
             rate_limit_per_hour: 1000,
+            rate_limit_max_per_hour: None,
             rate_limit_enabled: true,
             rate_limit_alert_share: 0.8,
             request_log_enabled: true,

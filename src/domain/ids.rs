@@ -180,4 +180,20 @@ mod tests {
             assert!(AssistantId::parse(raw).is_err(), "{raw}");
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_any_text_as_an_id_never_panics_and_accepts_only_its_own_shape(
+            raw in proptest::prelude::any::<String>(),
+            suffix in proptest::prelude::any::<String>(),
+        ) {
+            let prefixed = format!("asst_{suffix}");
+            for text in [raw.as_str(), prefixed.as_str()] {
+                if let Ok(id) = AssistantId::parse(text) {
+                    proptest::prop_assert_eq!(id.as_str(), text);
+                    proptest::prop_assert!(text.starts_with("asst_"));
+                }
+            }
+        }
+    }
 }

@@ -5,4 +5,5 @@ pub mod assistant;
 pub mod ids;
 pub mod pagination;
 pub mod request_log;
+pub mod source_failure;
 pub mod template;

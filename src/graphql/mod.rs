@@ -6,6 +6,7 @@ mod api_keys;
 mod assistants;
 mod context;
 mod conversations;
+pub mod cost;
 mod knowledge;
 pub mod loaders;
 mod node;

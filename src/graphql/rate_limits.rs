@@ -27,8 +27,9 @@ pub struct RateLimitMutation;
 
 #[Object]
 impl RateLimitMutation {
-    /// Overrides the organization's request budget (admin scope). Takes effect at once on
-    /// this server, within seconds on the others.
+    /// Overrides the organization's request budget (admin scope), up to the operator's
+    /// ceiling per hour (`BAD_USER_INPUT` on `limit` above it). Takes effect at once on this
+    /// server, within seconds on the others.
     async fn set_rate_limit(
         &self,
         ctx: &Context<'_>,

@@ -15,7 +15,12 @@ use axum::{
 use serde_json::json;
 
 use super::governance::OperationInfo;
-use crate::{auth::Principal, error::AppError, graphql::CompaninSchema, state::AppState};
+use crate::{
+    auth::Principal,
+    error::AppError,
+    graphql::{CompaninSchema, cost::cost},
+    state::AppState,
+};
 
 /// Headers a browser cannot send cross-origin without a CORS preflight.
 const PREFLIGHTED_HEADERS: [&str; 5] = [
@@ -74,6 +79,11 @@ pub async fn execute(
         }
     }
     let operation = describe_batch(&batch);
+    if let Err(refused) = charge_work(&state, &principal, &batch).await {
+        let mut response = refuse(refused);
+        response.extensions_mut().insert(operation);
+        return response;
+    }
     let loader = crate::graphql::loaders::for_request(&state, &principal);
     let batch = batch.data(principal).data(loader);
     let response = match schema.execute_batch(batch).await {
@@ -85,6 +95,43 @@ pub async fn execute(
     let mut response = Json(response).into_response();
     response.extensions_mut().insert(operation);
     response
+}
+
+/// Charges what the request costs beyond the one request the middleware counted: each
+/// operation of a batch, and each root field that starts work, is a request of its own.
+/// Refused as a whole, before anything runs, when the window cannot pay for all of it.
+async fn charge_work(
+    state: &AppState,
+    principal: &Principal,
+    batch: &BatchRequest,
+) -> Result<(), AppError> {
+    let cost: u64 = match batch {
+        BatchRequest::Single(request) => cost(request),
+        BatchRequest::Batch(list) => list.iter().map(cost).sum(),
+    };
+    charge_beyond_one(state, principal, cost).await
+}
+
+/// Charges `cost - 1` more requests to the caller's organization (the first was counted on
+/// the way in); `RATE_LIMITED` when the window cannot pay for them.
+async fn charge_beyond_one(
+    state: &AppState,
+    principal: &Principal,
+    cost: u64,
+) -> Result<(), AppError> {
+    if cost <= 1 {
+        return Ok(());
+    }
+    match state
+        .rate_limits
+        .charge(principal.billed_org(), cost - 1)
+        .await?
+    {
+        Some(decision) if !decision.allowed => Err(AppError::RateLimited {
+            retry_after: decision.reset_after,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// The operation a request runs (the first one's type for a batch), for the request log.
@@ -126,11 +173,29 @@ pub(super) fn describe(request: &async_graphql::Request) -> OperationInfo {
         OperationType::Mutation => "mutation",
         OperationType::Subscription => "subscription",
     });
-    let name = selected
+    let name = match selected
         .and_then(|(name, _)| name)
         .or_else(|| request.operation_name.clone())
-        .unwrap_or_else(|| "anonymous".to_owned());
+    {
+        None => "anonymous".to_owned(),
+        Some(name) if loggable(&name) => name,
+        // The caller's text goes to the request log, metrics and exports: only a name.
+        Some(_) => "invalid".to_owned(),
+    };
     OperationInfo { name, kind }
+}
+
+/// Longest operation name recorded.
+const MAX_OPERATION_NAME: usize = 100;
+
+/// Whether `name` is a GraphQL name (`[_A-Za-z][_0-9A-Za-z]*`) short enough to record.
+fn loggable(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= MAX_OPERATION_NAME
+        && chars
+            .next()
+            .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
 /// Whether the request could not have been sent by a browser without a CORS preflight.

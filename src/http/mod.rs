@@ -10,6 +10,7 @@ mod playground;
 mod probes;
 pub mod rest;
 mod ws;
+mod ws_credential;
 
 use axum::{
     Extension, Router,
@@ -59,6 +60,7 @@ pub fn router(state: AppState, schema: CompaninSchema) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(
             ServiceBuilder::new()
+                .map_request(middleware::bound_request_id)
                 .set_request_id(middleware::REQUEST_ID, MakeRequestUuid)
                 .layer(
                     TraceLayer::new_for_http()

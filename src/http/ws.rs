@@ -28,14 +28,12 @@ use serde_json::{Value, json};
 use tokio::{sync::mpsc, task::AbortHandle};
 
 use super::{
-    governance::{Served, check_origin, record},
+    governance::{Served, record},
     graphql::{describe, with_codes},
+    ws_credential::{RECHECK_EVERY, Standing},
 };
 use crate::{
-    auth::{Credentials, Principal},
-    domain::request_log::Transport,
-    error::AppError,
-    graphql::CompaninSchema,
+    auth::Principal, domain::request_log::Transport, error::AppError, graphql::CompaninSchema,
     state::AppState,
 };
 
@@ -92,7 +90,7 @@ pub async fn upgrade(
             peer,
             protocol,
             initialised: false,
-            principal: None,
+            standing: None,
             subscriptions: HashMap::new(),
             generation: 0,
             outbox,
@@ -187,7 +185,8 @@ struct Connection {
     peer: Option<IpAddr>,
     protocol: Protocol,
     initialised: bool,
-    principal: Option<Principal>,
+    /// The credential and what it last proved, once initialised.
+    standing: Option<Standing>,
     subscriptions: HashMap<String, (u64, AbortHandle)>,
     generation: u64,
     outbox: mpsc::Sender<Outgoing>,
@@ -201,6 +200,12 @@ impl Connection {
         tokio::pin!(init_timeout);
         let mut keepalive = tokio::time::interval(KEEPALIVE);
         keepalive.reset();
+        let mut recheck = tokio::time::interval(RECHECK_EVERY);
+        recheck.reset();
+        // A visitor's token ends the socket when it expires.
+        let expiry = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(expiry);
+        let mut expires = false;
         let closing = loop {
             tokio::select! {
                 () = self.state.shutdown.cancelled() => {
@@ -209,12 +214,28 @@ impl Connection {
                 () = &mut init_timeout, if !self.initialised => {
                     break Some((4408, "Connection initialisation timeout".to_owned()));
                 }
+                () = &mut expiry, if expires => {
+                    break Some((4403, "Forbidden: the token has expired".to_owned()));
+                }
+                _ = recheck.tick(), if self.standing.is_some() => {
+                    if let Some(standing) = self.standing.as_mut()
+                        && let Err(reason) = standing.recheck(&self.state, true).await
+                    {
+                        break Some((4403, reason));
+                    }
+                }
                 incoming = socket.recv() => match incoming {
                     None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break None,
                     Some(Ok(Message::Text(text))) => {
                         match self.handle(&mut socket, text.as_str()).await {
                             Flow::Continue => {}
                             Flow::Close(code, reason) => break Some((code, reason)),
+                        }
+                        if !expires
+                            && let Some(at) = self.standing.as_ref().and_then(Standing::expires)
+                        {
+                            expiry.as_mut().reset(at);
+                            expires = true;
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {
@@ -227,7 +248,7 @@ impl Connection {
                         break None;
                     }
                 }
-                _ = keepalive.tick(), if self.principal.is_some() => {
+                _ = keepalive.tick(), if self.standing.is_some() => {
                     let frame = match self.protocol {
                         Protocol::TransportWs => json!({"type": "ping"}),
                         Protocol::Legacy => json!({"type": "ka"}),
@@ -360,22 +381,16 @@ impl Connection {
                 headers.insert(name, value);
             }
         }
-        let credentials = Credentials {
-            headers: &headers,
-            peer: self.peer,
-        };
-        let authenticated =
-            self.state
-                .auth
-                .authenticate(&credentials)
-                .await
-                .and_then(|principal| {
-                    check_origin(&principal, &self.upgrade_headers)?;
-                    Ok(principal)
-                });
-        match authenticated {
-            Ok(principal) => {
-                self.principal = Some(principal);
+        let established = Standing::establish(
+            &self.state,
+            headers,
+            self.upgrade_headers.clone(),
+            self.peer,
+        )
+        .await;
+        match established {
+            Ok(standing) => {
+                self.standing = Some(standing);
                 send(socket, json!({"type": "connection_ack"})).await
             }
             Err(e @ AppError::Internal(_)) => {
@@ -394,8 +409,13 @@ impl Connection {
     }
 
     async fn subscribe(&mut self, socket: &mut WebSocket, id: String, request: GqlRequest) -> Flow {
-        let Some(principal) = self.principal.clone() else {
+        let Some(standing) = self.standing.as_mut() else {
             return Flow::Close(4401, "Unauthorized".into());
+        };
+        // The credential may have been revoked or expired since the socket opened.
+        let principal = match standing.recheck(&self.state, false).await {
+            Ok(principal) => principal.clone(),
+            Err(reason) => return Flow::Close(4403, reason),
         };
         if id.is_empty() {
             return invalid("the operation id must not be empty");
@@ -480,7 +500,17 @@ impl Connection {
     /// send instead of running it when it is refused.
     async fn admit(&self, principal: &Principal, request: &GqlRequest) -> Option<Value> {
         let (started, at) = (Instant::now(), chrono::Utc::now());
-        let decision = self.state.rate_limits.admit(principal.billed_org()).await;
+        let mut decision = self.state.rate_limits.admit(principal.billed_org()).await;
+        // Each root field that starts work is a request of its own (a subscribe may carry
+        // a mutation document): the rest is charged as a whole or refused.
+        let cost = crate::graphql::cost::cost(request);
+        if cost > 1 && matches!(decision, Ok(Some(ref d)) if d.allowed) {
+            decision = self
+                .state
+                .rate_limits
+                .charge(principal.billed_org(), cost - 1)
+                .await;
+        }
         let refusal = match &decision {
             Ok(Some(d)) if !d.allowed => Some(AppError::RateLimited {
                 retry_after: d.reset_after,

@@ -187,6 +187,8 @@ fn pack_records(text: &str, sizer: &Sizer) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
     use crate::ingest::{Block, extract::text};
 
@@ -274,5 +276,32 @@ mod tests {
             rows.iter().map(String::as_str).collect::<Vec<_>>(),
             "every row exactly once, in order"
         );
+    }
+
+    /// Pieces of prose, headings and code, shuffled into documents.
+    fn documents() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("# Title\n"),
+            Just("## Sub\n"),
+            Just("word "),
+            Just("Sentence ends. "),
+            Just("\n\n"),
+            Just("```\ncode\n```\n"),
+            Just("ünïcödé "),
+            Just("x"),
+        ];
+        proptest::collection::vec(piece, 0..400).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn any_document_chunks_into_nonblank_chunks_within_the_size(text in documents()) {
+            for doc in [text::markdown(&text), text::plain(&text)] {
+                for chunk in chunk(&doc, &SMALL) {
+                    prop_assert!(!chunk.text.trim().is_empty(), "{chunk:?}");
+                    prop_assert!(chunk.text.chars().count() <= SMALL.target_chars, "{chunk:?}");
+                }
+            }
+        }
     }
 }

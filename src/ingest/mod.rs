@@ -4,20 +4,25 @@
 pub mod chunk;
 pub mod extract;
 pub mod fetch;
+pub mod isolated;
 pub mod pipeline;
 pub mod sniff;
 mod sources;
 pub mod worker;
 
+use serde::{Deserialize, Serialize};
+
+use crate::domain::source_failure::{FailureCode, SourceFailure};
+
 /// Text extracted from a source, in blocks that keep the document's structure.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Document {
     /// The blocks, in document order.
     pub blocks: Vec<Block>,
 }
 
 /// A run of text under one heading path.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Block {
     /// The headings above this block, outermost first.
     pub heading_path: Vec<String>,
@@ -29,7 +34,7 @@ pub struct Block {
 }
 
 /// How a block may be cut into chunks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BlockKind {
     /// Paragraphs and sentences.
     Prose,
@@ -51,22 +56,39 @@ impl Document {
     pub fn is_blank(&self) -> bool {
         self.blocks.iter().all(|b| b.text.trim().is_empty())
     }
+
+    /// Characters of text and headings, as chunking will read them.
+    pub fn chars(&self) -> usize {
+        self.blocks
+            .iter()
+            .map(|b| {
+                b.text.chars().count()
+                    + b.heading_path
+                        .iter()
+                        .map(|h| h.chars().count())
+                        .sum::<usize>()
+            })
+            .sum()
+    }
 }
 
 /// Why content could not be turned into text. These are final: retrying cannot help.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ExtractError {
     /// A type Companin does not read.
     Unsupported(String),
     /// A supported type whose content is damaged or empty.
     Corrupt(String),
+    /// Reading it would pass a limit: time, memory, nesting or the text one source may give.
+    TooComplex(String),
 }
 
-impl ExtractError {
-    /// The message stored on the failed source.
-    pub fn message(&self) -> String {
-        match self {
-            Self::Unsupported(m) | Self::Corrupt(m) => m.clone(),
+impl From<ExtractError> for SourceFailure {
+    fn from(e: ExtractError) -> Self {
+        match e {
+            ExtractError::Unsupported(m) => Self::new(FailureCode::UnsupportedFile, m),
+            ExtractError::Corrupt(m) => Self::new(FailureCode::FileDamaged, m),
+            ExtractError::TooComplex(m) => Self::new(FailureCode::FileTooComplex, m),
         }
     }
 }

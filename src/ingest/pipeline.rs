@@ -11,7 +11,10 @@ use super::{
 };
 use crate::{
     auth::Tenant,
-    domain::ids::SourceId,
+    domain::{
+        ids::SourceId,
+        source_failure::{FailureCode, SourceFailure},
+    },
     repo::{self, knowledge::Indexed},
     runtime::outbox::{self, Event},
     state::AppState,
@@ -22,9 +25,16 @@ use crate::{
 #[derive(Debug)]
 pub enum JobError {
     /// Retrying cannot help (corrupt or unsupported content, a refused URL): the source fails.
-    Permanent(String),
+    Permanent(SourceFailure),
     /// Worth retrying later (storage, network, a busy database).
     Transient(anyhow::Error),
+}
+
+impl JobError {
+    /// A failure retrying cannot help.
+    pub fn permanent(code: FailureCode, message: impl Into<String>) -> Self {
+        Self::Permanent(SourceFailure::new(code, message))
+    }
 }
 
 impl From<sea_orm::DbErr> for JobError {
@@ -41,7 +51,7 @@ impl From<anyhow::Error> for JobError {
 
 impl From<ExtractError> for JobError {
     fn from(e: ExtractError) -> Self {
-        Self::Permanent(e.message())
+        Self::Permanent(e.into())
     }
 }
 

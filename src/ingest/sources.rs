@@ -9,14 +9,13 @@ use entity::knowledge_source::{self, Kind, Status};
 use super::{
     Block, BlockKind, Document,
     chunk::{self, Chunk, ChunkSettings, Window},
-    extract::{self, Hints},
     fetch::{self, Fetched},
+    isolated::{self, Isolation},
     pipeline::{JobError, kinds, sha256},
-    sniff,
 };
 use crate::{
     auth::Tenant,
-    domain::ids::SourceId,
+    domain::{ids::SourceId, source_failure::FailureCode},
     models::Summary,
     repo::{self, knowledge::Validators},
     state::AppState,
@@ -64,9 +63,9 @@ async fn file(state: &AppState, source: &knowledge_source::Model) -> Result<Cont
     let key = source
         .storage_key
         .as_deref()
-        .ok_or_else(|| JobError::Permanent("the file is missing".into()))?;
+        .ok_or_else(|| JobError::permanent(FailureCode::FileDamaged, "the file is missing"))?;
     let bytes = state.blobs.get(key).await?;
-    let mut document = extract_blocking(bytes.clone(), source, None).await?;
+    let mut document = extract_isolated(state, bytes.clone(), source, None).await?;
     describe_image(state, &bytes, &mut document).await;
     prose(state, &document, sha256(&bytes), None, None).await
 }
@@ -131,7 +130,7 @@ async fn url(
         unchanged(state, tenant, source, Some(page.status), Some(validators)).await?;
         return Ok(Read::Unchanged);
     }
-    let document = extract_blocking(page.bytes, &source, page.content_type.clone()).await?;
+    let document = extract_isolated(state, page.bytes, &source, page.content_type.clone()).await?;
     let id = SourceId::from_db(source.id.clone());
     repo::knowledge::record_refresh(&state.db, tenant, &id, "CHANGED", Some(page.status), None)
         .await?;
@@ -155,6 +154,17 @@ async fn prose(
     let chunks = tokio::task::spawn_blocking(move || chunk::chunk(&to_chunk, &settings))
         .await
         .map_err(|e| JobError::Transient(anyhow::anyhow!("chunking stopped: {e}")))?;
+    let most = state.settings.ingestion.max_chunks_per_source;
+    if chunks.len() > most {
+        return Err(JobError::permanent(
+            FailureCode::FileTooComplex,
+            format!(
+                "the source gives {} chunks, more than the {most} one source may hold; split it \
+                 into smaller files",
+                chunks.len()
+            ),
+        ));
+    }
     let summary = state
         .models
         .summarizer
@@ -195,7 +205,7 @@ async fn fetch_url(
     let url = source
         .url
         .as_deref()
-        .ok_or_else(|| JobError::Permanent("the source has no URL".into()))?;
+        .ok_or_else(|| JobError::permanent(FailureCode::UrlFailed, "the source has no URL"))?;
     let validators = conditional.then(|| (source.etag.clone(), source.last_modified.clone()));
     let options = fetch::FetchOptions::from_settings(&state.settings.ingestion);
     match fetch::fetch(url, validators, &options).await {
@@ -212,7 +222,7 @@ async fn fetch_url(
             )
             .await?;
             Err(if e.is_permanent() {
-                JobError::Permanent(e.message())
+                JobError::permanent(FailureCode::UrlFailed, e.message())
             } else {
                 JobError::Transient(anyhow::anyhow!(e.message()))
             })
@@ -220,34 +230,23 @@ async fn fetch_url(
     }
 }
 
-/// Extraction runs on the blocking pool; a panic in a parser fails the source, not the
-/// server.
-async fn extract_blocking(
+/// Extraction runs in a child process under limits: a parser that crashes, runs away or
+/// exhausts its memory fails the source, not the server.
+async fn extract_isolated(
+    state: &AppState,
     bytes: Vec<u8>,
     source: &knowledge_source::Model,
     content_type: Option<String>,
 ) -> Result<Document, JobError> {
-    let title = source.title.clone();
-    let description = source.description.clone();
-    let file_name = source.file_name.clone().or_else(|| source.url.clone());
-    let declared = content_type.or_else(|| source.content_type.clone());
-    let url = source.url.clone();
-    let task = tokio::task::spawn_blocking(move || {
-        let format = sniff::sniff(&bytes, file_name.as_deref(), declared.as_deref())?;
-        let hints = Hints {
-            title: Some(&title),
-            description: description.as_deref(),
-            url: url.as_deref(),
-        };
-        extract::extract(format, &bytes, &hints)
-    });
-    match task.await {
-        Ok(result) => Ok(result?),
-        Err(e) if e.is_panic() => Err(JobError::Permanent(
-            "the file is damaged: its parser could not read it".into(),
-        )),
-        Err(e) => Err(JobError::Transient(e.into())),
-    }
+    let request = isolated::Request {
+        file_name: source.file_name.clone().or_else(|| source.url.clone()),
+        content_type: content_type.or_else(|| source.content_type.clone()),
+        title: source.title.clone(),
+        description: source.description.clone(),
+        url: source.url.clone(),
+    };
+    let isolation = Isolation::from_settings(&state.settings.ingestion)?;
+    Ok(isolation.extract(&request, bytes).await??)
 }
 
 /// Adds what a vision model sees in an image, when one is configured. Without one, or when it

@@ -11,10 +11,14 @@ use tokio::task::JoinHandle;
 use super::pipeline::{self, JobError, kinds};
 use crate::{
     auth::{Tenant, Work},
-    domain::ids::{OrgId, SourceId},
-    repo,
+    domain::{
+        ids::{OrgId, SourceId},
+        source_failure::{FailureCode, SourceFailure},
+    },
+    repo::{self, jobs::Claimed},
     runtime::outbox::{self, Event},
     state::AppState,
+    vector::VectorStore,
 };
 
 /// How often idle workers look for due jobs (retries, other replicas' jobs).
@@ -37,8 +41,9 @@ async fn work(state: AppState) {
     loop {
         let now = Utc::now();
         let lease = chrono::Duration::seconds(state.settings.ingestion.ingest_lease_seconds as i64);
-        match repo::jobs::claim(&state.db, now, now + lease).await {
-            Ok(Some(job)) => {
+        let most = state.settings.ingestion.ingest_max_attempts;
+        match repo::jobs::claim(&state.db, now, now + lease, most).await {
+            Ok(Some(Claimed::Run(job))) => {
                 // The job's organization, for the indexing work it asks for.
                 let tenant = Tenant::for_work(OrgId::from_db(job.org_id.clone()), Work::Ingestion);
                 let source = SourceId::from_db(job.source_id.clone());
@@ -49,6 +54,15 @@ async fn work(state: AppState) {
                     settle(&state, &job.id, job.attempts, &tenant, &source, result).await
                 {
                     tracing::warn!(job = %job.id, error = %e, "could not record a job's outcome; it will run again");
+                }
+            }
+            Ok(Some(Claimed::Spent(job))) => {
+                let tenant = Tenant::for_work(OrgId::from_db(job.org_id.clone()), Work::Ingestion);
+                let source = SourceId::from_db(job.source_id.clone());
+                tracing::warn!(job = %job.id, source = %source, attempts = job.attempts - 1, "a job stopped without settling on each attempt; it is failed without running again");
+                let failure = given_up(job.attempts - 1);
+                if let Err(e) = fail(&state, &job.id, &tenant, &source, failure).await {
+                    tracing::warn!(job = %job.id, error = %e, "could not fail a spent job; it is found again when its lease ends");
                 }
             }
             Ok(None) => {
@@ -91,27 +105,27 @@ async fn settle(
     let db = &state.db;
     match result {
         Ok(()) => repo::jobs::finish(db, tenant, job, JobStatus::Done, None).await,
-        Err(JobError::Permanent(message)) => {
-            tracing::info!(source = %source, reason = %message, "knowledge source failed");
-            fail(state, job, tenant, source, message).await
+        Err(JobError::Permanent(failure)) => {
+            tracing::info!(source = %source, reason = %failure, "knowledge source failed");
+            fail(state, job, tenant, source, failure).await
         }
         Err(JobError::Transient(error)) => {
+            // The cause (a path, a statement, a provider's answer) is for the logs only.
             let message = format!("{error:#}");
             if attempts >= state.settings.ingestion.ingest_max_attempts {
                 tracing::warn!(source = %source, error = %message, "knowledge source failed after retries");
-                let reason = format!("gave up after {attempts} attempts: {message}");
-                return fail(state, job, tenant, source, reason).await;
+                return fail(state, job, tenant, source, given_up(attempts)).await;
             }
             let backoff = (1_i64 << attempts.clamp(0, 16)).min(MAX_BACKOFF_SECONDS);
             tracing::info!(source = %source, error = %message, retry_in_seconds = backoff, "ingestion will be retried");
-            repo::knowledge::set_status(
-                db,
-                tenant,
-                source,
-                Status::Pending,
-                Some(format!("retrying: {message}")),
-            )
-            .await?;
+            let retrying = SourceFailure::new(
+                FailureCode::Retrying,
+                format!(
+                    "indexing was interrupted (attempt {attempts}); it is tried again in {backoff} s"
+                ),
+            );
+            repo::knowledge::set_status(db, tenant, source, Status::Pending, Some(&retrying))
+                .await?;
             repo::jobs::retry_later(
                 db,
                 tenant,
@@ -124,20 +138,37 @@ async fn settle(
     }
 }
 
+/// Why a job that kept failing for reasons outside its content was given up.
+fn given_up(attempts: i32) -> SourceFailure {
+    SourceFailure::new(
+        FailureCode::IndexingFailed,
+        format!(
+            "indexing was interrupted {attempts} times and was given up; upload the file again or ask for a re-index"
+        ),
+    )
+}
+
 /// Marks the source and its job failed, with `knowledge.failed`, in one transaction.
 async fn fail(
     state: &AppState,
     job: &str,
     tenant: &Tenant,
     source: &SourceId,
-    reason: String,
+    failure: SourceFailure,
 ) -> Result<(), sea_orm::DbErr> {
     let txn = state.db.begin().await?;
-    repo::knowledge::set_status(&txn, tenant, source, Status::Failed, Some(reason.clone())).await?;
-    repo::jobs::finish(&txn, tenant, job, JobStatus::Failed, Some(reason.clone())).await?;
+    repo::knowledge::set_status(&txn, tenant, source, Status::Failed, Some(&failure)).await?;
+    repo::jobs::finish(
+        &txn,
+        tenant,
+        job,
+        JobStatus::Failed,
+        Some(failure.to_string()),
+    )
+    .await?;
     let emitted = match repo::knowledge::find(&txn, tenant, source).await? {
         Some(failed) => {
-            let event = Event::knowledge_failed(&failed, &reason);
+            let event = Event::knowledge_failed(&failed);
             outbox::emit(&txn, state.outbox(), tenant, event).await?
         }
         None => None,
@@ -190,5 +221,30 @@ async fn maintain(state: AppState) {
         if let Err(e) = state.vectors.optimize().await {
             tracing::warn!(error = format!("{e:#}"), "vector store maintenance failed");
         }
+        match sweep_orphans(&state.db, &state.vectors).await {
+            Ok(0) => {}
+            Ok(swept) => {
+                tracing::warn!(sources = swept, "removed the chunks of deleted sources");
+            }
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "could not sweep orphaned chunks"),
+        }
     }
+}
+
+/// Removes the chunks of sources that no longer exist (a delete that stopped halfway, a
+/// source deleted while another replica indexed it); returns how many sources' chunks went.
+pub async fn sweep_orphans(
+    db: &sea_orm::DatabaseConnection,
+    vectors: &VectorStore,
+) -> anyhow::Result<usize> {
+    let indexed: Vec<(OrgId, SourceId)> = vectors.indexed_sources().await?.into_iter().collect();
+    let ids: Vec<SourceId> = indexed.iter().map(|(_, source)| source.clone()).collect();
+    let existing = repo::knowledge::existing(db, &ids).await?;
+    let mut swept = 0;
+    // A source's row is written before its first chunk, so one being indexed now is found.
+    for (org, source) in indexed.iter().filter(|pair| !existing.contains(pair)) {
+        vectors.delete_source(org, source).await?;
+        swept += 1;
+    }
+    Ok(swept)
 }

@@ -25,6 +25,8 @@ impl Limiter for MemoryLimiter {
         org: &OrgId,
         policy: Policy,
         window_start: u64,
+        by: u64,
+        all_or_nothing: bool,
     ) -> anyhow::Result<u64> {
         let window = (window_start, policy.window_seconds);
         let mut windows = self
@@ -35,7 +37,10 @@ impl Limiter for MemoryLimiter {
         if entry.0 != window {
             *entry = (window, 0);
         }
-        entry.1 += 1;
+        if all_or_nothing && entry.1 + by > u64::from(policy.limit) {
+            return Ok(entry.1 + by);
+        }
+        entry.1 += by;
         Ok(entry.1)
     }
 

@@ -44,13 +44,16 @@ pub struct Decision {
 /// Where the window counts live.
 #[async_trait]
 pub trait Limiter: Send + Sync {
-    /// Counts one request of `org` in the window `window_start` (Unix seconds) of `policy`
-    /// and returns the window's count including it.
+    /// Counts `by` requests of `org` in the window `window_start` (Unix seconds) of `policy`
+    /// and returns the window's count including them. With `all_or_nothing`, requests that
+    /// would pass the limit are not counted; the count they would have made is returned.
     async fn increment(
         &self,
         org: &OrgId,
         policy: Policy,
         window_start: u64,
+        by: u64,
+        all_or_nothing: bool,
     ) -> anyhow::Result<u64>;
 
     /// Marks `what` (an alert) as done for `org` in the window `window_start` of `policy`;
@@ -85,15 +88,24 @@ impl Decision {
     }
 }
 
-/// Counts one request of `org` against `policy` now.
-pub async fn hit(limiter: &dyn Limiter, org: &OrgId, policy: Policy) -> anyhow::Result<Decision> {
+/// Counts `cost` requests of `org` against `policy` now: a refused single request counts,
+/// a refused charge of several (`all_or_nothing`) does not.
+pub async fn hit(
+    limiter: &dyn Limiter,
+    org: &OrgId,
+    policy: Policy,
+    cost: u64,
+    all_or_nothing: bool,
+) -> anyhow::Result<Decision> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
         .as_secs();
     let window = u64::from(policy.window_seconds.max(1));
     let window_start = now - now % window;
-    let count = limiter.increment(org, policy, window_start).await?;
+    let count = limiter
+        .increment(org, policy, window_start, cost, all_or_nothing)
+        .await?;
     Ok(decide(policy, count, now, window_start + window))
 }
 

@@ -10,10 +10,20 @@ use redis::{Script, aio::ConnectionManager};
 use super::{Limiter, Policy};
 use crate::domain::ids::OrgId;
 
-/// Increments the window's counter; the first hit sets the key to expire after the window.
+/// Adds `ARGV[2]` to the window's counter, unless `ARGV[3]` (a limit, or -1 for none) would
+/// be passed: then the counter is left as it is and what it would have become is returned.
+/// The first hit sets the key to expire after the window.
 const INCREMENT: &str = r"
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then
+local by = tonumber(ARGV[2])
+local cap = tonumber(ARGV[3])
+if cap >= 0 then
+  local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+  if current + by > cap then
+    return current + by
+  end
+end
+local count = redis.call('INCRBY', KEYS[1], by)
+if count == by then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
 end
 return count
@@ -74,6 +84,8 @@ impl Limiter for RedisLimiter {
         org: &OrgId,
         policy: Policy,
         window_start: u64,
+        by: u64,
+        all_or_nothing: bool,
     ) -> anyhow::Result<u64> {
         let key = format!(
             "{}ratelimit:{}:{}:{}",
@@ -88,6 +100,12 @@ impl Limiter for RedisLimiter {
         self.script
             .key(key)
             .arg(ttl_ms)
+            .arg(by)
+            .arg(if all_or_nothing {
+                i64::from(policy.limit)
+            } else {
+                -1
+            })
             .invoke_async(&mut connection)
             .await
             .context("counting the request in Redis")

@@ -60,8 +60,7 @@ impl OpenAi {
             .clone()
             .unwrap_or_else(|| "https://api.openai.com/v1".into());
         config = config.with_api_base(base.trim_end_matches('/'));
-        crate::tls::install_crypto_provider();
-        let http = reqwest::Client::builder()
+        let http = crate::tls::client_builder()
             .connect_timeout(Duration::from_secs(10))
             .read_timeout(Duration::from_secs(settings.openai_timeout_seconds.max(1)))
             .build()

@@ -7,8 +7,8 @@
 use chrono::{DateTime, Utc};
 use entity::ingest_job::{self, JobStatus};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Order,
+    QueryFilter, QueryOrder, Set,
     sea_query::{Expr, ExprTrait},
 };
 
@@ -52,31 +52,58 @@ pub async fn enqueue(
     Ok(())
 }
 
+/// A job a worker took.
+#[derive(Debug)]
+pub enum Claimed {
+    /// To run.
+    Run(ingest_job::Model),
+    /// Leased again after its attempts were spent: each run stopped without settling it (the
+    /// process died inside it), so it is failed without running again.
+    Spent(ingest_job::Model),
+}
+
 /// Leases the next runnable job of any organization: queued and due, or running with an
-/// expired lease.
+/// expired lease; never one whose source another worker is indexing. The organization whose
+/// jobs ran least recently goes first, so one organization's hundreds of files delay
+/// another's one file by at most the jobs already running.
 ///
 /// Unscoped by necessity: workers serve every organization; the job names its own.
 pub async fn claim(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
-) -> Result<Option<ingest_job::Model>, DbErr> {
+    max_attempts: i32,
+) -> Result<Option<Claimed>, DbErr> {
     let runnable = || {
-        Condition::any()
+        Condition::all()
             .add(
-                Condition::all()
-                    .add(ingest_job::Column::Status.eq(JobStatus::Queued))
-                    .add(ingest_job::Column::RunAfter.lte(now)),
+                Condition::any()
+                    .add(
+                        Condition::all()
+                            .add(ingest_job::Column::Status.eq(JobStatus::Queued))
+                            .add(ingest_job::Column::RunAfter.lte(now)),
+                    )
+                    .add(
+                        Condition::all()
+                            .add(ingest_job::Column::Status.eq(JobStatus::Running))
+                            .add(ingest_job::Column::LeaseUntil.lt(now)),
+                    ),
             )
-            .add(
-                Condition::all()
-                    .add(ingest_job::Column::Status.eq(JobStatus::Running))
-                    .add(ingest_job::Column::LeaseUntil.lt(now)),
-            )
+            .add(Expr::cust_with_values(
+                "NOT EXISTS (SELECT 1 FROM ingest_job AS other \
+                 WHERE other.source_id = ingest_job.source_id AND other.id <> ingest_job.id \
+                 AND other.status = 'RUNNING' AND other.lease_until >= ?)",
+                [now],
+            ))
     };
+    // When the organization last had a job taken or settled; never comes first.
+    let served = "(SELECT MAX(last.updated_at) FROM ingest_job AS last \
+                  WHERE last.org_id = ingest_job.org_id AND last.status <> 'QUEUED')";
     for _ in 0..5 {
         let Some(candidate) = ingest_job::Entity::find()
             .filter(runnable())
+            .order_by(Expr::cust(format!("{served} IS NOT NULL")), Order::Asc)
+            .order_by(Expr::cust(served), Order::Asc)
             .order_by_asc(ingest_job::Column::RunAfter)
             .one(db)
             .await?
@@ -96,7 +123,16 @@ pub async fn claim(
             .exec(db)
             .await?;
         if claimed.rows_affected == 1 {
-            return ingest_job::Entity::find_by_id(candidate.id).one(db).await;
+            return Ok(ingest_job::Entity::find_by_id(candidate.id)
+                .one(db)
+                .await?
+                .map(|job| {
+                    if job.attempts > max_attempts {
+                        Claimed::Spent(job)
+                    } else {
+                        Claimed::Run(job)
+                    }
+                }));
         }
     }
     Ok(None)

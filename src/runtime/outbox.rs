@@ -92,13 +92,10 @@ impl Event {
     }
 
     /// `knowledge.failed` for a source that could not be indexed.
-    pub fn knowledge_failed(source: &knowledge_source::Model, error: &str) -> Self {
-        let mut fields = source_fields(source);
-        fields["status"] = json!("FAILED");
-        fields["error"] = json!(error);
+    pub fn knowledge_failed(source: &knowledge_source::Model) -> Self {
         Self {
             kind: EventType::KnowledgeFailed,
-            data: json!({ "source": fields }),
+            data: json!({ "source": source_fields(source) }),
         }
     }
 
@@ -215,6 +212,7 @@ fn source_fields(source: &knowledge_source::Model) -> Value {
         "content_hash": source.content_hash,
         "embedding_model": source.embedding_model,
         "error": source.error,
+        "error_code": source.error_code,
     })
 }
 

@@ -123,12 +123,22 @@ impl RateLimits {
         if !self.enabled {
             return Ok(None);
         }
-        self.count(org).await.map(Some)
+        self.count(org, 1, false).await.map(Some)
     }
 
-    async fn count(&self, org: &OrgId) -> AppResult<Decision> {
+    /// Counts `cost` more requests of `org` at once (the fields of a request that each start
+    /// work); `None` when rate limiting is switched off. When the rest of the window cannot
+    /// pay for all of them, the decision refuses and nothing is counted.
+    pub async fn charge(&self, org: &OrgId, cost: u64) -> AppResult<Option<Decision>> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        self.count(org, cost, true).await.map(Some)
+    }
+
+    async fn count(&self, org: &OrgId, cost: u64, all_or_nothing: bool) -> AppResult<Decision> {
         let policy = self.policy(org).await?;
-        match limiter::hit(self.limiter.as_ref(), org, policy).await {
+        match limiter::hit(self.limiter.as_ref(), org, policy, cost, all_or_nothing).await {
             Ok(decision) => {
                 if !decision.allowed {
                     self.metrics.rate_limited.inc();

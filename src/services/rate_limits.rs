@@ -30,19 +30,54 @@ pub async fn current(state: &AppState, principal: &Principal) -> AppResult<(Poli
     ))
 }
 
-/// Overrides (or, with `None`, resets to the default) the caller's limit (`admin` scope).
+/// Overrides (or, with `None`, resets to the default) the caller's limit (`admin` scope): at
+/// most the operator's ceiling per hour, or the organization's current budget when the
+/// operator set it higher.
 pub async fn set(
     state: &AppState,
     principal: &Principal,
     change: Option<RateLimitInput>,
 ) -> AppResult<(Policy, bool)> {
     let tenant = principal.scope(Scope::Admin)?;
+    if let Some(change) = change {
+        let found = repo::organizations::find(&state.db, tenant.org())
+            .await?
+            .ok_or(AppError::NotFound("organization"))?;
+        let current = per_hour(state.rate_limits.policy_of(&found));
+        let ceiling = u64::from(state.settings.rate_limits.ceiling_per_hour()).max(current);
+        let (limit, window) = change.validate()?;
+        let asked = per_hour(Policy {
+            limit: limit.unsigned_abs(),
+            window_seconds: window.unsigned_abs(),
+        });
+        if asked > ceiling {
+            return Err(AppError::bad_input(
+                "limit",
+                format!(
+                    "at most {ceiling} requests per hour may be set here (this limit allows \
+                     {asked}); the operator sets higher limits"
+                ),
+            ));
+        }
+    }
     let stored = set_for(&state.db, &tenant, change).await?;
     state.rate_limits.forget(tenant.org());
     Ok((
         state.rate_limits.policy_of(&stored),
         stored.rate_limit.is_none(),
     ))
+}
+
+/// The most requests `policy` admits in one hour: all of a window that is an hour or longer
+/// may be spent in one hour.
+fn per_hour(policy: Policy) -> u64 {
+    let limit = u64::from(policy.limit);
+    let window = u64::from(policy.window_seconds.max(1));
+    if window >= 3_600 {
+        limit
+    } else {
+        limit * 3_600_u64.div_ceil(window)
+    }
 }
 
 /// A requested override.

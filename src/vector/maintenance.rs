@@ -1,18 +1,24 @@
 //! Keeping the chunk tables fast: a vector index once a table is large, compaction and index
 //! updates so many small appends do not degrade queries, and pruning of old versions.
 
+use std::collections::HashSet;
+
 use anyhow::Context;
+use futures::TryStreamExt;
 use lancedb::{
     DistanceType,
+    arrow::arrow_array::cast::AsArray,
     index::{
         Index, IndexType,
         scalar::{BTreeIndexBuilder, BitmapIndexBuilder},
         vector::IvfHnswFlatIndexBuilder,
     },
+    query::{ExecutableQuery, QueryBase, Select},
     table::{Duration, OptimizeAction},
 };
 
 use super::VectorStore;
+use crate::domain::ids::{OrgId, SourceId};
 
 /// Rows per IVF partition of the vector index. Every query searches each partition's HNSW
 /// graph at the same breadth, so fewer, larger graphs are cheaper for the same recall: at 100k
@@ -35,6 +41,36 @@ const SCALAR_INDEXES: [ScalarIndex; 2] = [
 ];
 
 impl VectorStore {
+    /// Every (organization, source) with chunks, in any table: what the sweep for chunks of
+    /// deleted sources compares with the database.
+    pub async fn indexed_sources(&self) -> anyhow::Result<HashSet<(OrgId, SourceId)>> {
+        let mut found = HashSet::new();
+        for table in self.all_tables().await? {
+            let mut batches = table
+                .query()
+                .select(Select::columns(&["org_id", "source_id"]))
+                .execute()
+                .await
+                .with_context(|| format!("reading the sources of {}", table.name()))?;
+            while let Some(batch) = batches.try_next().await? {
+                let column = |name: &str| -> anyhow::Result<_> {
+                    Ok(batch
+                        .column_by_name(name)
+                        .with_context(|| format!("chunk without `{name}`"))?
+                        .as_string::<i32>())
+                };
+                let (orgs, sources) = (column("org_id")?, column("source_id")?);
+                for i in 0..batch.num_rows() {
+                    found.insert((
+                        OrgId::from_db(orgs.value(i).to_owned()),
+                        SourceId::from_db(sources.value(i).to_owned()),
+                    ));
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// One maintenance pass over every chunk table.
     pub async fn optimize(&self) -> anyhow::Result<()> {
         for table in self.all_tables().await? {

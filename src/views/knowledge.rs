@@ -92,8 +92,13 @@ pub struct KnowledgeSource {
     pub title: String,
     /// Ingestion status.
     pub status: KnowledgeStatus,
-    /// Why the source failed (or why it is being retried).
+    /// Why the source failed (or why it is being retried), in words for people.
     pub error: Option<String>,
+    /// Why the source failed, as a code: `UNSUPPORTED_FILE`, `FILE_DAMAGED`,
+    /// `FILE_TOO_COMPLEX` (reading it would pass a limit: time, memory, nesting, text or
+    /// chunks), `URL_FAILED`, `INDEXING_FAILED` (given up after repeated interruptions), or
+    /// `RETRYING` while a `PENDING` source waits to be tried again; null otherwise.
+    pub error_code: Option<String>,
     /// Generated summary.
     pub summary: Option<String>,
     /// Key phrases.
@@ -146,6 +151,7 @@ impl From<knowledge_source::Model> for KnowledgeSource {
             title: m.title,
             status: m.status.into(),
             error: m.error,
+            error_code: m.error_code,
             summary: m.summary,
             keywords: strings(&m.keywords),
             chunk_count: m.chunk_count,

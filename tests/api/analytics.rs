@@ -371,3 +371,64 @@ async fn conversation_analytics_count_messages_ratings_and_cited_answers_per_ass
         "{csv}"
     );
 }
+
+#[tokio::test]
+async fn what_callers_name_is_recorded_only_when_bounded_and_exports_open_as_text() {
+    let app = TestApp::spawn().await;
+    let graphql = |body: Value| {
+        app.client
+            .post(format!("{}/graphql", app.address))
+            .header("X-API-Key", &app.key)
+            .json(&body)
+            .send()
+    };
+    // A formula for an operation name, and a name far too long to record.
+    graphql(json!({ "query": "query { viewer { scopes } }", "operationName": "=HYPERLINK(\"http://evil\")" }))
+        .await
+        .expect("sent");
+    let long = format!("Q{}", "a".repeat(150));
+    graphql(json!({ "query": format!("query {long} {{ viewer {{ scopes }} }}") }))
+        .await
+        .expect("sent");
+    let with_id = |id: &str| {
+        app.rest(Method::GET, "/api/v1/viewer", &app.key)
+            .header("X-Request-Id", id)
+            .send()
+    };
+    let kept = with_id("trace-42").await.expect("sent");
+    assert_eq!(kept.headers()["x-request-id"], "trace-42");
+    for unsafe_id in ["=1+2*cmd", &"x".repeat(65)] {
+        let replaced = with_id(unsafe_id).await.expect("sent");
+        let id = replaced.headers()["x-request-id"].to_str().expect("ascii");
+        assert!(
+            id != unsafe_id && id.len() == 36,
+            "a new id replaces {unsafe_id}: {id}"
+        );
+    }
+
+    let csv = app
+        .rest(Method::GET, "/analytics/logs?format=csv", &app.key)
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("text");
+    let mut reader = csv::ReaderBuilder::new().from_reader(csv.as_bytes());
+    let headers = reader.headers().expect("header").clone();
+    let column = |name: &str| headers.iter().position(|h| h == name).expect(name);
+    let (endpoint, request_id) = (column("endpoint"), column("request_id"));
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+    let endpoints: Vec<&str> = rows.iter().filter_map(|r| r.get(endpoint)).collect();
+    assert_eq!(
+        endpoints.iter().filter(|e| **e == "invalid").count(),
+        2,
+        "{endpoints:?}"
+    );
+    let ids: Vec<&str> = rows.iter().filter_map(|r| r.get(request_id)).collect();
+    assert!(ids.contains(&"trace-42"), "{ids:?}");
+    assert!(
+        !csv.contains("=1+2") && !csv.contains("HYPERLINK") && !csv.contains(&long),
+        "{csv}"
+    );
+}

@@ -993,3 +993,75 @@ async fn another_organization_cannot_see_or_touch_sessions_conversations_message
         "{payloads:?}"
     );
 }
+
+#[tokio::test]
+async fn an_organization_at_its_concurrent_replies_is_refused_more_until_one_ends_while_others_go_on()
+ {
+    let app = TestApp::spawn_with_models(
+        |s| s.replies.max_concurrent_replies = 2,
+        slow_models(30, 50),
+    )
+    .await;
+    let send = "mutation($input: SendMessageInput!) { sendMessage(input: $input, wait: false) { reply { id } } }";
+    let say = |key: String, session: Value| {
+        let app = &app;
+        async move {
+            app.gql_raw(
+                &key,
+                send,
+                json!({"input": {"sessionId": session["id"], "message": "Hi"}}),
+            )
+            .await
+            .1
+        }
+    };
+    let assistant = app.assistant(&app.key, json!({})).await;
+    let session = app
+        .session(&app.key, json!({"assistant_id": assistant}))
+        .await;
+    let mut replies = Vec::new();
+    for _ in 0..2 {
+        let body = say(app.key.clone(), session.clone()).await;
+        replies.push(
+            body["data"]["sendMessage"]["reply"]["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{body}"))
+                .to_owned(),
+        );
+    }
+    let refused = say(app.key.clone(), session.clone()).await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "RATE_LIMITED",
+        "{refused}"
+    );
+
+    let (_, other_key) = app.create_org("Other").await;
+    let other_assistant = app.assistant(&other_key, json!({})).await;
+    let other_session = app
+        .session(&other_key, json!({"assistant_id": other_assistant}))
+        .await;
+    let other = say(other_key, other_session).await;
+    assert!(
+        other["errors"].is_null(),
+        "another organization goes on: {other}"
+    );
+
+    for id in &replies {
+        for _ in 0..200 {
+            if app.message(&app.key, id).await["status"] == "COMPLETE" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // The slot is given back as the reply's task ends, just after its message is stored.
+    let mut again = Value::Null;
+    for _ in 0..40 {
+        again = say(app.key.clone(), session.clone()).await;
+        if again["errors"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(again["errors"].is_null(), "a slot is free again: {again}");
+}

@@ -76,6 +76,7 @@ async fn tokens_of_the_configured_issuer_act_for_their_visitor_and_bad_ones_are_
             issuer: ISSUER.into(),
             audience: vec![AUDIENCE.into()],
             jwks_url: Some(jwks_url),
+            multi_tenant: true,
             ..ExternalJwtSettings::default()
         });
     })
@@ -249,6 +250,7 @@ async fn a_visitor_of_the_customers_identity_provider_is_answered_from_knowledge
             issuer: ISSUER.into(),
             audience: vec![AUDIENCE.into()],
             jwks_url: Some(jwks_url),
+            multi_tenant: true,
             ..ExternalJwtSettings::default()
         });
     })
@@ -294,6 +296,27 @@ async fn a_visitor_of_the_customers_identity_provider_is_answered_from_knowledge
     );
     assert_eq!(sent["reply"]["citations"][0]["source_id"], doc.as_str());
 
+    // A draft is tried with API keys: a visitor may not pin it, only the live version.
+    app.gql_ok(
+        &app.key,
+        "mutation($id: ID!) { updateAssistant(id: $id, input: { instructions: \"Draft.\" }, promote: false) { version } }",
+        json!({ "id": assistant }),
+    )
+    .await;
+    let pin = |version: i64| {
+        TestApp::send(call(Method::POST, "/api/v1/conversations/send-message").json(
+            &json!({ "session_id": session["id"], "message": "Hi", "assistant_version": version }),
+        ))
+    };
+    let (status, refused) = pin(2).await;
+    assert_eq!(
+        (status, code(&refused)),
+        (StatusCode::FORBIDDEN, "FORBIDDEN"),
+        "{refused}"
+    );
+    let (status, live) = pin(1).await;
+    assert_eq!(status, StatusCode::OK, "{live}");
+
     let (status, body) = TestApp::send(
         call(Method::POST, "/api/v1/knowledge/search").json(&json!({ "query": "refund" })),
     )
@@ -302,5 +325,27 @@ async fn a_visitor_of_the_customers_identity_provider_is_answered_from_knowledge
         (status, code(&body)),
         (StatusCode::FORBIDDEN, "FORBIDDEN"),
         "{body}"
+    );
+}
+
+#[tokio::test]
+async fn an_issuer_without_an_organization_starts_only_when_trusted_to_name_any() {
+    let app = TestApp::spawn().await;
+    let db = companin::db::connect(&app.settings).await.expect("db");
+    let settings = ExternalJwtSettings {
+        issuer: ISSUER.into(),
+        audience: vec![AUDIENCE.into()],
+        jwks_url: Some("http://127.0.0.1:9/.well-known/jwks.json".into()),
+        ..ExternalJwtSettings::default()
+    };
+    let refused = companin::auth::ExternalJwtAuthenticator::from_settings(&settings, db)
+        .await
+        .err()
+        .expect("refused at start-up");
+    assert!(
+        refused
+            .to_string()
+            .contains("COMPANIN_EXTERNAL_JWT__MULTI_TENANT=true"),
+        "{refused}"
     );
 }

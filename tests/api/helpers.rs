@@ -2,7 +2,10 @@
 
 use companin::{
     auth::AuthChain,
-    config::{EmbedderChoice, HttpSettings, LlmChoice, ModelSettings, RateLimitSettings, Settings},
+    config::{
+        EmbedderChoice, HttpSettings, IngestionSettings, LlmChoice, ModelSettings,
+        RateLimitSettings, Settings,
+    },
     db,
     models::Models,
     services,
@@ -74,6 +77,11 @@ impl TestApp {
                 // Polling tests make many requests; rate-limit tests set their own budget.
                 rate_limit_per_hour: 100_000,
                 ..Settings::default().rate_limits
+            },
+            // Files are extracted by the server's binary, not by this test binary.
+            ingestion: IngestionSettings {
+                extract_program: Some(env!("CARGO_BIN_EXE_companin").into()),
+                ..Settings::default().ingestion
             },
             ..Settings::default()
         };
@@ -202,6 +210,46 @@ impl TestApp {
     pub fn database_url(&self) -> String {
         self.settings.database_url()
     }
+}
+
+/// `companin serve` as a child process on this test's database and data dir (hash embedder,
+/// extractive answers, no ingestion workers unless `env` says), with `env` on top; returns
+/// the process and the server as a [`TestApp`] of the same organization.
+pub async fn serve_binary(app: &TestApp, env: &[(&str, &str)]) -> (tokio::process::Child, TestApp) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_companin"));
+    server
+        .arg("serve")
+        .env_clear()
+        .env("COMPANIN_DATA_DIR", &app.settings.data_dir)
+        .env("DATABASE_URL", app.database_url())
+        .env("COMPANIN_BIND", "127.0.0.1:0")
+        .env("COMPANIN_EMBEDDER", "hash")
+        .env("COMPANIN_LLM", "extractive")
+        .env("COMPANIN_INGEST_WORKERS", "0")
+        .env("RUST_LOG", "info");
+    for (name, value) in env {
+        server.env(name, value);
+    }
+    let mut server = server
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("companin serve starts");
+    let mut lines = BufReader::new(server.stderr.take().expect("stderr")).lines();
+    let address = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.expect("log line") {
+            if let Some(at) = line.find("listening on http://") {
+                return line[at + "listening on ".len()..].trim().to_owned();
+            }
+        }
+        panic!("the server exited before listening");
+    })
+    .await
+    .expect("the server listens in time");
+    // Keep reading its log, so that the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (server, app.at(address))
 }
 
 /// Starts a server for `settings` with `models`, on `runtime` (default: the test's own), and

@@ -223,6 +223,39 @@ async fn a_job_cut_off_by_a_crash_resumes_after_restart_without_duplicate_chunks
         s.ingestion.ingest_workers = 0;
     })
     .await;
+    let with_worker = Settings {
+        ingestion: IngestionSettings {
+            ingest_workers: 1,
+            ..app.settings.clone().ingestion
+        },
+        ..app.settings.clone()
+    };
+    let id = crash_inside_a_job(&app, with_worker.clone()).await;
+    start(with_worker, Models::local_defaults(), None).await;
+
+    let source = app.settled(&app.key, &id).await;
+    assert_eq!(
+        source["status"], "READY",
+        "the restarted server took the job over: {source}"
+    );
+    let chunks = source["chunkCount"].as_i64().unwrap_or_default();
+    assert!(chunks > 1, "{source}");
+    let store = VectorStore::open(&app.settings.lancedb_uri(), usize::MAX)
+        .await
+        .expect("store");
+    let embedder = HashEmbedder::default();
+    let org = companin::domain::ids::OrgId::from_db(app.org_id.clone());
+    let source_id = companin::domain::ids::SourceId::from_db(id.clone());
+    let stored = store
+        .count_source(embedder.id(), embedder.dimension(), &org, &source_id)
+        .await
+        .expect("count");
+    assert_eq!(stored as i64, chunks, "each chunk stored exactly once");
+}
+
+/// Starts a server whose one worker stalls inside the job of an uploaded file, waits until it
+/// holds the job, and kills it there, as a crash would; returns the source's id.
+async fn crash_inside_a_job(app: &TestApp, with_worker: Settings) -> String {
     let doomed = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -233,15 +266,7 @@ async fn a_job_cut_off_by_a_crash_resumes_after_restart_without_duplicate_chunks
         summarizer: Arc::new(LocalSummarizer),
         ..Models::local_defaults()
     };
-    let with_worker = Settings {
-        ingestion: IngestionSettings {
-            ingest_workers: 1,
-            ..app.settings.clone().ingestion
-        },
-        ..app.settings.clone()
-    };
-    let crashing = start(with_worker.clone(), stalling, Some(doomed.handle().clone())).await;
-
+    let crashing = start(with_worker, stalling, Some(doomed.handle().clone())).await;
     let text = "Chapter one explains the boiler. ".repeat(200);
     let form = reqwest::multipart::Form::new().part(
         "file",
@@ -273,26 +298,42 @@ async fn a_job_cut_off_by_a_crash_resumes_after_restart_without_duplicate_chunks
         "a worker of the doomed server holds the job"
     );
     doomed.shutdown_background();
-    start(with_worker, Models::local_defaults(), None).await;
+    id
+}
 
+#[tokio::test]
+async fn a_job_that_stopped_the_server_on_every_attempt_fails_when_claimed_instead_of_running_again()
+ {
+    let app = TestApp::spawn_with(|s| {
+        s.ingestion.ingest_lease_seconds = 1;
+        s.ingestion.ingest_workers = 0;
+        s.ingestion.ingest_max_attempts = 1;
+    })
+    .await;
+    let with_worker = Settings {
+        ingestion: IngestionSettings {
+            ingest_workers: 1,
+            ..app.settings.clone().ingestion
+        },
+        ..app.settings.clone()
+    };
+    let id = crash_inside_a_job(&app, with_worker.clone()).await;
+    // Its one attempt is spent: the next server to find it fails it without running it (a
+    // file that kills its worker would otherwise kill every restart).
+    start(with_worker, Models::local_defaults(), None).await;
     let source = app.settled(&app.key, &id).await;
-    assert_eq!(
-        source["status"], "READY",
-        "the restarted server took the job over: {source}"
+    let query =
+        "query($id: ID!) { knowledgeSource(id: $id) { status errorCode error chunkCount } }";
+    let failed = app.gql_ok(&app.key, query, json!({ "id": id })).await["knowledgeSource"].clone();
+    assert_eq!(source["status"], "FAILED", "{failed}");
+    assert_eq!(failed["errorCode"], "INDEXING_FAILED", "{failed}");
+    assert_eq!(failed["chunkCount"], 0, "it was not run again: {failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("interrupted 1 times")),
+        "{failed}"
     );
-    let chunks = source["chunkCount"].as_i64().unwrap_or_default();
-    assert!(chunks > 1, "{source}");
-    let store = VectorStore::open(&app.settings.lancedb_uri(), usize::MAX)
-        .await
-        .expect("store");
-    let embedder = HashEmbedder::default();
-    let org = companin::domain::ids::OrgId::from_db(app.org_id.clone());
-    let source_id = companin::domain::ids::SourceId::from_db(id.clone());
-    let stored = store
-        .count_source(embedder.id(), embedder.dimension(), &org, &source_id)
-        .await
-        .expect("count");
-    assert_eq!(stored as i64, chunks, "each chunk stored exactly once");
 }
 
 #[tokio::test]
@@ -354,5 +395,118 @@ async fn the_scheduler_refreshes_a_url_once_its_interval_has_passed() {
     assert!(
         ahead > chrono::Duration::minutes(85) && ahead <= chrono::Duration::minutes(90),
         "next refresh in its interval: {ahead}"
+    );
+}
+
+#[tokio::test]
+async fn the_sweep_removes_the_chunks_of_sources_that_are_gone_and_keeps_the_rest() {
+    use sea_orm::EntityTrait;
+    let app = TestApp::spawn().await;
+    let kept = app
+        .uploaded(&app.key, "kept.txt", "The boiler is serviced every spring.")
+        .await;
+    let gone = app
+        .uploaded(
+            &app.key,
+            "gone.txt",
+            "The kettle holds one and a half litres.",
+        )
+        .await;
+    // A delete that stopped after the row: its chunks stayed behind.
+    let db = companin::db::connect(&app.settings).await.expect("db");
+    let gone_id = gone["id"].as_str().expect("id").to_owned();
+    entity::knowledge_source::Entity::delete_by_id(gone_id.clone())
+        .exec(&db)
+        .await
+        .expect("row deleted");
+
+    let store = VectorStore::open(&app.settings.lancedb_uri(), usize::MAX)
+        .await
+        .expect("store");
+    let swept = companin::ingest::worker::sweep_orphans(&db, &store)
+        .await
+        .expect("sweep");
+    assert_eq!(swept, 1, "one source's chunks were orphaned");
+    let embedder = HashEmbedder::default();
+    let org = companin::domain::ids::OrgId::from_db(app.org_id.clone());
+    let count = |id: &str| {
+        let source = companin::domain::ids::SourceId::from_db(id.to_owned());
+        let (store, embedder, org) = (&store, &embedder, &org);
+        async move {
+            store
+                .count_source(embedder.id(), embedder.dimension(), org, &source)
+                .await
+                .expect("count")
+        }
+    };
+    assert_eq!(count(&gone_id).await, 0);
+    assert!(count(kept["id"].as_str().expect("id")).await > 0);
+    assert_eq!(
+        companin::ingest::worker::sweep_orphans(&db, &store)
+            .await
+            .expect("sweep"),
+        0,
+        "nothing is left to sweep"
+    );
+}
+
+#[tokio::test]
+async fn outbound_requests_ignore_proxy_variables_and_take_only_the_configured_proxy() {
+    // The test's own server runs no worker: the child servers below fetch.
+    let app = TestApp::spawn_with(|s| s.ingestion.ingest_workers = 0).await;
+    let origin = Page::default();
+    *origin.body.lock().expect("lock") = article("The boiler is serviced every spring. ");
+    let url = serve(origin.clone()).await;
+    // A "proxy" answers what it is asked for with its own page (a forward proxy's request
+    // names the origin's URL, whose path the same router serves).
+    let proxy = Page::default();
+    *proxy.body.lock().expect("lock") = article("Answered by the proxy instead. ");
+    let proxy_address = serve(proxy.clone())
+        .await
+        .trim_end_matches("/page")
+        .to_owned();
+    let base = [
+        ("COMPANIN_ALLOW_PRIVATE_URLS", "true"),
+        ("COMPANIN_INGEST_WORKERS", "1"),
+    ];
+    let cases = [
+        (
+            vec![
+                ("HTTP_PROXY", proxy_address.as_str()),
+                ("http_proxy", proxy_address.as_str()),
+                ("ALL_PROXY", proxy_address.as_str()),
+            ],
+            "boiler",
+        ),
+        (
+            vec![("COMPANIN_EGRESS_PROXY", proxy_address.as_str())],
+            "proxy",
+        ),
+    ];
+    for (n, (env, expected)) in cases.into_iter().enumerate() {
+        let env: Vec<(&str, &str)> = base.iter().copied().chain(env).collect();
+        let (mut child, served) = crate::helpers::serve_binary(&app, &env).await;
+        let (status, created) = TestApp::send(
+            served
+                .rest(Method::POST, "/api/v1/knowledge/urls/", &served.key)
+                .json(&json!({ "url": format!("{url}?case={n}") })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let source = served
+            .settled(&served.key, created["id"].as_str().unwrap_or_default())
+            .await;
+        assert!(
+            source["summary"]
+                .as_str()
+                .is_some_and(|s| s.contains(expected)),
+            "case {n}: {source}"
+        );
+        let _ = child.kill().await;
+    }
+    assert_eq!(
+        *proxy.fetches.lock().expect("lock"),
+        1,
+        "only the configured proxy was used"
     );
 }

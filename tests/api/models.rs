@@ -754,3 +754,33 @@ async fn with_the_model_files_auto_embeds_with_minilm_and_answers_by_quoting_the
         "{reply}"
     );
 }
+
+#[tokio::test]
+async fn a_provider_failure_reaches_the_visitor_as_a_sentence_without_its_address_or_answer() {
+    let fake = FakeOpenAi::start(vec![Reply::Error(401, "invalid_api_key")]).await;
+    let base = fake.base_url.clone();
+    let app = TestApp::spawn_with(|s| {
+        s.models.llm = LlmChoice::Openai;
+        s.models.openai_base_url = Some(base);
+        s.models.openai_chat_model = "fake-chat".into();
+        s.models.openai_max_retries = 0;
+    })
+    .await;
+    let assistant = app.assistant(&app.key, json!({})).await;
+    let session = app
+        .session(&app.key, json!({"assistant_id": assistant}))
+        .await;
+    let (status, sent) = TestApp::send(
+        app.rest(Method::POST, "/api/v1/conversations/send-message", &app.key)
+            .json(&json!({ "session_id": session["id"], "message": "Where is my parcel?" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+    assert_eq!(sent["reply"]["status"], "FAILED", "{sent}");
+    let error = sent["reply"]["error"].as_str().unwrap_or_default();
+    assert_eq!(
+        error, "the assistant's model could not answer; try again later",
+        "{sent}"
+    );
+    assert!(!sent.to_string().contains("127.0.0.1"), "{sent}");
+}

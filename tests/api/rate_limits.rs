@@ -260,6 +260,25 @@ async fn admins_override_and_reset_the_limit_over_rest_and_the_cli_sets_it_too()
     );
     assert_eq!(body["error"]["details"]["field"], "limit");
 
+    // An admin may not raise its own budget above the operator's ceiling (here the default
+    // budget, 100,000 an hour): neither at once nor through a short window.
+    for (limit, window) in [(100_001, 3600), (2_000, 60)] {
+        let (status, body) = TestApp::send(
+            app.rest(Method::PUT, "/api/v1/rate-limit", &app.key)
+                .json(&json!({ "limit": limit, "window_seconds": window })),
+        )
+        .await;
+        assert_eq!(
+            (status, code(&body), &body["error"]["details"]["field"]),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "BAD_USER_INPUT",
+                &json!("limit")
+            ),
+            "{limit} per {window} s: {body}"
+        );
+    }
+
     let (status, set) = TestApp::send(
         app.rest(Method::PUT, "/api/v1/rate-limit", &app.key)
             .json(&json!({ "limit": 50, "window_seconds": 60 })),
@@ -313,4 +332,62 @@ async fn admins_override_and_reset_the_limit_over_rest_and_the_cli_sets_it_too()
         limit,
         json!({ "limit": 7, "window_seconds": 900, "is_default": false })
     );
+}
+
+async fn sessions_stored(app: &TestApp) -> u64 {
+    let db = companin::db::connect(&app.settings).await.expect("db");
+    entity::visitor_session::Entity::find()
+        .count(&db)
+        .await
+        .expect("count")
+}
+
+/// A mutation that opens `n` sessions under aliases.
+fn sessions(n: usize) -> String {
+    let fields: String = (0..n)
+        .map(|i| format!("s{i}: createSession(input: {{}}) {{ id }} "))
+        .collect();
+    format!("mutation {{ {fields} }}")
+}
+
+#[tokio::test]
+async fn each_field_that_starts_work_pays_as_a_request_and_what_the_window_cannot_pay_runs_nothing()
+{
+    let app = TestApp::spawn().await;
+    fresh_window(&app, 30).await;
+    set_limit(&app, 10, 3600).await;
+    // Spent: the window check and setRateLimit.
+
+    let (status, body) = app.gql_raw(&app.key, &sessions(20), json!({})).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "RATE_LIMITED",
+        "{status}: {body}"
+    );
+    assert_eq!(
+        sessions_stored(&app).await,
+        0,
+        "a refused request runs nothing"
+    );
+
+    // The refused request counted once, its fields nothing: four sessions (four requests)
+    // still fit, and are paid for.
+    let opened = app.gql_ok(&app.key, &sessions(4), json!({})).await;
+    assert_eq!(opened.as_object().map(|o| o.len()), Some(4));
+    let response = app
+        .rest(Method::GET, "/api/v1/assistants", &app.key)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(header(&response, "x-ratelimit-remaining"), "2");
+
+    // Over websocket the same: the subscribe pays one, its three sessions three.
+    let mut ws = Ws::ready(&app, &app.key).await;
+    ws.subscribe("1", &sessions(3), json!({})).await;
+    let refused = ws.recv().await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"], "RATE_LIMITED",
+        "{refused}"
+    );
+    assert_eq!(sessions_stored(&app).await, 4);
 }

@@ -1,43 +1,20 @@
 //! A clean stop of the real binary: SIGTERM stops accepting, closes websockets with 1001,
 //! lets in-flight requests finish, writes every queued request-log entry and exits 0.
 
-use std::{process::Stdio, time::Duration};
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::{helpers::TestApp, ws_support::Ws};
+use crate::{
+    helpers::{TestApp, serve_binary},
+    ws_support::Ws,
+};
 
 #[tokio::test]
 async fn sigterm_drains_requests_closes_sockets_and_loses_no_log_entry() {
     let app = TestApp::spawn().await;
-    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_companin"))
-        .arg("serve")
-        .env_clear()
-        .env("COMPANIN_DATA_DIR", &app.settings.data_dir)
-        .env("DATABASE_URL", app.database_url())
-        .env("COMPANIN_BIND", "127.0.0.1:0")
-        .env("COMPANIN_EMBEDDER", "hash")
-        .env("COMPANIN_LLM", "extractive")
-        .env("COMPANIN_INGEST_WORKERS", "0")
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("companin serve starts");
-    let mut lines = BufReader::new(server.stderr.take().expect("stderr")).lines();
-    let address = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.expect("log line") {
-            if let Some(at) = line.find("listening on http://") {
-                return line[at + "listening on ".len()..].trim().to_owned();
-            }
-        }
-        panic!("the server exited before listening");
-    })
-    .await
-    .expect("the server listens in time");
-    let served = app.at(address);
+    let (mut server, served) = serve_binary(&app, &[]).await;
 
     let mut ws = Ws::ready(&served, &served.key).await;
     let requests = (0..40).map(|_| {

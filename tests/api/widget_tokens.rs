@@ -536,3 +536,86 @@ async fn tokens_signed_before_a_key_rotation_verify_until_they_expire() {
     .expect("JSON");
     assert_eq!(header["kid"], "new");
 }
+
+/// A widget socket initialised with `token` from the shop's page; asserts the ack.
+async fn widget_socket(app: &TestApp, token: &str) -> Ws {
+    let mut ws = Ws::connect_with(app, "graphql-transport-ws", &[("Origin", SHOP)]).await;
+    ws.send(
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}}),
+    )
+    .await;
+    let ack = ws.recv().await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    ws
+}
+
+#[tokio::test]
+async fn an_open_socket_closes_with_4403_once_its_key_or_app_is_revoked_or_its_token_expires() {
+    let app = TestApp::spawn().await;
+    let assistant = app.assistant(&app.key, json!({})).await;
+    let (app_id, _, _) = oauth_app(&app, &assistant).await;
+    let keys = SigningKeys::load_or_generate(&app.settings).expect("the server's keys");
+    let now = chrono::Utc::now().timestamp();
+    let token = |exp: i64| {
+        widget_token::sign(
+            &keys,
+            &WidgetClaims {
+                iss: ISSUER.into(),
+                aud: AUDIENCE.into(),
+                sub: "vis_socket".into(),
+                org: app.org_id.clone(),
+                app: app_id.clone(),
+                asst: assistant.clone(),
+                ext: None,
+                iat: now,
+                exp,
+                jti: format!("socket-{exp}"),
+            },
+        )
+        .expect("signed")
+    };
+    let issued = app.issue_key(json!({})).await;
+    let key = issued["key"].as_str().expect("key").to_owned();
+    let key_id = issued["apiKey"]["id"].as_str().expect("id").to_owned();
+
+    let mut by_key = Ws::ready(&app, &key).await;
+    let mut by_app = widget_socket(&app, &token(now + 600)).await;
+    let mut expiring = widget_socket(&app, &token(now + 2)).await;
+    let viewer = "{ viewer { scopes } }";
+    by_key.subscribe("1", viewer, json!({})).await;
+    assert_eq!(
+        by_key.until_complete("1").await.len(),
+        1,
+        "works while valid"
+    );
+
+    app.gql_ok(
+        &app.key,
+        "mutation($id: ID!) { revokeApiKey(id: $id) { status } }",
+        json!({ "id": key_id }),
+    )
+    .await;
+    app.gql_ok(
+        &app.key,
+        "mutation($id: ID!) { revokeOAuthApp(id: $id) { status } }",
+        json!({ "id": app_id }),
+    )
+    .await;
+
+    // The short token ends its socket when it expires, with nothing asked.
+    let (code, reason) = expiring.closed().await;
+    assert_eq!(code, 4403, "{reason}");
+    assert!(reason.contains("expired"), "{reason}");
+
+    // Past the few seconds a check is trusted, the next operation finds the revocations.
+    tokio::time::sleep(std::time::Duration::from_millis(5_500)).await;
+    by_key.subscribe("2", viewer, json!({})).await;
+    let (code, reason) = by_key.closed().await;
+    assert_eq!(code, 4403, "{reason}");
+    assert!(reason.contains("revoked"), "{reason}");
+    by_app
+        .subscribe("1", "{ viewer { widget { visitorId } } }", json!({}))
+        .await;
+    let (code, reason) = by_app.closed().await;
+    assert_eq!(code, 4403, "{reason}");
+}

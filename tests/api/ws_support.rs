@@ -133,6 +133,11 @@ impl Ws {
         }
     }
 
+    /// The underlying socket, for tests that send what this client would not.
+    pub fn into_inner(self) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
+        self.socket
+    }
+
     /// Closes the connection from the client side.
     pub async fn close(mut self) {
         let _ = self.socket.close(None).await;

@@ -309,9 +309,10 @@ fn encode<T: Serialize>(rows: &[T], format: Format, header: bool) -> std::io::Re
             for row in rows {
                 writer.serialize(row).map_err(std::io::Error::other)?;
             }
-            writer
+            let plain = writer
                 .into_inner()
-                .map_err(|e| std::io::Error::other(e.to_string()))
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            neutralized(&plain)
         }
         Format::Jsonl | Format::Json => {
             let mut out = Vec::new();
@@ -322,6 +323,36 @@ fn encode<T: Serialize>(rows: &[T], format: Format, header: bool) -> std::io::Re
             Ok(out)
         }
     }
+}
+
+/// The CSV with every cell a spreadsheet would run as a formula (one that begins with `=`,
+/// `+`, `-`, `@`, a tab or a carriage return: OWASP's CSV injection) prefixed with `'`, so
+/// that a visitor's words or an operation name open as text.
+fn neutralized(csv: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(csv);
+    let mut writer = csv::WriterBuilder::new()
+        .flexible(true)
+        .from_writer(Vec::new());
+    for record in reader.byte_records() {
+        let record = record.map_err(std::io::Error::other)?;
+        let cells = record.iter().map(|cell| {
+            if matches!(
+                cell.first(),
+                Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+            ) {
+                [b"'".as_slice(), cell].concat()
+            } else {
+                cell.to_vec()
+            }
+        });
+        writer.write_record(cells).map_err(std::io::Error::other)?;
+    }
+    writer
+        .into_inner()
+        .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
 /// A download of `body`.
@@ -341,4 +372,37 @@ fn export(format: Format, name: &str, body: Body) -> Response {
         body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_open_as_text() {
+        #[derive(Serialize)]
+        struct Row {
+            name: &'static str,
+            count: i64,
+        }
+        let rows = [
+            Row {
+                name: "=HYPERLINK(\"http://evil\")",
+                count: 1,
+            },
+            Row {
+                name: "@SUM(A1)",
+                count: -2,
+            },
+            Row {
+                name: "plain, with a comma",
+                count: 3,
+            },
+        ];
+        let csv = encode(&rows, Format::Csv, true).expect("csv");
+        assert_eq!(
+            String::from_utf8(csv).expect("utf-8"),
+            "name,count\n\"'=HYPERLINK(\"\"http://evil\"\")\",1\n'@SUM(A1),'-2\n\"plain, with a comma\",3\n"
+        );
+    }
 }

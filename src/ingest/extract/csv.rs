@@ -1,6 +1,11 @@
 //! CSV: one record per row, each value named by its header.
 
+use super::shorten;
 use crate::ingest::{Block, BlockKind, Document, ExtractError};
+
+/// Longest header name written before a value: the names repeat on every row, so a long one
+/// would multiply the text.
+const MAX_HEADER_CHARS: usize = 64;
 
 /// Rows as `Header: value; Header: value` lines.
 pub fn extract(bytes: &[u8]) -> Result<Document, ExtractError> {
@@ -11,7 +16,7 @@ pub fn extract(bytes: &[u8]) -> Result<Document, ExtractError> {
         .headers()
         .map_err(|e| ExtractError::Corrupt(format!("invalid CSV header: {e}")))?
         .iter()
-        .map(|h| h.trim().to_owned())
+        .map(|h| shorten(h.trim(), MAX_HEADER_CHARS).into_owned())
         .collect();
     let mut lines = Vec::new();
     for (i, record) in reader.records().enumerate() {
@@ -52,6 +57,17 @@ mod tests {
         assert_eq!(
             doc.blocks[0].text,
             "sku: A1; name: Kettle; price: 25\nsku: B2; name: Toaster"
+        );
+    }
+
+    #[test]
+    fn a_long_header_is_named_short_on_every_row() {
+        let csv = format!("{},id\nx,1\ny,2\n", "h".repeat(1_000_000));
+        let doc = extract(csv.as_bytes()).expect("valid");
+        let short = format!("{}…", "h".repeat(MAX_HEADER_CHARS - 1));
+        assert_eq!(
+            doc.blocks[0].text,
+            format!("{short}: x; id: 1\n{short}: y; id: 2")
         );
     }
 

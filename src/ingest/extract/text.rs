@@ -1,6 +1,11 @@
 //! Plain text and Markdown, sectioned by headings.
 
+use super::shorten;
 use crate::ingest::{Block, BlockKind, Document};
+
+/// Longest heading kept: a section's heading path is repeated on each of its blocks and
+/// chunks, so a long one would multiply the text.
+const MAX_HEADING_CHARS: usize = 200;
 
 /// Plain text: one prose block.
 pub fn plain(text: &str) -> Document {
@@ -63,7 +68,7 @@ fn heading(line: &str) -> Option<(usize, String)> {
         return None;
     }
     let title = rest.trim().trim_end_matches('#').trim();
-    (!title.is_empty()).then(|| (level, title.to_owned()))
+    (!title.is_empty()).then(|| (level, shorten(title, MAX_HEADING_CHARS).into_owned()))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use sea_orm::{
 use super::find;
 use crate::domain::access::Tenant;
 use crate::domain::ids::{OrgId, SourceId};
+use crate::domain::source_failure::SourceFailure;
 
 /// A source to insert: `PENDING`, nothing fetched or indexed yet.
 #[derive(Debug, Clone)]
@@ -86,6 +87,7 @@ pub async fn insert(
         title: Set(new.title),
         status: Set(Status::Pending),
         error: Set(None),
+        error_code: Set(None),
         file_name: Set(new.file_name),
         content_type: Set(new.content_type),
         byte_size: Set(new.byte_size),
@@ -170,18 +172,19 @@ pub async fn schedule_refresh(
     apply(db, org, id, changes).await
 }
 
-/// Sets the status (and error) of the source `id` of the organization.
+/// Sets the status of the source `id` of the organization, with why it failed or is retried.
 pub async fn set_status(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
     id: &SourceId,
     status: Status,
-    error: Option<String>,
+    failure: Option<&SourceFailure>,
 ) -> Result<(), DbErr> {
     let org = tenant.org();
     let changes = knowledge_source::ActiveModel {
         status: Set(status),
-        error: Set(error),
+        error: Set(failure.map(|f| f.message.clone())),
+        error_code: Set(failure.map(|f| f.code.as_str().to_owned())),
         ..Default::default()
     };
     apply(db, org, id, changes).await?;
@@ -227,6 +230,7 @@ pub async fn mark_ready(
     let mut changes = knowledge_source::ActiveModel {
         status: Set(Status::Ready),
         error: Set(None),
+        error_code: Set(None),
         content_hash: Set(Some(indexed.content_hash)),
         summary: Set(Some(indexed.summary)),
         keywords: Set(serde_json::Value::from(indexed.keywords)),
@@ -256,6 +260,7 @@ pub async fn mark_unchanged(
     let mut changes = knowledge_source::ActiveModel {
         status: Set(Status::Ready),
         error: Set(None),
+        error_code: Set(None),
         last_fetched_at: Set(Some(Utc::now())),
         ..Default::default()
     };

@@ -21,7 +21,7 @@ pub use self::{
 use super::windowed;
 use crate::domain::access::Tenant;
 use crate::domain::{
-    ids::SourceId,
+    ids::{OrgId, SourceId},
     pagination::{Page, PageRequest},
 };
 
@@ -195,4 +195,30 @@ pub async fn due_for_refresh(
         .limit(limit)
         .all(db)
         .await
+}
+
+/// The sources among `ids` that still exist, with their organizations, for the sweep that
+/// removes the chunks of deleted sources.
+///
+/// Unscoped by necessity: the sweep serves every organization; each row names its own.
+pub async fn existing(
+    db: &impl ConnectionTrait,
+    ids: &[SourceId],
+) -> Result<std::collections::HashSet<(OrgId, SourceId)>, DbErr> {
+    let mut found = std::collections::HashSet::new();
+    for part in ids.chunks(500) {
+        let rows: Vec<(String, String)> = knowledge_source::Entity::find()
+            .select_only()
+            .column(knowledge_source::Column::OrgId)
+            .column(knowledge_source::Column::Id)
+            .filter(knowledge_source::Column::Id.is_in(part.iter().map(SourceId::as_str)))
+            .into_tuple()
+            .all(db)
+            .await?;
+        found.extend(
+            rows.into_iter()
+                .map(|(org, id)| (OrgId::from_db(org), SourceId::from_db(id))),
+        );
+    }
+    Ok(found)
 }

@@ -13,6 +13,8 @@ use std::{
 
 use entity::message;
 use tokio::task::JoinHandle;
+
+use crate::domain::ids::OrgId;
 use tokio_util::sync::CancellationToken;
 
 pub use broker::{EventStream, LocalBroker, ReplyBroker};
@@ -53,10 +55,37 @@ struct Running {
     done: CancellationToken,
 }
 
+/// Replies each organization has generating in this process.
+type Generating = Arc<Mutex<HashMap<OrgId, usize>>>;
+
+/// One of an organization's concurrent replies: taken before its messages are stored, given
+/// back when dropped (its generation ended, or it never started).
+#[derive(Debug)]
+pub struct ReplyPermit {
+    generating: Generating,
+    org: OrgId,
+}
+
+impl Drop for ReplyPermit {
+    fn drop(&mut self) {
+        let mut generating = self
+            .generating
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = generating.get_mut(&self.org) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                generating.remove(&self.org);
+            }
+        }
+    }
+}
+
 /// The replies of this process and the broker that carries their events.
 pub struct Replies {
     broker: Arc<dyn ReplyBroker>,
     running: Mutex<HashMap<String, Running>>,
+    generating: Generating,
 }
 
 impl Replies {
@@ -65,7 +94,25 @@ impl Replies {
         Self {
             broker,
             running: Mutex::new(HashMap::new()),
+            generating: Generating::default(),
         }
+    }
+
+    /// One more reply of `org`, unless it already has `most` generating.
+    pub fn permit(&self, org: &OrgId, most: usize) -> Option<ReplyPermit> {
+        let mut generating = self
+            .generating
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let count = generating.entry(org.clone()).or_default();
+        if *count >= most {
+            return None;
+        }
+        *count += 1;
+        Some(ReplyPermit {
+            generating: self.generating.clone(),
+            org: org.clone(),
+        })
     }
 
     /// The broker.

@@ -53,8 +53,10 @@ pub async fn create(
     let asked = tenant.assistant_for(input.assistant_id)?;
     let assistant_id = assistant_of(&session, asked)?;
     let (assistant, _) = usable_assistant(state, &tenant, &assistant_id).await?;
-    if let Some(number) = input.assistant_version {
-        version(state, &tenant, &assistant, Some(number)).await?;
+    if let Some(number) = input.assistant_version
+        && let Some(pinned) = version(state, &tenant, &assistant, Some(number)).await?
+    {
+        visitor_may_pin(&tenant, &assistant, &pinned)?;
     }
     if let Some(title) = &input.title
         && title.chars().count() > 200
@@ -131,6 +133,21 @@ pub(crate) async fn version(
             format!("the assistant has no version {number}"),
         )
     })
+}
+
+/// A visitor may name only the live version: versions not promoted are tried with API keys.
+pub(crate) fn visitor_may_pin(
+    tenant: &Tenant,
+    assistant: &entity::assistant::Model,
+    pinned: &assistant_version::Model,
+) -> AppResult<()> {
+    if tenant.visitor().is_some() && pinned.id != assistant.live_version_id {
+        return Err(AppError::Forbidden(
+            "a visitor talks to the assistant's live version; pinning another takes an API key"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The conversation `id`.

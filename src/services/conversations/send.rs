@@ -13,7 +13,7 @@ use sea_orm::TransactionTrait;
 use serde_json::Value;
 use tokio::{task::JoinHandle, time::Instant};
 
-use super::{assistant_of, existing, usable_assistant, version};
+use super::{assistant_of, existing, usable_assistant, version, visitor_may_pin};
 use crate::{
     auth::{Principal, Scope, Tenant, Work},
     domain::ids::{AssistantId, ConversationId, MessageId, SessionId},
@@ -100,10 +100,19 @@ pub async fn send(state: &AppState, principal: &Principal, input: SendMessage) -
         ));
     }
     let (conversation, session, (assistant, live)) = target(state, &tenant, &input).await?;
+    // One organization's replies may not fill the model's queue for every other's.
+    let most = state.settings.replies.max_concurrent_replies;
+    let permit = state
+        .replies
+        .permit(tenant.org(), most)
+        .ok_or(AppError::RateLimited { retry_after: 1 })?;
     let pinned = input.assistant_version.or(conversation.assistant_version);
     let version = version(state, &tenant, &assistant, pinned)
         .await?
         .unwrap_or(live);
+    if input.assistant_version.is_some() {
+        visitor_may_pin(&tenant, &assistant, &version)?;
+    }
     let traits = sessions::latest_traits(state, &tenant, &session).await?;
     let prompt_text = match &input.template {
         None => text.to_owned(),
@@ -132,6 +141,7 @@ pub async fn send(state: &AppState, principal: &Principal, input: SendMessage) -
         reply: reply.clone(),
         prepare,
         received,
+        permit,
     };
     let finished = replies::start(state, job).await;
     Ok(Sent {

@@ -23,9 +23,9 @@ use super::{
 use crate::{
     auth::Tenant,
     domain::ids::MessageId,
-    models::{ChatChunk, ChatModel, ChatRequest, ExtractiveChat, Faithfulness},
+    models::{ChatChunk, ChatModel, ChatRequest, ExtractiveChat, Faithfulness, ModelError},
     repo::{self, conversations::Finish},
-    runtime::replies::{Citation, ReplyBroker, ReplyEvent},
+    runtime::replies::{Citation, ReplyBroker, ReplyEvent, ReplyPermit},
     services::retrieval::Hit,
     state::AppState,
 };
@@ -57,6 +57,8 @@ pub(crate) struct ReplyJob {
     pub prepare: BoxFuture<'static, Result<Prepared, String>>,
     /// When the visitor's message arrived.
     pub received: Instant,
+    /// The organization's slot for one reply generating, given back when the reply ends.
+    pub permit: ReplyPermit,
 }
 
 /// How the generation loop ended.
@@ -83,11 +85,13 @@ pub(crate) async fn run(
     let broker = state.replies.broker().clone();
     let conversation_id = job.reply.conversation_id.clone();
     let message_id = job.reply.id.clone();
+    // The slot is held until the reply has ended.
     let ReplyJob {
         work,
         reply: _,
         prepare,
         received,
+        permit: _permit,
     } = job;
     let prepared = tokio::select! {
         biased;
@@ -367,7 +371,7 @@ async fn generate(
     };
     let mut stream = match opened {
         Ok(stream) => stream,
-        Err(e) => return Outcome::Failed(e.to_string()),
+        Err(e) => return Outcome::Failed(model_failed(&e)),
     };
     let faithfulness = state.models.chat.faithfulness();
     let mut gate = (faithfulness == Faithfulness::Checked)
@@ -417,7 +421,7 @@ async fn generate(
                         answered_by: None,
                     };
                 }
-                Some(Err(e)) => return Outcome::Failed(e.to_string()),
+                Some(Err(e)) => return Outcome::Failed(model_failed(&e)),
                 None => return Outcome::Failed(
                     "the chat model ended the reply without completing it".into(),
                 ),
@@ -447,6 +451,20 @@ async fn generate(
     }
 }
 
+/// What the reply's readers are told when the chat model fails: a sentence they can act on.
+/// The provider's address and answer go to the logs only.
+fn model_failed(e: &ModelError) -> String {
+    tracing::warn!(error = %e, "the chat model failed a reply");
+    match e {
+        ModelError::RateLimited(_) => "the assistant's model is busy; try again in a moment",
+        ModelError::Invalid(_) => {
+            "the message could not be answered as asked; try a shorter message or conversation"
+        }
+        ModelError::Unavailable(_) => "the assistant's model could not answer; try again later",
+    }
+    .to_owned()
+}
+
 /// A generated reply met a sentence its passages do not support: it ends with the supported
 /// sentences before it, or, when there were none, is replaced by a quote of the passages.
 async fn unsupported(job: &Ready, passed_any: bool, out: &mut Emitter) -> Outcome {
@@ -461,14 +479,14 @@ async fn unsupported(job: &Ready, passed_any: bool, out: &mut Emitter) -> Outcom
     let quoting = ExtractiveChat::lexical();
     let mut quote = match quoting.stream(job.prepared.request.clone()).await {
         Ok(stream) => stream,
-        Err(e) => return Outcome::Failed(e.to_string()),
+        Err(e) => return Outcome::Failed(model_failed(&e)),
     };
     let mut cited = Vec::new();
     while let Some(chunk) = quote.next().await {
         match chunk {
             Ok(ChatChunk::Delta(piece)) => out.emit(piece).await,
             Ok(ChatChunk::Done(done)) => cited = done.citations,
-            Err(e) => return Outcome::Failed(e.to_string()),
+            Err(e) => return Outcome::Failed(model_failed(&e)),
         }
     }
     Outcome::Done {

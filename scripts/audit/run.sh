@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The audits CI runs against a real server: graphql-http's GraphQL over HTTP audits on
+# /graphql. Starts `companin serve` (the test build's binary) on an empty data dir with a new
+# organization's admin key, runs each audit, stops the server. Usage: scripts/audit/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bin="${CARGO_TARGET_DIR:-target}/debug/companin"
+work=$(mktemp -d)
+server=""
+cleanup() {
+  [ -n "$server" ] && kill "$server" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+export COMPANIN_DATA_DIR="$work/data" COMPANIN_EMBEDDER=hash COMPANIN_LLM=extractive \
+  COMPANIN_RATE_LIMIT_PER_HOUR=1000000 RUST_LOG=warn
+key=$("$bin" org create --name Audit | sed -n 's/^api_key: //p')
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+COMPANIN_BIND="127.0.0.1:$port" "$bin" serve >"$work/server.log" 2>&1 &
+server=$!
+for _ in $(seq 1 120); do
+  curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+  sleep 0.5
+done
+
+(cd "$work" && npm init -y >/dev/null && npm install --silent --no-audit --no-fund graphql-http@1 graphql@16 >/dev/null)
+# Run from beside its node_modules, where its imports are found.
+cp scripts/audit/graphql-http.mjs "$work/"
+node "$work/graphql-http.mjs" "http://127.0.0.1:$port/graphql" "$key" \
+  || { echo "server log:"; tail -n 50 "$work/server.log"; exit 1; }
