@@ -14,13 +14,13 @@ const fetchFn = (input, init = {}) => {
   headers.set('x-api-key', key);
   return fetch(input, { ...init, headers });
 };
-const counts = { ok: 0, warn: 0, error: 0 };
+const counts = { ok: 0, notice: 0, warn: 0, error: 0 };
 for (const audit of serverAudits({ url, fetchFn })) {
   const result = await audit.fn();
-  counts[result.status] += 1;
+  counts[result.status] = (counts[result.status] ?? 0) + 1;
   if (result.status !== 'ok') {
     console.log(`${result.status}: ${audit.name}${result.reason ? ` (${result.reason})` : ''}`);
   }
 }
-console.log(`graphql-http audits: ${counts.ok} ok, ${counts.warn} SHOULD/MAY not met, ${counts.error} MUST failed`);
+console.log(`graphql-http audits: ${counts.ok} ok, ${counts.error} MUST failed, ${counts.warn} SHOULD and ${counts.notice} MAY not met`);
 process.exit(counts.error ? 1 : 0);
