@@ -9,7 +9,10 @@ use axum::{
     Extension, Json,
     body::{Body, to_bytes},
     extract::State,
-    http::{HeaderMap, header::CONTENT_TYPE},
+    http::{
+        HeaderMap, StatusCode,
+        header::{ACCEPT, CONTENT_TYPE},
+    },
     response::{IntoResponse, Response},
 };
 use serde_json::json;
@@ -92,9 +95,55 @@ pub async fn execute(
             BatchResponse::Batch(list.into_iter().map(with_codes).collect())
         }
     };
-    let mut response = Json(response).into_response();
+    let mut response = if accepts_graphql_response(&headers) {
+        graphql_response(response)
+    } else {
+        Json(response).into_response()
+    };
     response.extensions_mut().insert(operation);
     response
+}
+
+/// The GraphQL over HTTP media type.
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+/// Whether the client accepts the GraphQL over HTTP media type.
+fn accepts_graphql_response(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|accept| accept.split(','))
+        .any(|range| {
+            range
+                .split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case(GRAPHQL_RESPONSE))
+        })
+}
+
+/// A response in the GraphQL over HTTP media type: a request that failed before it ran
+/// (it did not parse or validate, or its variables did not fit) answers 400 without a `data`
+/// entry; anything that ran answers 200.
+fn graphql_response(response: BatchResponse) -> Response {
+    let failed_before = match &response {
+        BatchResponse::Single(single) => {
+            single.data == Value::Null
+                && !single.errors.is_empty()
+                && single.errors.iter().all(|e| e.path.is_empty())
+        }
+        BatchResponse::Batch(_) => false,
+    };
+    let mut body = serde_json::to_value(&response).unwrap_or_else(|_| json!({}));
+    let status = if failed_before {
+        if let Some(fields) = body.as_object_mut() {
+            fields.remove("data");
+        }
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    (status, [(CONTENT_TYPE, GRAPHQL_RESPONSE)], Json(body)).into_response()
 }
 
 /// Charges what the request costs beyond the one request the middleware counted: each

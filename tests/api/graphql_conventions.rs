@@ -196,3 +196,38 @@ async fn node_resolves_every_kind_of_id_of_the_callers_organization() {
         .await;
     assert_eq!(data["node"], Value::Null);
 }
+
+#[tokio::test]
+async fn a_client_of_the_graphql_response_media_type_gets_it_and_400_for_requests_that_cannot_run()
+{
+    let app = TestApp::spawn().await;
+    let post = |query: &str| {
+        app.client
+            .post(format!("{}/graphql", app.address))
+            .header("X-API-Key", &app.key)
+            .header(
+                "Accept",
+                "application/graphql-response+json, application/json;q=0.9",
+            )
+            .json(&json!({ "query": query }))
+            .send()
+    };
+    for (query, status, data) in [
+        ("{ viewer { scopes } }", 200, true),
+        ("{ viewer { scopes ", 400, false),
+        ("{ viewer { noSuchField } }", 400, false),
+    ] {
+        let response = post(query).await.expect("sent");
+        assert_eq!(response.status().as_u16(), status, "{query}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/graphql-response+json",
+            "{query}"
+        );
+        let body: serde_json::Value = response.json().await.expect("JSON");
+        assert_eq!(body.get("data").is_some(), data, "{query}: {body}");
+    }
+    // Without it, the same failure is a 200 in application/json, as clients of old expect.
+    let (status, body) = app.gql_raw(&app.key, "{ viewer { scopes ", json!({})).await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+}
