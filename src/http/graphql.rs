@@ -43,6 +43,12 @@ pub async fn execute(
     body: Body,
 ) -> Response {
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    if content_type.is_none() {
+        return refuse(AppError::Malformed(
+            "the request has no Content-Type: send application/json (multipart/form-data for uploads)"
+                .into(),
+        ));
+    }
     let multipart = content_type.is_some_and(|ct| {
         ct.trim_start()
             .to_ascii_lowercase()

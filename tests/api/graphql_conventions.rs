@@ -227,6 +227,16 @@ async fn a_client_of_the_graphql_response_media_type_gets_it_and_400_for_request
         let body: serde_json::Value = response.json().await.expect("JSON");
         assert_eq!(body.get("data").is_some(), data, "{query}: {body}");
     }
+    // A body without a content type is not guessed at.
+    let untyped = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .header("X-API-Key", &app.key)
+        .body(r#"{"query": "{ viewer { scopes } }"}"#)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(untyped.status().as_u16(), 400);
     // Without it, the same failure is a 200 in application/json, as clients of old expect.
     let (status, body) = app.gql_raw(&app.key, "{ viewer { scopes ", json!({})).await;
     assert_eq!(status.as_u16(), 200, "{body}");
