@@ -9,7 +9,7 @@ use entity::ingest_job::{self, JobStatus};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Order,
     QueryFilter, QueryOrder, Set,
-    sea_query::{Expr, ExprTrait},
+    sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement},
 };
 
 use crate::domain::access::Tenant;
@@ -89,16 +89,11 @@ pub async fn claim(
                             .add(ingest_job::Column::LeaseUntil.lt(now)),
                     ),
             )
-            .add(Expr::cust_with_values(
-                "NOT EXISTS (SELECT 1 FROM ingest_job AS other \
-                 WHERE other.source_id = ingest_job.source_id AND other.id <> ingest_job.id \
-                 AND other.status = 'RUNNING' AND other.lease_until >= ?)",
-                [now],
-            ))
+            .add(Expr::exists(held_by_another(now)).not())
     };
     // When the organization last had a job taken or settled; never comes first.
-    let served = "(SELECT MAX(last.updated_at) FROM ingest_job AS last \
-                  WHERE last.org_id = ingest_job.org_id AND last.status <> 'QUEUED')";
+    let served = "(SELECT MAX(served.updated_at) FROM ingest_job AS served \
+                  WHERE served.org_id = ingest_job.org_id AND served.status <> 'QUEUED')";
     for _ in 0..5 {
         let Some(candidate) = ingest_job::Entity::find()
             .filter(runnable())
@@ -136,6 +131,26 @@ pub async fn claim(
         }
     }
     Ok(None)
+}
+
+/// Another job of the same source, running under a live lease.
+fn held_by_another(now: DateTime<Utc>) -> SelectStatement {
+    let other = Alias::new("other");
+    let column = |c: ingest_job::Column| (other.clone(), c);
+    Query::select()
+        .expr(Expr::val(1))
+        .from_as(ingest_job::Entity, other.clone())
+        .and_where(
+            Expr::col(column(ingest_job::Column::SourceId))
+                .equals((ingest_job::Entity, ingest_job::Column::SourceId)),
+        )
+        .and_where(
+            Expr::col(column(ingest_job::Column::Id))
+                .ne(Expr::col((ingest_job::Entity, ingest_job::Column::Id))),
+        )
+        .and_where(Expr::col(column(ingest_job::Column::Status)).eq(JobStatus::Running))
+        .and_where(Expr::col(column(ingest_job::Column::LeaseUntil)).gte(now))
+        .to_owned()
 }
 
 /// Extends the lease of the running job `id` of the organization.
