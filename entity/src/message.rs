@@ -66,6 +66,9 @@ pub struct Model {
     pub grounding: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]
     pub error: Option<String>,
+    /// Why a failed reply failed, as a code (`MODEL_BUSY`, `MODEL_REJECTED`,
+    /// `MODEL_UNAVAILABLE`, `INTERRUPTED`, `INTERNAL_SERVER_ERROR`).
+    pub error_code: Option<String>,
     pub created_at: DateTimeUtc,
     /// Last write; a streaming reply's generator writes at least every few seconds.
     pub updated_at: DateTimeUtc,

@@ -19,6 +19,7 @@ mod m20261122_000013_create_webhooks;
 mod m20261206_000014_add_message_grounding;
 mod m20261207_000015_add_source_error_code;
 mod m20261207_000016_index_ingest_job_org;
+mod m20261207_000017_add_message_error_code;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000014_add_message_grounding::Migration),
             Box::new(m20261207_000015_add_source_error_code::Migration),
             Box::new(m20261207_000016_index_ingest_job_org::Migration),
+            Box::new(m20261207_000017_add_message_error_code::Migration),
         ]
     }
 }

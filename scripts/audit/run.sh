@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The audits CI runs against a real server: graphql-http's GraphQL over HTTP audits on
-# /graphql. Starts `companin serve` (the test build's binary) on an empty data dir with a new
-# organization's admin key, runs each audit, stops the server. Usage: scripts/audit/run.sh
+# /graphql, and schemathesis on the REST layer's OpenAPI document (scripts/audit/
+# schemathesis.toml). Starts `companin serve` (the test build's binary) on an empty data dir
+# with a new organization's admin key, runs each audit, stops the server.
+# Usage: scripts/audit/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin="${CARGO_TARGET_DIR:-target}/debug/companin"
@@ -29,3 +31,21 @@ done
 cp scripts/audit/graphql-http.mjs "$work/"
 node "$work/graphql-http.mjs" "http://127.0.0.1:$port/graphql" "$key" \
   || { echo "server log:"; tail -n 50 "$work/server.log"; exit 1; }
+
+# Schemathesis in a virtualenv of its own, pinned: a new release's checks change no result
+# unnoticed.
+python3 -m venv "$work/venv"
+"$work/venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==4.32.5"
+"$work/venv/bin/schemathesis" --config-file scripts/audit/schemathesis.toml run \
+  "http://127.0.0.1:$port/api/v1/openapi.json" \
+  --header "X-API-Key: $key" --workers 2 --seed 20261207 \
+  --report junit --report-junit-path "$work/schemathesis.xml" \
+  || { echo "server log:"; tail -n 50 "$work/server.log"; exit 1; }
+python3 - "$work/schemathesis.xml" <<'PY'
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+tests = sum(int(s.get("tests", 0)) for s in suites)
+failures = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+print(f"schemathesis: {tests} operations, {failures} failing")
+PY

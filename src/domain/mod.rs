@@ -4,6 +4,7 @@ pub mod access;
 pub mod assistant;
 pub mod ids;
 pub mod pagination;
+pub mod reply_failure;
 pub mod request_log;
 pub mod source_failure;
 pub mod template;

@@ -29,8 +29,7 @@ impl fmt::Display for SourceFailure {
 }
 
 /// The codes of `KnowledgeSource.errorCode` (REST `error_code`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureCode {
     /// A type Companin does not read (an archive, an executable…).
     UnsupportedFile,

@@ -38,6 +38,7 @@ pub fn router(state: AppState, schema: CompaninSchema) -> Router {
     let (rest, mut openapi) = rest::router(state.settings.http.max_upload_bytes).split_for_parts();
     let (public, public_api) = rest::public_router().split_for_parts();
     openapi.merge(public_api);
+    rest::declare_failures(&mut openapi);
     let governed = from_fn_with_state(state.clone(), governance::govern);
     let rest = rest.route_layer(governed.clone());
     let body_limit = state.settings.http.max_request_bytes;

@@ -17,6 +17,7 @@ use crate::domain::{
     access::Tenant,
     ids::{ConversationId, MessageId},
     pagination::{Page, PageRequest},
+    reply_failure::{ReplyFailure, ReplyFailureCode},
 };
 
 /// A conversation to open.
@@ -185,6 +186,7 @@ pub async fn insert_message(
         citations: Set(serde_json::json!([])),
         grounding: Set(None),
         error: Set(None),
+        error_code: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
         completed_at: Set(None),
@@ -326,7 +328,7 @@ pub struct Finish {
     /// JSON array of citations.
     pub citations: serde_json::Value,
     /// Why it failed.
-    pub error: Option<String>,
+    pub error: Option<ReplyFailure>,
     /// How the text relates to its passages.
     pub grounding: Option<&'static str>,
 }
@@ -358,7 +360,14 @@ pub async fn finish(
         )
         .col_expr(message::Column::LatencyMs, Expr::value(finish.latency_ms))
         .col_expr(message::Column::Citations, Expr::value(finish.citations))
-        .col_expr(message::Column::Error, Expr::value(finish.error))
+        .col_expr(
+            message::Column::ErrorCode,
+            Expr::value(finish.error.as_ref().map(|f| f.code.as_str())),
+        )
+        .col_expr(
+            message::Column::Error,
+            Expr::value(finish.error.map(|f| f.message)),
+        )
         .col_expr(
             message::Column::Grounding,
             Expr::value(finish.grounding.map(str::to_owned)),
@@ -401,6 +410,10 @@ pub async fn fail_abandoned(
         .col_expr(
             message::Column::Error,
             Expr::value("the server stopped while this reply was being generated"),
+        )
+        .col_expr(
+            message::Column::ErrorCode,
+            Expr::value(ReplyFailureCode::Interrupted.as_str()),
         )
         .col_expr(message::Column::CompletedAt, Expr::value(Utc::now()))
         .filter(message::Column::Status.is_in([Status::Pending, Status::Streaming]))

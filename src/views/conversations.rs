@@ -195,8 +195,13 @@ pub struct Message {
     /// How a completed reply's text relates to its passages; null for a visitor's message
     /// and a reply that did not complete.
     pub grounding: Option<Grounding>,
-    /// Why the reply failed.
+    /// Why the reply failed, in words a visitor can act on.
     pub error: Option<String>,
+    /// Why the reply failed, as a code: `MODEL_BUSY` (try again shortly), `MODEL_REJECTED`
+    /// (the model refused the message as asked: too long a message or conversation),
+    /// `MODEL_UNAVAILABLE` (try again later), `INTERRUPTED` (the server stopped before the
+    /// reply ended) or `INTERNAL_SERVER_ERROR`; null when the reply did not fail.
+    pub error_code: Option<String>,
     /// When it was written (a reply: when it started).
     pub created_at: DateTime<Utc>,
     /// When a reply ended.
@@ -230,6 +235,7 @@ impl From<message::Model> for Message {
                 .and_then(grounding::Grounding::from_stored)
                 .map(Into::into),
             error: m.error,
+            error_code: m.error_code,
             created_at: m.created_at,
             completed_at: m.completed_at,
         }
@@ -278,7 +284,8 @@ pub struct SendMessageInput {
     /// …or the session (`sess_…`): its latest conversation with the assistant, or a new one.
     #[schema(value_type = Option<String>)]
     pub session_id: Option<ID>,
-    /// The assistant (`asst_…`), for a session opened without one.
+    /// The assistant (`asst_…`), for a session opened without one (with a conversation,
+    /// it must be the conversation's).
     #[schema(value_type = Option<String>)]
     pub assistant_id: Option<ID>,
     /// What the visitor says.
@@ -529,8 +536,10 @@ pub struct ReplyFailed {
     /// The reply (`msg_…`).
     #[schema(value_type = String)]
     pub message_id: ID,
-    /// Why, for a person.
+    /// Why, in words a visitor can act on.
     pub error: String,
+    /// Why, as a code: the codes of `Message.errorCode`.
+    pub error_code: String,
 }
 
 /// One event of a streaming reply.
@@ -611,11 +620,12 @@ impl From<DomainEvent> for ReplyEvent {
             DomainEvent::Failed {
                 conversation_id,
                 message_id,
-                error,
+                failure,
             } => Self::Failed(ReplyFailed {
                 conversation_id: ID(conversation_id),
                 message_id: ID(message_id),
-                error,
+                error: failure.message,
+                error_code: failure.code.as_str().to_owned(),
             }),
         }
     }

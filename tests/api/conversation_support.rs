@@ -18,7 +18,7 @@ pub const EVENTS: &str = "fragment Events on ReplyEvent { __typename
   ... on ReplyCitations { messageId citations { sourceId title chunkText score } }
   ... on ReplyCompleted { message { id conversationId role status content model error
       citations { sourceId } usage { promptTokens completionTokens } latencyMs firstTokenMs } }
-  ... on ReplyFailed { messageId error } }";
+  ... on ReplyFailed { messageId error errorCode } }";
 
 /// An operation with the event fragment.
 pub fn with_events(operation: &str) -> String {

@@ -25,22 +25,23 @@ use crate::{
     visitor_answers,
 };
 
-const ISSUER: &str = "https://id.shop.example";
-const AUDIENCE: &str = "companin-api";
+pub(crate) const ISSUER: &str = "https://id.shop.example";
+pub(crate) const AUDIENCE: &str = "companin-api";
 
 /// RFC 8032 §7.1, test 1 and test 2: Ed25519 seeds and their public keys.
-const SEED_1: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
-const PUBLIC_1: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+pub(crate) const SEED_1: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+pub(crate) const PUBLIC_1: &str =
+    "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
 const SEED_2: &str = "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb";
 const PUBLIC_2: &str = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c";
 
-fn jwk(kid: &str, public_hex: &str) -> Value {
+pub(crate) fn jwk(kid: &str, public_hex: &str) -> Value {
     let x = URL_SAFE_NO_PAD.encode(hex::decode(public_hex).expect("hex"));
     json!({ "kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": "EdDSA", "use": "sig" })
 }
 
 /// An EdDSA token signed with `seed` under `kid`.
-fn token(seed_hex: &str, kid: &str, claims: &Value) -> String {
+pub(crate) fn token(seed_hex: &str, kid: &str, claims: &Value) -> String {
     // PKCS#8 wrapping of a raw Ed25519 seed (RFC 8410).
     let mut der = hex::decode("302e020100300506032b657004220420").expect("hex");
     der.extend(hex::decode(seed_hex).expect("hex"));
@@ -52,7 +53,7 @@ fn token(seed_hex: &str, kid: &str, claims: &Value) -> String {
 }
 
 /// Serves a key set the test can change.
-async fn serve_jwks(keys: Arc<Mutex<Vec<Value>>>) -> String {
+pub(crate) async fn serve_jwks(keys: Arc<Mutex<Vec<Value>>>) -> String {
     async fn jwks(State(keys): State<Arc<Mutex<Vec<Value>>>>) -> Json<Value> {
         Json(json!({ "keys": *keys.lock().expect("lock") }))
     }

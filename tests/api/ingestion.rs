@@ -1,7 +1,10 @@
 //! The durable pipeline: URL refreshes, SSRF refusal, and resuming after a crash.
 
 use std::{
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -20,6 +23,7 @@ use companin::{
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use tokio::sync::{Notify, Semaphore};
 
 use crate::helpers::{TestApp, code, start};
 
@@ -223,13 +227,7 @@ async fn a_job_cut_off_by_a_crash_resumes_after_restart_without_duplicate_chunks
         s.ingestion.ingest_workers = 0;
     })
     .await;
-    let with_worker = Settings {
-        ingestion: IngestionSettings {
-            ingest_workers: 1,
-            ..app.settings.clone().ingestion
-        },
-        ..app.settings.clone()
-    };
+    let with_worker = with_one_worker(&app);
     let id = crash_inside_a_job(&app, with_worker.clone()).await;
     start(with_worker, Models::local_defaults(), None).await;
 
@@ -251,6 +249,17 @@ async fn a_job_cut_off_by_a_crash_resumes_after_restart_without_duplicate_chunks
         .await
         .expect("count");
     assert_eq!(stored as i64, chunks, "each chunk stored exactly once");
+}
+
+/// The settings of `app` (its database and data dir) for a server with one worker.
+fn with_one_worker(app: &TestApp) -> Settings {
+    Settings {
+        ingestion: IngestionSettings {
+            ingest_workers: 1,
+            ..app.settings.clone().ingestion
+        },
+        ..app.settings.clone()
+    }
 }
 
 /// Starts a server whose one worker stalls inside the job of an uploaded file, waits until it
@@ -310,13 +319,7 @@ async fn a_job_that_stopped_the_server_on_every_attempt_fails_when_claimed_inste
         s.ingestion.ingest_max_attempts = 1;
     })
     .await;
-    let with_worker = Settings {
-        ingestion: IngestionSettings {
-            ingest_workers: 1,
-            ..app.settings.clone().ingestion
-        },
-        ..app.settings.clone()
-    };
+    let with_worker = with_one_worker(&app);
     let id = crash_inside_a_job(&app, with_worker.clone()).await;
     // Its one attempt is spent: the next server to find it fails it without running it (a
     // file that kills its worker would otherwise kill every restart).
@@ -396,6 +399,89 @@ async fn the_scheduler_refreshes_a_url_once_its_interval_has_passed() {
         ahead > chrono::Duration::minutes(85) && ahead <= chrono::Duration::minutes(90),
         "next refresh in its interval: {ahead}"
     );
+}
+
+/// Embeds like the hash embedder; its first call waits for the test's permit, so the test
+/// acts while a worker is inside that job.
+struct GatedEmbedder {
+    inner: HashEmbedder,
+    first: AtomicBool,
+    entered: Arc<Notify>,
+    release: Arc<Semaphore>,
+}
+
+#[async_trait]
+impl Embedder for GatedEmbedder {
+    fn id(&self) -> &str {
+        self.inner.id()
+    }
+    fn dimension(&self) -> usize {
+        self.inner.dimension()
+    }
+    async fn embed(&self, texts: &[String]) -> anyhow::Result<Vec<Vec<f32>>> {
+        if self.first.swap(false, Ordering::SeqCst) {
+            self.entered.notify_one();
+            let _permit = self.release.acquire().await?;
+        }
+        self.inner.embed(texts).await
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_source_while_its_job_runs_leaves_no_chunks_behind() {
+    let (entered, release) = (Arc::new(Notify::new()), Arc::new(Semaphore::new(0)));
+    let gated = Models {
+        embedder: Arc::new(GatedEmbedder {
+            inner: HashEmbedder::default(),
+            first: AtomicBool::new(true),
+            entered: entered.clone(),
+            release: release.clone(),
+        }),
+        summarizer: Arc::new(LocalSummarizer),
+        ..Models::local_defaults()
+    };
+    let app = TestApp::spawn_with_models(|s| s.ingestion.ingest_workers = 1, gated).await;
+    let text = "Chapter one explains the boiler. ".repeat(200);
+    let (status, created) = app
+        .upload(&app.key, "boiler.txt", text.into_bytes(), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().expect("id").to_owned();
+    tokio::time::timeout(Duration::from_secs(30), entered.notified())
+        .await
+        .expect("the worker reached the embedder");
+
+    let (status, body) = TestApp::send(app.rest(
+        Method::DELETE,
+        &format!("/api/v1/knowledge/files/{id}"),
+        &app.key,
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    release.add_permits(1);
+    // The one worker takes jobs in turn: once the next file is ready, the deleted source's
+    // job has ended, having written its chunks after the delete.
+    app.uploaded(
+        &app.key,
+        "kettle.txt",
+        "The kettle holds one and a half litres.",
+    )
+    .await;
+
+    let store = VectorStore::open(&app.settings.lancedb_uri(), usize::MAX)
+        .await
+        .expect("store");
+    let embedder = HashEmbedder::default();
+    let org = companin::domain::ids::OrgId::from_db(app.org_id.clone());
+    let source = companin::domain::ids::SourceId::from_db(id.clone());
+    let left = store
+        .count_source(embedder.id(), embedder.dimension(), &org, &source)
+        .await
+        .expect("count");
+    assert_eq!(left, 0, "no chunk of the deleted source remains");
+    let query = "query($id: ID!) { knowledgeSource(id: $id) { id } }";
+    let found = app.gql_ok(&app.key, query, json!({ "id": id })).await;
+    assert_eq!(found["knowledgeSource"], Value::Null, "{found}");
 }
 
 #[tokio::test]

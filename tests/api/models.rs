@@ -17,8 +17,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::{
+    conversation_support::{CHAT, events, with_events},
     fake_openai::{FakeOpenAi, Reply},
     helpers::{TestApp, models_dir, start},
+    ws_support::Ws,
 };
 
 fn provider_settings(fake: &FakeOpenAi) -> Settings {
@@ -756,8 +758,12 @@ async fn with_the_model_files_auto_embeds_with_minilm_and_answers_by_quoting_the
 }
 
 #[tokio::test]
-async fn a_provider_failure_reaches_the_visitor_as_a_sentence_without_its_address_or_answer() {
-    let fake = FakeOpenAi::start(vec![Reply::Error(401, "invalid_api_key")]).await;
+async fn a_provider_failure_reaches_the_visitor_as_a_code_and_a_sentence_on_rest_and_websocket() {
+    let fake = FakeOpenAi::start(vec![
+        Reply::Error(401, "invalid_api_key"),
+        Reply::Error(429, "rate_limit_exceeded"),
+    ])
+    .await;
     let base = fake.base_url.clone();
     let app = TestApp::spawn_with(|s| {
         s.models.llm = LlmChoice::Openai;
@@ -782,5 +788,41 @@ async fn a_provider_failure_reaches_the_visitor_as_a_sentence_without_its_addres
         error, "the assistant's model could not answer; try again later",
         "{sent}"
     );
+    assert_eq!(sent["reply"]["error_code"], "MODEL_UNAVAILABLE", "{sent}");
     assert!(!sent.to_string().contains("127.0.0.1"), "{sent}");
+
+    // The provider now rate-limits: a websocket reply fails MODEL_BUSY, and the stored
+    // message says the same.
+    let mut ws = Ws::ready(&app, &app.key).await;
+    ws.subscribe(
+        "1",
+        &with_events(CHAT),
+        json!({"input": {"sessionId": session["id"], "message": "And my refund?"}}),
+    )
+    .await;
+    let events = events(&ws.until_complete("1").await, "chat");
+    let failed = events.last().expect("a last event");
+    assert_eq!(failed["__typename"], "ReplyFailed", "{events:?}");
+    assert_eq!(failed["errorCode"], "MODEL_BUSY", "{failed}");
+    assert_eq!(
+        failed["error"], "the assistant's model is busy; try again in a moment",
+        "{failed}"
+    );
+    let id = failed["messageId"].as_str().expect("message id");
+    let stored = app
+        .gql_ok(
+            &app.key,
+            "query($id: ID!) { message(id: $id) { status error errorCode } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        stored["message"],
+        json!({ "status": "FAILED", "error": "the assistant's model is busy; try again in a moment",
+            "errorCode": "MODEL_BUSY" })
+    );
+    assert!(
+        !events.iter().any(|e| e.to_string().contains("rate_limit")),
+        "{events:?}"
+    );
 }

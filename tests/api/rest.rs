@@ -1,7 +1,7 @@
 //! The REST layer's envelope, docs, probes and playground.
 
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, code};
 
@@ -27,6 +27,39 @@ async fn the_openapi_document_describes_the_rest_layer_and_the_docs_page_loads()
         doc["components"]["securitySchemes"]["api_key"]["name"],
         "X-API-Key"
     );
+    // Every reference resolves, and every operation declares the failures any request may
+    // meet (clients and schemathesis check answers against the document).
+    let mut refs = Vec::new();
+    collect_refs(&doc, &mut refs);
+    assert!(!refs.is_empty());
+    for reference in refs {
+        let name = reference.trim_start_matches("#/components/schemas/");
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "{reference} is not in the document"
+        );
+    }
+    let paths = doc["paths"].as_object().expect("paths");
+    for (path, item) in paths {
+        for method in ["get", "put", "post", "delete", "patch"] {
+            let operation = &item[method];
+            if operation.is_null() {
+                continue;
+            }
+            for status in ["400", "401", "403", "422", "429"] {
+                assert!(
+                    operation["responses"][status]["content"]["application/json"].is_object(),
+                    "{method} {path} declares {status}"
+                );
+            }
+            if path.contains('{') {
+                assert!(
+                    operation["responses"]["404"].is_object(),
+                    "{method} {path} 404"
+                );
+            }
+        }
+    }
     let page = app
         .client
         .get(format!("{}/api/v1/docs/", app.address))
@@ -35,6 +68,22 @@ async fn the_openapi_document_describes_the_rest_layer_and_the_docs_page_loads()
         .expect("docs");
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap_or_default().contains("swagger"));
+}
+
+/// Every `$ref` in `value`.
+fn collect_refs(value: &Value, refs: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                match (key.as_str(), inner) {
+                    ("$ref", Value::String(reference)) => refs.push(reference.clone()),
+                    _ => collect_refs(inner, refs),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| collect_refs(item, refs)),
+        _ => {}
+    }
 }
 
 #[tokio::test]

@@ -79,8 +79,10 @@ struct ReportParams {
     /// Only refused (true) or admitted (false) requests.
     rate_limited: Option<bool>,
     /// `hour` (default) or `day`.
+    #[param(inline)]
     granularity: Option<TimeBucket>,
     /// `json` (default), `csv` or `jsonl`.
+    #[param(inline)]
     format: Option<Format>,
     /// Page size of a JSON log page, 1–100 (default 20).
     limit: Option<u64>,
@@ -105,7 +107,9 @@ impl ReportParams {
 
 /// Logged requests, oldest first: a page as JSON, or every match as CSV / JSON lines.
 #[utoipa::path(get, path = "/analytics/logs", tag = "analytics", params(ReportParams),
-    responses((status = 200, body = List<LogEntry>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, description = "As `format` asks: JSON, CSV or JSON lines",
+        content((List<LogEntry> = "application/json"), (String = "text/csv"), (String = "application/x-ndjson"))),
+        (status = 401, body = ErrorBody)))]
 async fn logs(
     State(state): State<AppState>,
     principal: Principal,
@@ -168,7 +172,9 @@ async fn logs(
 
 /// Requests per hour or day, empty buckets included.
 #[utoipa::path(get, path = "/analytics/usage", tag = "analytics", params(ReportParams),
-    responses((status = 200, body = Vec<UsageBucket>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, description = "As `format` asks: JSON, CSV or JSON lines",
+        content((Vec<UsageBucket> = "application/json"), (String = "text/csv"), (String = "application/x-ndjson"))),
+        (status = 401, body = ErrorBody)))]
 async fn usage(
     State(state): State<AppState>,
     principal: Principal,
@@ -190,7 +196,9 @@ async fn usage(
 
 /// Requests, error rate and latency percentiles per route or operation, busiest first.
 #[utoipa::path(get, path = "/analytics/endpoints", tag = "analytics", params(ReportParams),
-    responses((status = 200, body = Vec<EndpointStats>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, description = "As `format` asks: JSON, CSV or JSON lines",
+        content((Vec<EndpointStats> = "application/json"), (String = "text/csv"), (String = "application/x-ndjson"))),
+        (status = 401, body = ErrorBody)))]
 async fn endpoints(
     State(state): State<AppState>,
     principal: Principal,
@@ -205,7 +213,9 @@ async fn endpoints(
 /// Requests refused by the rate limiter, over time and by key. CSV and JSON lines export the
 /// series.
 #[utoipa::path(get, path = "/analytics/rate-limits", tag = "analytics", params(ReportParams),
-    responses((status = 200, body = RateLimitReport), (status = 401, body = ErrorBody)))]
+    responses((status = 200, description = "As `format` asks: JSON, CSV or JSON lines",
+        content((RateLimitReport = "application/json"), (String = "text/csv"), (String = "application/x-ndjson"))),
+        (status = 401, body = ErrorBody)))]
 async fn rate_limits(
     State(state): State<AppState>,
     principal: Principal,
@@ -230,7 +240,9 @@ async fn rate_limits(
 
 /// Conversation figures: count, messages per conversation, duration, ratings, citations.
 #[utoipa::path(get, path = "/analytics/conversations", tag = "analytics", params(ReportParams),
-    responses((status = 200, body = ConversationAnalytics), (status = 401, body = ErrorBody)))]
+    responses((status = 200, description = "As `format` asks: JSON, CSV or JSON lines",
+        content((ConversationAnalytics = "application/json"), (String = "text/csv"), (String = "application/x-ndjson"))),
+        (status = 401, body = ErrorBody)))]
 async fn conversations(
     State(state): State<AppState>,
     principal: Principal,

@@ -159,7 +159,8 @@ struct SendMessageBody {
 /// `reply_started`, `reply_delta`, `reply_citations`, `reply_completed` or `reply_failed`,
 /// then `done`. The reply is generated and stored to the end even if the client goes away.
 #[utoipa::path(post, path = "/api/v1/conversations/send-message", tag = "conversations", request_body = SendMessageBody,
-    responses((status = 200, body = SendMessagePayload, description = "JSON, or `text/event-stream` when asked"),
+    responses((status = 200, description = "JSON, or `text/event-stream` when asked",
+            content((SendMessagePayload = "application/json"), (String = "text/event-stream"))),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 410, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn send_message(
     State(state): State<AppState>,
@@ -229,7 +230,8 @@ async fn cancel_reply(
 /// reply when it has ended). Re-attaches after a dropped connection.
 #[utoipa::path(get, path = "/api/v1/messages/{message_id}/stream", tag = "conversations",
     params(("message_id" = String, Path, description = "`msg_…` of the reply")),
-    responses((status = 200, description = "`text/event-stream`"), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "The reply's events", content((String = "text/event-stream"))),
+        (status = 404, body = ErrorBody)))]
 async fn reply_stream(
     State(state): State<AppState>,
     principal: Principal,

@@ -5,6 +5,7 @@ mod analytics;
 mod api_keys;
 mod assistants;
 mod conversations;
+mod failures;
 mod knowledge;
 mod oauth_apps;
 mod rate_limits;
@@ -19,6 +20,8 @@ use utoipa::{
     openapi::security::{ApiKey, ApiKeyValue, SecurityScheme},
 };
 use utoipa_axum::router::OpenApiRouter;
+
+pub use failures::declare as declare_failures;
 
 use crate::{
     domain::pagination::{Page, PageRequest},

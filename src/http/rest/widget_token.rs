@@ -12,7 +12,8 @@ use axum::{
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
 use chrono::Utc;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::ErrorBody;
@@ -53,7 +54,9 @@ async fn widget_token(
 #[utoipa::path(post, path = "/oauth/token", tag = "widget",
     request_body(content = TokenRequestBody, content_type = "application/x-www-form-urlencoded"),
     security(()),
-    responses((status = 200, body = TokenResponse), (status = 400, description = "`invalid_request` or `unsupported_grant_type`"), (status = 401, description = "`invalid_client`")))]
+    responses((status = 200, body = TokenResponse),
+        (status = 400, body = OAuthErrorBody, description = "`invalid_request` or `unsupported_grant_type`"),
+        (status = 401, body = OAuthErrorBody, description = "`invalid_client`")))]
 async fn oauth_token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -138,11 +141,20 @@ async fn admitted(
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    (
-        status,
-        Json(json!({ "error": error, "error_description": description })),
-    )
-        .into_response()
+    let body = OAuthErrorBody {
+        error: error.to_owned(),
+        error_description: description.to_owned(),
+    };
+    (status, Json(body)).into_response()
+}
+
+/// An OAuth 2.0 error answer (RFC 6749 §5.2).
+#[derive(Serialize, ToSchema)]
+pub struct OAuthErrorBody {
+    /// `invalid_request`, `invalid_client` or `unsupported_grant_type`.
+    pub error: String,
+    /// What went wrong, for a person.
+    pub error_description: String,
 }
 
 /// `Authorization: Basic base64(client_id:client_secret)`.

@@ -235,6 +235,7 @@ impl Drop for Subscription {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::reply_failure::{ReplyFailure, ReplyFailureCode};
 
     fn delta(index: u32) -> ReplyEvent {
         ReplyEvent::Delta {
@@ -249,7 +250,7 @@ mod tests {
         ReplyEvent::Failed {
             conversation_id: "conv_1".into(),
             message_id: "msg_1".into(),
-            error: "stopped".into(),
+            failure: ReplyFailure::new(ReplyFailureCode::Interrupted, "stopped"),
         }
     }
 

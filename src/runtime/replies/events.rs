@@ -5,6 +5,8 @@ use std::sync::Arc;
 use entity::message;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::reply_failure::ReplyFailure;
+
 /// A knowledge passage a reply drew on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Citation {
@@ -61,8 +63,8 @@ pub enum ReplyEvent {
         conversation_id: String,
         /// The reply.
         message_id: String,
-        /// Why, for a person.
-        error: String,
+        /// Why: a code and a sentence for a person.
+        failure: ReplyFailure,
     },
 }
 
@@ -123,10 +125,10 @@ impl ReplyEvent {
             events.push(ReplyEvent::Failed {
                 conversation_id,
                 message_id,
-                error: message
-                    .error
-                    .clone()
-                    .unwrap_or_else(|| "the reply failed".into()),
+                failure: ReplyFailure::from_stored(
+                    message.error_code.as_deref(),
+                    message.error.as_deref(),
+                ),
             });
             return events;
         }

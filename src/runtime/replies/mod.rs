@@ -14,7 +14,10 @@ use std::{
 use entity::message;
 use tokio::task::JoinHandle;
 
-use crate::domain::ids::OrgId;
+use crate::domain::{
+    ids::OrgId,
+    reply_failure::{ReplyFailure, ReplyFailureCode},
+};
 use tokio_util::sync::CancellationToken;
 
 pub use broker::{EventStream, LocalBroker, ReplyBroker};
@@ -43,7 +46,10 @@ impl Drop for Unfinished {
         let event = ReplyEvent::Failed {
             conversation_id: std::mem::take(&mut self.conversation_id),
             message_id: std::mem::take(&mut self.message_id),
-            error: "the reply could not be generated".into(),
+            failure: ReplyFailure::new(
+                ReplyFailureCode::Interrupted,
+                "the reply could not be generated",
+            ),
         };
         tokio::spawn(async move { broker.publish(event).await });
     }

@@ -16,7 +16,10 @@ use tokio::{task::JoinHandle, time::Instant};
 use super::{assistant_of, existing, usable_assistant, version, visitor_may_pin};
 use crate::{
     auth::{Principal, Scope, Tenant, Work},
-    domain::ids::{AssistantId, ConversationId, MessageId, SessionId},
+    domain::{
+        ids::{AssistantId, ConversationId, MessageId, SessionId},
+        reply_failure::{ReplyFailure, ReplyFailureCode},
+    },
     error::{AppError, AppResult},
     repo::{
         self,
@@ -214,7 +217,7 @@ fn prepare(
     work: Tenant,
     question: Question,
     version: assistant_version::Model,
-) -> BoxFuture<'static, Result<Prepared, String>> {
+) -> BoxFuture<'static, Result<Prepared, ReplyFailure>> {
     async move {
         let passages = retrieve(
             &state,
@@ -238,7 +241,10 @@ fn prepare(
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "could not read a conversation's history");
-            "the conversation history could not be read".to_owned()
+            ReplyFailure::new(
+                ReplyFailureCode::Internal,
+                "the conversation history could not be read; try again",
+            )
         })?;
         let chat = state.models.chat.clone();
         let request = prompt::build(
@@ -273,6 +279,16 @@ async fn target(state: &AppState, tenant: &Tenant, input: &SendMessage) -> AppRe
                 return Err(AppError::bad_input(
                     "session_id",
                     "the conversation belongs to another session",
+                ));
+            }
+            if input
+                .assistant_id
+                .as_ref()
+                .is_some_and(|a| a.as_str() != conversation.assistant_id)
+            {
+                return Err(AppError::bad_input(
+                    "assistant_id",
+                    "the conversation is with another assistant",
                 ));
             }
             let session_id = SessionId::from_db(conversation.session_id.clone());

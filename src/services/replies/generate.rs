@@ -22,7 +22,10 @@ use super::{
 };
 use crate::{
     auth::Tenant,
-    domain::ids::MessageId,
+    domain::{
+        ids::MessageId,
+        reply_failure::{ReplyFailure, ReplyFailureCode},
+    },
     models::{ChatChunk, ChatModel, ChatRequest, ExtractiveChat, Faithfulness, ModelError},
     repo::{self, conversations::Finish},
     runtime::replies::{Citation, ReplyBroker, ReplyEvent, ReplyPermit},
@@ -54,7 +57,7 @@ pub(crate) struct ReplyJob {
     /// The reply's message, stored `PENDING`.
     pub reply: message::Model,
     /// Prepares the prompt; an error fails the reply with its message.
-    pub prepare: BoxFuture<'static, Result<Prepared, String>>,
+    pub prepare: BoxFuture<'static, Result<Prepared, ReplyFailure>>,
     /// When the visitor's message arrived.
     pub received: Instant,
     /// The organization's slot for one reply generating, given back when the reply ends.
@@ -72,7 +75,7 @@ enum Outcome {
         answered_by: Option<String>,
     },
     Cancelled,
-    Failed(String),
+    Failed(ReplyFailure),
 }
 
 /// Generates the reply and returns the stored message when it has ended. `ReplyStarted` was
@@ -237,7 +240,7 @@ type Ending = (
     Status,
     Vec<Citation>,
     Option<(u32, u32)>,
-    Option<String>,
+    Option<ReplyFailure>,
     Option<Grounding>,
 );
 
@@ -247,16 +250,16 @@ async fn publish_end(
     conversation_id: String,
     message_id: String,
     stored: Option<&Arc<message::Model>>,
-    error: Option<String>,
+    error: Option<ReplyFailure>,
 ) {
     let terminal = match (stored, error) {
         (Some(stored), _) if stored.status == Status::Failed => ReplyEvent::Failed {
             conversation_id: conversation_id.clone(),
             message_id: message_id.clone(),
-            error: stored
-                .error
-                .clone()
-                .unwrap_or_else(|| "the reply failed".into()),
+            failure: ReplyFailure::from_stored(
+                stored.error_code.as_deref(),
+                stored.error.as_deref(),
+            ),
         },
         (Some(stored), _) => {
             broker
@@ -273,7 +276,12 @@ async fn publish_end(
         (None, error) => ReplyEvent::Failed {
             conversation_id,
             message_id,
-            error: error.unwrap_or_else(|| "the reply could not be stored".into()),
+            failure: error.unwrap_or_else(|| {
+                ReplyFailure::new(
+                    ReplyFailureCode::Internal,
+                    "the reply could not be stored; try again",
+                )
+            }),
         },
     };
     broker.publish(terminal).await;
@@ -422,9 +430,10 @@ async fn generate(
                     };
                 }
                 Some(Err(e)) => return Outcome::Failed(model_failed(&e)),
-                None => return Outcome::Failed(
-                    "the chat model ended the reply without completing it".into(),
-                ),
+                None => return Outcome::Failed(ReplyFailure::new(
+                    ReplyFailureCode::ModelUnavailable,
+                    "the assistant's model stopped before finishing the reply; try again",
+                )),
             },
             Some(saved) = OptionFuture::from(saving.as_mut()), if saving.is_some() => {
                 saving = None;
@@ -453,16 +462,23 @@ async fn generate(
 
 /// What the reply's readers are told when the chat model fails: a sentence they can act on.
 /// The provider's address and answer go to the logs only.
-fn model_failed(e: &ModelError) -> String {
+fn model_failed(e: &ModelError) -> ReplyFailure {
     tracing::warn!(error = %e, "the chat model failed a reply");
-    match e {
-        ModelError::RateLimited(_) => "the assistant's model is busy; try again in a moment",
-        ModelError::Invalid(_) => {
-            "the message could not be answered as asked; try a shorter message or conversation"
-        }
-        ModelError::Unavailable(_) => "the assistant's model could not answer; try again later",
-    }
-    .to_owned()
+    let (code, message) = match e {
+        ModelError::RateLimited(_) => (
+            ReplyFailureCode::ModelBusy,
+            "the assistant's model is busy; try again in a moment",
+        ),
+        ModelError::Invalid(_) => (
+            ReplyFailureCode::ModelRejected,
+            "the message could not be answered as asked; try a shorter message or conversation",
+        ),
+        ModelError::Unavailable(_) => (
+            ReplyFailureCode::ModelUnavailable,
+            "the assistant's model could not answer; try again later",
+        ),
+    };
+    ReplyFailure::new(code, message)
 }
 
 /// A generated reply met a sentence its passages do not support: it ends with the supported
