@@ -33,7 +33,12 @@ node "$work/graphql-http.mjs" "http://127.0.0.1:$port/graphql" "$key" \
   || { echo "server log:"; tail -n 50 "$work/server.log"; exit 1; }
 
 # Schemathesis in a virtualenv of its own, pinned: a new release's checks change no result
-# unnoticed.
+# unnoticed. Key revocations name a spare key (schemathesis.toml): an id it captured from an
+# answer could otherwise revoke the audit's own key and leave the rest of the run in 401s.
+SPARE_KEY_ID=$(curl -fsS -X POST "http://127.0.0.1:$port/api/v1/api-keys" \
+  -H "X-API-Key: $key" -H 'Content-Type: application/json' -d '{"name": "spare"}' \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["api_key"]["id"])')
+export SPARE_KEY_ID
 python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==4.32.5"
 "$work/venv/bin/schemathesis" --config-file scripts/audit/schemathesis.toml run \
@@ -41,6 +46,8 @@ python3 -m venv "$work/venv"
   --header "X-API-Key: $key" --workers 2 --seed 20261207 \
   --report junit --report-junit-path "$work/schemathesis.xml" \
   || { echo "server log:"; tail -n 50 "$work/server.log"; exit 1; }
+curl -fsS -o /dev/null -H "X-API-Key: $key" "http://127.0.0.1:$port/api/v1/viewer" \
+  || { echo "the audit's own key stopped working during the run"; exit 1; }
 python3 - "$work/schemathesis.xml" <<'PY'
 import sys, xml.etree.ElementTree as ET
 root = ET.parse(sys.argv[1]).getroot()

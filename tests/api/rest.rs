@@ -52,7 +52,7 @@ async fn the_openapi_document_describes_the_rest_layer_and_the_docs_page_loads()
                     "{method} {path} declares {status}"
                 );
             }
-            if path.contains('{') {
+            if path.contains('{') || !operation["requestBody"].is_null() {
                 assert!(
                     operation["responses"]["404"].is_object(),
                     "{method} {path} 404"

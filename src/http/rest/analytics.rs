@@ -85,6 +85,7 @@ struct ReportParams {
     #[param(inline)]
     format: Option<Format>,
     /// Page size of a JSON log page, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u64>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,

@@ -51,6 +51,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 struct ConversationParams {
     /// Page size, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u64>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -307,6 +308,7 @@ async fn submit_feedback(
 #[into_params(parameter_in = Query)]
 struct FeedbackParams {
     /// Page size, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u64>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,

@@ -23,10 +23,10 @@ const ANY_OPERATION: [(&str, &str); 5] = [
     ),
 ];
 
-/// Answered by operations that name a resource in their path.
-const NAMED_RESOURCE: (&str, &str) = (
+/// Answered by operations that name a record, in their path, query or body.
+const NAMED_RECORD: (&str, &str) = (
     "404",
-    "No such resource in the caller's organization (`NOT_FOUND`).",
+    "A record the request names does not exist in the caller's organization (`NOT_FOUND`).",
 );
 
 /// Answered by operations that take a body.
@@ -38,8 +38,7 @@ const WITH_BODY: (&str, &str) = (
 /// Declares on every operation of `doc` the failures it may answer and does not declare
 /// itself, each with the error envelope (`ErrorBody`).
 pub fn declare(doc: &mut OpenApi) {
-    for (path, item) in doc.paths.paths.iter_mut() {
-        let named = path.contains('{');
+    for item in doc.paths.paths.values_mut() {
         let operations = [
             &mut item.get,
             &mut item.put,
@@ -49,8 +48,8 @@ pub fn declare(doc: &mut OpenApi) {
         ];
         for operation in operations.into_iter().flatten() {
             let mut failures = ANY_OPERATION.to_vec();
-            if named {
-                failures.push(NAMED_RESOURCE);
+            if names_record(operation) {
+                failures.push(NAMED_RECORD);
             }
             if operation.request_body.is_some() {
                 failures.push(WITH_BODY);
@@ -60,6 +59,16 @@ pub fn declare(doc: &mut OpenApi) {
             }
         }
     }
+}
+
+/// Whether the operation names a record: an id in its path or query, or a body that may
+/// carry one (a body's schema is not followed here: most bodies name a record).
+fn names_record(operation: &Operation) -> bool {
+    operation.request_body.is_some()
+        || operation.parameters.iter().flatten().any(|p| match p {
+            RefOr::T(p) => p.name == "id" || p.name.ends_with("_id") || p.name.ends_with("_ids"),
+            RefOr::Ref(_) => true,
+        })
 }
 
 fn add(operation: &mut Operation, status: &str, description: &str) {

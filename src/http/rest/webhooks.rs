@@ -167,6 +167,7 @@ struct DeliveryParams {
     /// `PENDING`, `SUCCEEDED` or `FAILED`.
     status: Option<WebhookDeliveryStatus>,
     /// Page size, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u64>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,

@@ -58,6 +58,7 @@ pub fn router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct SourceParams {
     /// Page size, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u64>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
