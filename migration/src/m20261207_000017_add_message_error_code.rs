@@ -15,7 +15,22 @@ impl MigrationTrait for Migration {
                     .add_column(string_len_null("error_code", 24))
                     .to_owned(),
             )
-            .await
+            .await?;
+        // Replies that failed before codes were stored: the server's stop by its sentence,
+        // anything else as an internal failure.
+        let db = manager.get_connection();
+        db.execute_unprepared(
+            "UPDATE message SET error_code = 'INTERRUPTED' WHERE status = 'FAILED' \
+             AND error_code IS NULL \
+             AND error = 'the server stopped while this reply was being generated'",
+        )
+        .await?;
+        db.execute_unprepared(
+            "UPDATE message SET error_code = 'INTERNAL_SERVER_ERROR' \
+             WHERE status = 'FAILED' AND error_code IS NULL",
+        )
+        .await?;
+        Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

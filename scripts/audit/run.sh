@@ -41,10 +41,11 @@ SPARE_KEY_ID=$(curl -fsS -X POST "http://127.0.0.1:$port/api/v1/api-keys" \
 export SPARE_KEY_ID
 python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==4.32.5"
-"$work/venv/bin/schemathesis" --config-file scripts/audit/schemathesis.toml run \
-  "http://127.0.0.1:$port/api/v1/openapi.json" \
+# Run from the scratch dir: schemathesis writes its cache (.schemathesis/) where it runs.
+(cd "$work" && "$work/venv/bin/schemathesis" --config-file "$OLDPWD/scripts/audit/schemathesis.toml" \
+  run "http://127.0.0.1:$port/api/v1/openapi.json" \
   --header "X-API-Key: $key" --workers 2 --seed 20261207 \
-  --report junit --report-junit-path "$work/schemathesis.xml" \
+  --report junit --report-junit-path "$work/schemathesis.xml") \
   || { echo "server log:"; tail -n 50 "$work/server.log"; exit 1; }
 curl -fsS -o /dev/null -H "X-API-Key: $key" "http://127.0.0.1:$port/api/v1/viewer" \
   || { echo "the audit's own key stopped working during the run"; exit 1; }

@@ -38,9 +38,10 @@ pub enum ReplyFailureCode {
     ModelRejected,
     /// The chat model could not be reached or stopped mid-reply: try again later.
     ModelUnavailable,
-    /// The server stopped, or the reply's task ended, before the reply was finished.
+    /// The server stopped before the reply was finished.
     Interrupted,
-    /// Companin itself failed (reading the history, storing the reply).
+    /// Companin itself failed (reading the history, storing the reply, a reply's task that
+    /// ended unexpectedly).
     Internal,
 }
 

@@ -214,6 +214,28 @@ async fn a_visitor_gets_a_reply_as_server_sent_events_and_its_journey_spans_chan
             .unwrap_or_default()
             .contains("five business days")
     );
+    // A conversation is with one assistant: naming another is refused, not ignored.
+    let other = app.assistant(&key, json!({ "name": "Other" })).await;
+    let (status, refused) = TestApp::send(
+        app.rest(Method::POST, "/api/v1/conversations/send-message", &key)
+            .json(
+                &json!({"conversation_id": conversation, "assistant_id": other, "message": "Hi"}),
+            ),
+    )
+    .await;
+    assert_eq!(
+        (
+            status,
+            code(&refused),
+            &refused["error"]["details"]["field"]
+        ),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "BAD_USER_INPUT",
+            &json!("assistant_id")
+        ),
+        "{refused}"
+    );
 
     let (status, feedback) = TestApp::send(
         app.rest(

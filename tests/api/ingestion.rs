@@ -1,4 +1,5 @@
-//! The durable pipeline: URL refreshes, SSRF refusal, and resuming after a crash.
+//! The durable pipeline: URL refreshes, SSRF refusal, resuming after a crash, and deleting a
+//! source while its job runs.
 
 use std::{
     sync::{

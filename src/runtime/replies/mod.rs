@@ -47,8 +47,8 @@ impl Drop for Unfinished {
             conversation_id: std::mem::take(&mut self.conversation_id),
             message_id: std::mem::take(&mut self.message_id),
             failure: ReplyFailure::new(
-                ReplyFailureCode::Interrupted,
-                "the reply could not be generated",
+                ReplyFailureCode::Internal,
+                "the reply could not be generated; try again",
             ),
         };
         tokio::spawn(async move { broker.publish(event).await });
