@@ -52,6 +52,17 @@ pub(crate) fn token(seed_hex: &str, kid: &str, claims: &Value) -> String {
     encode(&header, claims, &EncodingKey::from_ed_der(&der)).expect("signed")
 }
 
+/// The test issuer, its keys at `jwks_url`, trusted to name any organization.
+pub(crate) fn trusted_issuer(jwks_url: String) -> ExternalJwtSettings {
+    ExternalJwtSettings {
+        issuer: ISSUER.into(),
+        audience: vec![AUDIENCE.into()],
+        jwks_url: Some(jwks_url),
+        multi_tenant: true,
+        ..ExternalJwtSettings::default()
+    }
+}
+
 /// Serves a key set the test can change.
 pub(crate) async fn serve_jwks(keys: Arc<Mutex<Vec<Value>>>) -> String {
     async fn jwks(State(keys): State<Arc<Mutex<Vec<Value>>>>) -> Json<Value> {
@@ -73,13 +84,7 @@ async fn tokens_of_the_configured_issuer_act_for_their_visitor_and_bad_ones_are_
     let keys = Arc::new(Mutex::new(vec![jwk("k1", PUBLIC_1)]));
     let jwks_url = serve_jwks(keys.clone()).await;
     let app = TestApp::spawn_with(|s| {
-        s.auth.external_jwt = Some(ExternalJwtSettings {
-            issuer: ISSUER.into(),
-            audience: vec![AUDIENCE.into()],
-            jwks_url: Some(jwks_url),
-            multi_tenant: true,
-            ..ExternalJwtSettings::default()
-        });
+        s.auth.external_jwt = Some(trusted_issuer(jwks_url));
     })
     .await;
     let assistant = app.assistant(&app.key, json!({})).await;
@@ -247,13 +252,7 @@ async fn a_deployment_adds_its_own_authenticator_without_touching_the_handlers()
 async fn a_visitor_of_the_customers_identity_provider_is_answered_from_knowledge() {
     let jwks_url = serve_jwks(Arc::new(Mutex::new(vec![jwk("k1", PUBLIC_1)]))).await;
     let app = TestApp::spawn_with(|s| {
-        s.auth.external_jwt = Some(ExternalJwtSettings {
-            issuer: ISSUER.into(),
-            audience: vec![AUDIENCE.into()],
-            jwks_url: Some(jwks_url),
-            multi_tenant: true,
-            ..ExternalJwtSettings::default()
-        });
+        s.auth.external_jwt = Some(trusted_issuer(jwks_url));
     })
     .await;
     let (qa, doc) = visitor_answers::knowledge(&app).await;

@@ -9,7 +9,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use companin::{config::ExternalJwtSettings, db, services};
+use companin::{db, services};
 use futures::{SinkExt, StreamExt};
 use reqwest::{Method, RequestBuilder};
 use serde_json::{Map, Value, json};
@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
 
 use crate::{
-    external_auth::{AUDIENCE, ISSUER, PUBLIC_1, SEED_1, jwk, serve_jwks, token},
+    external_auth::{AUDIENCE, ISSUER, PUBLIC_1, SEED_1, jwk, serve_jwks, token, trusted_issuer},
     helpers::TestApp,
     webhook_support::Receiver,
     ws_support::Ws,
@@ -1060,13 +1060,7 @@ async fn no_field_or_route_tells_another_organizations_record_from_a_missing_one
     let jwks_url = serve_jwks(keys).await;
     let app = TestApp::spawn_with(|s| {
         s.ingestion.allow_private_urls = true;
-        s.auth.external_jwt = Some(ExternalJwtSettings {
-            issuer: ISSUER.into(),
-            audience: vec![AUDIENCE.into()],
-            jwks_url: Some(jwks_url),
-            multi_tenant: true,
-            ..ExternalJwtSettings::default()
-        });
+        s.auth.external_jwt = Some(trusted_issuer(jwks_url));
     })
     .await;
     let hooks = Receiver::start(0).await;
