@@ -15,6 +15,7 @@ mod graphql_conventions;
 mod helpers;
 mod hostile_files;
 mod ingestion;
+mod isolation_cases;
 mod isolation_matrix;
 mod knowledge;
 mod knowledge_support;
