@@ -7,117 +7,32 @@
 //!
 //! Run: `cargo bench --profile dev --bench streaming`
 //! (`BENCH_STREAMS` concurrent streams, default 1000; `BENCH_TOKENS` tokens per reply,
-//! default 50; `BENCH_IDLE` idle subscriptions for the memory figure, default 1000.)
+//! default 50; `BENCH_IDLE` idle subscriptions for the memory figure, default 1000;
+//! `BENCH_DATABASE_URL` to run the server on PostgreSQL instead of SQLite.)
 
-use std::{
-    sync::{Arc, OnceLock},
-    time::{Duration, Instant},
-};
+mod support;
 
-use async_trait::async_trait;
+use std::{sync::Arc, time::Duration};
+
 use companin::{
     config::{
         DatabaseSettings, EmbedderChoice, HttpSettings, LlmChoice, ModelSettings,
-        RateLimitSettings, Settings,
+        RateLimitSettings, ReplySettings, Settings,
     },
-    models::{
-        ChatChunk, ChatModel, ChatRequest, ChatStream, Completion, FinishReason, ModelError, Models,
-    },
+    models::{ChatChunk, ChatModel, ChatRequest, Models},
     startup::Application,
 };
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio_tungstenite::{
-    connect_async_with_config,
-    tungstenite::{Message, client::IntoClientRequest, http::HeaderValue},
+use support::streams::{
+    EPOCH, Sample, Socket, StampedChat, connect, create_assistant, gql, now_us, stamps,
 };
+use tokio_tungstenite::tungstenite::Message;
 
-const TOKEN_EVERY: Duration = Duration::from_millis(5);
 /// Single-stream runs measured (after one warm-up run).
 const SINGLE_RUNS: usize = 10;
 const CHAT: &str = "subscription($input: SendMessageInput!) { chat(input: $input) { \
     __typename ... on ReplyDelta { delta } } }";
-
-static EPOCH: OnceLock<Instant> = OnceLock::new();
-
-fn now_us() -> u64 {
-    EPOCH.get_or_init(Instant::now).elapsed().as_micros() as u64
-}
-
-/// Emits `tokens` pieces, one every 5 ms; each piece is `<called>:<emitted> ` in µs.
-struct StampedChat {
-    tokens: usize,
-}
-
-#[async_trait]
-impl ChatModel for StampedChat {
-    fn id(&self) -> &str {
-        "stamped"
-    }
-
-    async fn stream(&self, _request: ChatRequest) -> Result<ChatStream, ModelError> {
-        let called = now_us();
-        let tokens = self.tokens;
-        Ok(async_stream::stream! {
-            let mut tick = tokio::time::interval(TOKEN_EVERY);
-            tick.tick().await;
-            for _ in 0..tokens {
-                tick.tick().await;
-                yield Ok(ChatChunk::Delta(format!("{called}:{} ", now_us())));
-            }
-            yield Ok(ChatChunk::Done(Completion {
-                finish_reason: FinishReason::Stop,
-                prompt_tokens: 1,
-                completion_tokens: tokens as u32,
-                citations: Vec::new(),
-            }));
-        }
-        .boxed())
-    }
-}
-
-/// Latencies of one stream, in µs.
-#[derive(Default)]
-struct Sample {
-    first_token_added: Vec<u64>,
-    per_token_added: Vec<u64>,
-}
-
-impl Sample {
-    fn extend(&mut self, other: Sample) {
-        self.first_token_added.extend(other.first_token_added);
-        self.per_token_added.extend(other.per_token_added);
-    }
-
-    fn print(&mut self, label: &str) -> (f64, f64, f64) {
-        let first = percentiles(&mut self.first_token_added);
-        let token = percentiles(&mut self.per_token_added);
-        println!(
-            "{label:<34} first token added p50 {:>8.2} ms p99 {:>8.2} ms · per token added p50 {:>7.2} ms p99 {:>7.2} ms ({} tokens)",
-            first.0,
-            first.1,
-            token.0,
-            token.1,
-            self.per_token_added.len()
-        );
-        (first.0, token.1, first.1)
-    }
-}
-
-fn percentiles(values: &mut [u64]) -> (f64, f64) {
-    if values.is_empty() {
-        return (f64::NAN, f64::NAN);
-    }
-    values.sort_unstable();
-    let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize] as f64 / 1000.0;
-    (at(0.5), at(0.99))
-}
-
-/// Parses `<called>:<emitted> ` pieces, given the arrival time.
-fn stamps(delta: &str) -> Option<(u64, u64)> {
-    let (called, emitted) = delta.trim().split_once(':')?;
-    Some((called.parse().ok()?, emitted.parse().ok()?))
-}
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -127,7 +42,7 @@ fn env_or(name: &str, default: usize) -> usize {
 }
 
 fn main() -> anyhow::Result<()> {
-    EPOCH.get_or_init(Instant::now);
+    EPOCH.get_or_init(std::time::Instant::now);
     let streams = env_or("BENCH_STREAMS", 1000);
     let tokens = env_or("BENCH_TOKENS", 50);
     let idle = env_or("BENCH_IDLE", 1000);
@@ -208,9 +123,14 @@ async fn start(
             llm: LlmChoice::Extractive,
             ..Settings::default().models
         },
+        // Every stream is the one organization's: let all of them generate at once.
+        replies: ReplySettings {
+            max_concurrent_replies: usize::MAX,
+            ..Settings::default().replies
+        },
         database: DatabaseSettings {
+            database_url: std::env::var("BENCH_DATABASE_URL").ok().map(Into::into),
             database_max_connections: 32,
-            ..Settings::default().database
         },
         ..Settings::default()
     };
@@ -230,59 +150,6 @@ async fn start(
         format!("http://{address}"),
         key.key,
     ))
-}
-
-async fn gql(http_url: &str, key: &str, query: &str, variables: Value) -> anyhow::Result<Value> {
-    let body: Value = reqwest::Client::new()
-        .post(format!("{http_url}/graphql"))
-        .header("X-API-Key", key)
-        .json(&json!({"query": query, "variables": variables}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    anyhow::ensure!(body.get("errors").is_none(), "GraphQL errors: {body}");
-    Ok(body["data"].clone())
-}
-
-async fn create_assistant(http_url: &str, key: &str) -> anyhow::Result<String> {
-    let data = gql(
-        http_url,
-        key,
-        "mutation { createAssistant(input: {name: \"Bench\"}) { id } }",
-        json!({}),
-    )
-    .await?;
-    Ok(data["createAssistant"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned())
-}
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(ws_url: &str, key: &str) -> anyhow::Result<Socket> {
-    let mut request = ws_url.into_client_request()?;
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        HeaderValue::from_static("graphql-transport-ws"),
-    );
-    let (mut socket, _) = connect_async_with_config(request, None, true).await?;
-    socket
-        .send(Message::text(
-            json!({"type": "connection_init", "payload": {"X-API-Key": key}}).to_string(),
-        ))
-        .await?;
-    loop {
-        match socket.next().await {
-            Some(Ok(Message::Text(text))) if text.as_str().contains("connection_ack") => {
-                return Ok(socket);
-            }
-            Some(Ok(_)) => {}
-            other => anyhow::bail!("no ack: {other:?}"),
-        }
-    }
 }
 
 /// `n` clients each send a message over their own socket at the same moment and read the

@@ -28,6 +28,7 @@ pub mod models;
 pub mod repo;
 pub mod runtime;
 pub mod services;
+pub mod shared_log;
 pub mod startup;
 pub mod state;
 pub mod storage;

@@ -20,12 +20,13 @@ use crate::{
     runtime::{
         outbox::Outbox,
         rate_limits::{Alerts, RateLimits},
-        replies::{LocalBroker, Replies},
+        replies::{LocalBroker, Replies, ReplyBroker, SharedBroker},
         request_log::RequestLog,
         signals::{JobSignal, WebhookSignal},
         widget_origins::WidgetOrigins,
     },
     services,
+    shared_log::SharedLog,
     state::AppState,
     storage::BlobStore,
     vector::VectorStore,
@@ -196,11 +197,16 @@ pub async fn state(settings: Settings, models: Models) -> anyhow::Result<AppStat
         settings.vectors.vector_index_threshold,
     )
     .await?;
+    let blobs = match &settings.ingestion.blob_uri {
+        Some(uri) => BlobStore::open(uri)?,
+        None => BlobStore::in_dir(&settings.data_dir.join("uploads"))?,
+    };
     announce_models(&db, &models).await?;
     let webhook_signal = WebhookSignal::default();
     let rate_limits = rate_limits(&settings, &db, &metrics, &webhook_signal).await?;
     let signing_keys = Arc::new(signing_keys);
     let auth = Arc::new(auth_chain(&settings, &db, &signing_keys).await?);
+    let broker = reply_broker(&settings).await?;
     let request_log = RequestLog::start(
         db.clone(),
         metrics.clone(),
@@ -213,7 +219,7 @@ pub async fn state(settings: Settings, models: Models) -> anyhow::Result<AppStat
         shutdown: CancellationToken::new(),
         widget_origins: Arc::new(WidgetOrigins::new(db.clone())),
         db,
-        blobs: BlobStore::new(&settings.data_dir),
+        blobs,
         settings: Arc::new(settings),
         signing_keys,
         auth,
@@ -222,7 +228,8 @@ pub async fn state(settings: Settings, models: Models) -> anyhow::Result<AppStat
         models,
         vectors,
         job_signal: JobSignal::default(),
-        replies: Arc::new(Replies::new(Arc::new(LocalBroker::default()))),
+        replies: Arc::new(Replies::new(broker)),
+        replica: format!("rep_{}", uuid::Uuid::now_v7().simple()).into(),
     };
     Ok(state)
 }
@@ -281,6 +288,41 @@ async fn auth_chain(
     })
 }
 
+/// The Redis client `REDIS_URL` asks for, if any: `rediss://` speaks TLS, trusting the
+/// system's roots or, when `COMPANIN_REDIS_CA_FILE` is set, that CA alone.
+fn redis_client(settings: &Settings) -> anyhow::Result<Option<redis::Client>> {
+    let Some(url) = &settings.redis.redis_url else {
+        return Ok(None);
+    };
+    let url = url.expose_secret();
+    let client = match &settings.redis.redis_ca_file {
+        Some(ca) => {
+            let root = std::fs::read(ca)
+                .with_context(|| format!("reading COMPANIN_REDIS_CA_FILE {}", ca.display()))?;
+            let certificates = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(root),
+            };
+            redis::Client::build_with_tls(url, certificates)
+        }
+        None => redis::Client::open(url),
+    };
+    client.context("REDIS_URL is not a Redis URL").map(Some)
+}
+
+/// Reply events travel through Redis when `REDIS_URL` is set (any replica follows any
+/// replica's replies), in memory otherwise.
+async fn reply_broker(settings: &Settings) -> anyhow::Result<Arc<dyn ReplyBroker>> {
+    Ok(match redis_client(settings)? {
+        Some(client) => {
+            let log = SharedLog::connect(client, &settings.redis.redis_prefix).await?;
+            tracing::info!("reply events are shared through Redis");
+            Arc::new(SharedBroker::new(log))
+        }
+        None => Arc::new(LocalBroker::default()),
+    })
+}
+
 /// Admission against per-organization budgets, counted in Redis when `REDIS_URL` is set.
 async fn rate_limits(
     settings: &Settings,
@@ -288,10 +330,10 @@ async fn rate_limits(
     metrics: &Arc<Metrics>,
     webhook_signal: &WebhookSignal,
 ) -> anyhow::Result<Arc<RateLimits>> {
-    let limiter: Arc<dyn Limiter> = match &settings.redis.redis_url {
-        Some(url) => Arc::new(
-            RedisLimiter::connect(url.expose_secret(), &settings.redis.redis_prefix).await?,
-        ),
+    let limiter: Arc<dyn Limiter> = match redis_client(settings)? {
+        Some(client) => {
+            Arc::new(RedisLimiter::connect(client, &settings.redis.redis_prefix).await?)
+        }
         None => Arc::new(MemoryLimiter::default()),
     };
     let rate_limits = RateLimits::new(

@@ -59,9 +59,27 @@ pub struct AppState {
     pub outbound: Arc<PinnedClients>,
     /// Cancelled when the server begins to shut down: long-lived connections close.
     pub shutdown: CancellationToken,
+    /// This process's name among the replicas (the holder of the leases it takes).
+    pub replica: Arc<str>,
 }
 
 impl AppState {
+    /// Whether this replica runs the periodic pass `name` now: it takes the pass's lease for
+    /// most of `every` unless another replica holds it. A pass that runs on every replica
+    /// every `every` thus runs about once per `every` across them.
+    pub async fn take_lease(&self, name: &str, every: std::time::Duration) -> bool {
+        let now = chrono::Utc::now();
+        let hold =
+            chrono::Duration::from_std(every.mul_f64(0.9)).unwrap_or(chrono::Duration::zero());
+        match crate::repo::leases::take(&self.db, name, &self.replica, now, now + hold).await {
+            Ok(taken) => taken,
+            Err(e) => {
+                tracing::warn!(lease = name, error = %e, "could not take a lease; the pass is skipped");
+                false
+            }
+        }
+    }
+
     /// Where webhook events are written, with the configured retry policy.
     pub fn outbox(&self) -> Outbox {
         Outbox::from_settings(&self.settings.webhooks)

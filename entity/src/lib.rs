@@ -9,6 +9,7 @@ pub mod conversation;
 pub mod feedback;
 pub mod ingest_job;
 pub mod knowledge_source;
+pub mod lease;
 pub mod message;
 pub mod oauth_app;
 pub mod organization;

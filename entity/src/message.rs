@@ -1,9 +1,10 @@
 //! `message`: one turn of a conversation; assistant replies grow while they stream.
 
 use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
 
 /// Who wrote a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(12))")]
 pub enum Role {
     /// The visitor.
@@ -15,7 +16,7 @@ pub enum Role {
 }
 
 /// Where a message is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(12))")]
 pub enum Status {
     /// A reply accepted but not started.
@@ -36,7 +37,8 @@ pub enum Status {
 }
 
 /// One message (`msg_…`).
-#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+/// Serializable: replicas hand a finished reply to each other (the reply broker).
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, Serialize, Deserialize)]
 #[sea_orm(table_name = "message")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

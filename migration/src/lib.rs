@@ -20,6 +20,7 @@ mod m20261206_000014_add_message_grounding;
 mod m20261207_000015_add_source_error_code;
 mod m20261207_000016_index_ingest_job_org;
 mod m20261207_000017_add_message_error_code;
+mod m20261207_000018_create_lease;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000015_add_source_error_code::Migration),
             Box::new(m20261207_000016_index_ingest_job_org::Migration),
             Box::new(m20261207_000017_add_message_error_code::Migration),
+            Box::new(m20261207_000018_create_lease::Migration),
         ]
     }
 }

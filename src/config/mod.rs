@@ -247,13 +247,22 @@ impl Settings {
             .unwrap_or_else(|| self.data_dir.join("lancedb").display().to_string())
     }
 
+    /// Where uploads are kept: the blob store URI, or the directory in the data dir.
+    pub fn blob_location(&self) -> String {
+        self.ingestion
+            .blob_uri
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("uploads").display().to_string())
+    }
+
     /// One line describing what this process uses, with secrets masked.
     pub fn summary(&self) -> String {
         format!(
-            "data_dir={} database={} lancedb={} redis={} bind={} rate_limit_per_hour={} graphql(depth={} complexity={} introspection={} batching={}) max_request_bytes={} max_upload_bytes={} ingest_workers={} allow_private_urls={} models_dir={} jwt_secret={}",
+            "data_dir={} database={} lancedb={} blobs={} redis={} bind={} rate_limit_per_hour={} graphql(depth={} complexity={} introspection={} batching={}) max_request_bytes={} max_upload_bytes={} ingest_workers={} allow_private_urls={} models_dir={} jwt_secret={}",
             self.data_dir.display(),
             redact_url(&self.database_url()),
             redact_url(&self.lancedb_uri()),
+            redact_url(&self.blob_location()),
             self.redis
                 .redis_url
                 .as_ref()

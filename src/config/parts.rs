@@ -108,6 +108,10 @@ pub struct IngestionSettings {
     pub max_extracted_chars: usize,
     /// Most chunks one source may give; a larger one fails `FILE_TOO_COMPLEX`.
     pub max_chunks_per_source: usize,
+    /// Where uploaded files are kept until their source is deleted: `file:///path`, or an
+    /// object store every replica reads (`s3://bucket/prefix`); `<data_dir>/uploads` when
+    /// unset.
+    pub blob_uri: Option<String>,
 }
 
 impl Default for IngestionSettings {
@@ -128,6 +132,7 @@ impl Default for IngestionSettings {
             extract_memory_mib: 1024,
             max_extracted_chars: 5_000_000,
             max_chunks_per_source: 10_000,
+            blob_uri: None,
         }
     }
 }
@@ -324,11 +329,14 @@ impl Default for RateLimitSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct RedisSettings {
-    /// Redis (`REDIS_URL`, `redis://host:6379/0`): rate limits shared by every replica.
-    /// Counted in this process when unset.
+    /// Redis (`REDIS_URL`: `redis://host:6379/0`, or `rediss://` for TLS): rate limits and
+    /// reply events shared by every replica. Counted and carried in this process when unset.
     pub redis_url: Option<SecretString>,
     /// Prefix of every Redis key, so several deployments can share one Redis.
     pub redis_prefix: String,
+    /// A PEM file of the CA that signed the `rediss://` server's certificate, trusted instead
+    /// of the system's roots (a private CA).
+    pub redis_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for RedisSettings {
@@ -336,6 +344,7 @@ impl Default for RedisSettings {
         Self {
             redis_url: None,
             redis_prefix: "companin:".into(),
+            redis_ca_file: None,
         }
     }
 }

@@ -180,7 +180,7 @@ async fn fail(
     Ok(())
 }
 
-/// Queues a refresh for every URL source whose interval has passed.
+/// Queues a refresh for every URL source whose interval has passed, once across replicas.
 async fn schedule(state: AppState) {
     let every = Duration::from_millis(
         (state.settings.ingestion.scheduler_interval_seconds * 1000).max(100),
@@ -204,20 +204,30 @@ async fn schedule_due(state: &AppState) -> Result<(), sea_orm::DbErr> {
             .unwrap_or(state.settings.ingestion.url_refresh_minutes)
             .max(1);
         let next = now + chrono::Duration::minutes(i64::from(minutes));
-        if !repo::knowledge::schedule_refresh(&state.db, &tenant, &id, next).await? {
-            continue; // deleted meanwhile
+        // The claim and the job commit together; of replicas scheduling at once, one claims
+        // the refresh (the others find it no longer due) and a source deleted meanwhile is
+        // claimed by none.
+        let txn = state.db.begin().await?;
+        if !repo::knowledge::claim_refresh(&txn, &tenant, &id, now, next).await? {
+            continue;
         }
-        repo::jobs::enqueue(&state.db, &tenant, &id, kinds::REFRESH, now).await?;
+        repo::jobs::enqueue(&txn, &tenant, &id, kinds::REFRESH, now).await?;
+        txn.commit().await?;
         state.job_signal.notify();
     }
     Ok(())
 }
 
-/// Compacts and re-indexes the vector tables on a schedule.
+/// Compacts and re-indexes the vector tables and sweeps orphaned chunks on a schedule, on one
+/// replica a pass.
 async fn maintain(state: AppState) {
     let every = Duration::from_secs(state.settings.vectors.vector_optimize_minutes.max(1) * 60);
     loop {
         tokio::time::sleep(every).await;
+        // One replica a pass: maintenance commits conflict with each other.
+        if !state.take_lease("vector-maintenance", every).await {
+            continue;
+        }
         if let Err(e) = state.vectors.optimize().await {
             tracing::warn!(error = format!("{e:#}"), "vector store maintenance failed");
         }

@@ -46,9 +46,8 @@ impl std::fmt::Debug for RedisLimiter {
 }
 
 impl RedisLimiter {
-    /// Connects to `url` (`redis://host:port/db`); keys start with `prefix`.
-    pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
-        let client = redis::Client::open(url).context("parsing REDIS_URL")?;
+    /// Connects with `client`; keys start with `prefix`.
+    pub async fn connect(client: redis::Client, prefix: &str) -> anyhow::Result<Self> {
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(5)))
             .set_response_timeout(Some(Duration::from_secs(2)))

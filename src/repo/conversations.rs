@@ -400,12 +400,13 @@ pub async fn cancel(db: &impl ConnectionTrait, tenant: &Tenant, id: &str) -> Res
 
 /// Fails every reply left pending or streaming by a process that stopped: one whose
 /// generator has not written since `stale_before` (generators write at least every few
-/// seconds). Unscoped: the sweeper covers every organization. Returns how many.
+/// seconds). Unscoped: the sweeper covers every organization. Returns the replies this call
+/// failed (of replicas sweeping at once, each reply is returned to one).
 pub async fn fail_abandoned(
     db: &impl ConnectionTrait,
     stale_before: DateTime<Utc>,
-) -> Result<u64, DbErr> {
-    let result = message::Entity::update_many()
+) -> Result<Vec<message::Model>, DbErr> {
+    message::Entity::update_many()
         .col_expr(message::Column::Status, Expr::value(Status::Failed))
         .col_expr(
             message::Column::Error,
@@ -418,7 +419,6 @@ pub async fn fail_abandoned(
         .col_expr(message::Column::CompletedAt, Expr::value(Utc::now()))
         .filter(message::Column::Status.is_in([Status::Pending, Status::Streaming]))
         .filter(message::Column::UpdatedAt.lt(stale_before))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected)
+        .exec_with_returning(db)
+        .await
 }

@@ -16,6 +16,7 @@ pub mod conversations;
 pub mod feedback;
 pub mod jobs;
 pub mod knowledge;
+pub mod leases;
 pub mod oauth_apps;
 pub mod organizations;
 mod pages;

@@ -63,10 +63,21 @@ pub struct VectorStore {
 }
 
 impl VectorStore {
-    /// Opens (creating if needed) the database at `uri`: a directory or an object-store URI.
+    /// Opens (creating if needed) the database at `uri`: a directory or an object-store URI
+    /// (`s3://bucket/prefix`, its credentials and endpoint from the usual `AWS_*` variables).
+    /// Replicas may share it: each write commits with a conditional put (lance retries on a
+    /// conflict and rebases), and each table checks for other replicas' commits at most a
+    /// second before it is read.
     pub async fn open(uri: &str, index_threshold: usize) -> anyhow::Result<Self> {
-        let db = lancedb::connect(uri)
-            .read_consistency_interval(Duration::from_secs(1))
+        let mut connect = lancedb::connect(uri).read_consistency_interval(Duration::from_secs(1));
+        // An S3-compatible service on plain HTTP (a local MinIO or moto).
+        let plain_http = std::env::var("AWS_ENDPOINT_URL")
+            .or_else(|_| std::env::var("AWS_ENDPOINT"))
+            .is_ok_and(|endpoint| endpoint.starts_with("http://"));
+        if plain_http && !uri.starts_with('/') && uri.contains("://") {
+            connect = connect.storage_option("allow_http", "true");
+        }
+        let db = connect
             .execute()
             .await
             .with_context(|| format!("opening the vector store at {uri}"))?;

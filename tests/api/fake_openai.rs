@@ -28,6 +28,9 @@ pub enum Reply {
     Embeddings(usize),
     /// An error status with an OpenAI error body of `type`.
     Error(u16, &'static str),
+    /// A streamed chat completion that sends these pieces and then never ends (a model that
+    /// hangs mid-reply).
+    Stall(Vec<&'static str>),
 }
 
 #[derive(Default)]
@@ -88,6 +91,7 @@ async fn answer(
     };
     match reply {
         Some(Reply::Stream(pieces, finish)) => stream(&pieces, finish),
+        Some(Reply::Stall(pieces)) => stall(&pieces),
         Some(Reply::Message(content)) => Json(json!({
             "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": body["model"],
             "choices": [{ "index": 0, "finish_reason": "stop",
@@ -157,5 +161,21 @@ fn stream(pieces: &[&str], finish: &str) -> Response {
     Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")
         .body(Body::from(body))
+        .unwrap_or_default()
+}
+
+fn stall(pieces: &[&str]) -> Response {
+    let sent: Vec<Result<String, std::convert::Infallible>> = pieces
+        .iter()
+        .map(|p| {
+            let chunk = json!({ "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
+                "model": "fake", "choices": [{ "index": 0, "delta": { "content": p }, "finish_reason": null }] });
+            Ok(format!("data: {chunk}\n\n"))
+        })
+        .collect();
+    let body = futures::StreamExt::chain(futures::stream::iter(sent), futures::stream::pending());
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .body(Body::from_stream(body))
         .unwrap_or_default()
 }

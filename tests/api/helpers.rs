@@ -1,4 +1,5 @@
-//! Starting the application for a test and talking to it.
+//! Starting the application for a test and talking to it: on SQLite, or on PostgreSQL when
+//! `TEST_DATABASE_URL` is set, with Redis when `TEST_REDIS_URL` is set.
 
 use companin::{
     auth::AuthChain,
@@ -88,6 +89,12 @@ impl TestApp {
         let postgres = PostgresDb::create().await;
         if let Some(pg) = &postgres {
             settings.database.database_url = Some(pg.url.clone().into());
+        }
+        // With Redis, reply events and rate limits go through it, as on replicas.
+        if let Ok(redis) = std::env::var("TEST_REDIS_URL") {
+            settings.redis.redis_url = Some(redis.into());
+            settings.redis.redis_prefix =
+                format!("companin-test-{}:", uuid::Uuid::now_v7().simple());
         }
         adjust(&mut settings);
         let models = match models {

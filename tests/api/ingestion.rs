@@ -35,6 +35,13 @@ pub struct Page {
     fetches: Arc<Mutex<usize>>,
 }
 
+impl Page {
+    /// How many times the page was fetched.
+    pub fn fetches(&self) -> usize {
+        *self.fetches.lock().expect("lock")
+    }
+}
+
 async fn serve_page(State(page): State<Page>, headers: HeaderMap) -> Response {
     *page.fetches.lock().expect("lock") += 1;
     let body = page.body.lock().expect("lock").clone();

@@ -25,6 +25,7 @@ const LAYERS: &[&[&str]] = &[
         "models",
         "storage",
         "limiter",
+        "shared_log",
         "egress",
         "metrics",
         "db",

@@ -24,6 +24,7 @@ mod models;
 mod nested_reads;
 mod properties;
 mod rate_limits;
+mod replicas;
 mod rest;
 mod scripted_chat;
 mod shutdown;

@@ -157,19 +157,31 @@ pub async fn touch(
     apply_and_read(db, tenant, id, Default::default()).await
 }
 
-/// Sets when the URL source `id` of the organization is refreshed next; whether the organization has it.
-pub async fn schedule_refresh(
+/// Moves the next refresh of the source `id` of the organization to `next` if it was due at
+/// `now`: of schedulers on several replicas claiming the same due refresh, one gets `true`.
+pub async fn claim_refresh(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
     id: &SourceId,
-    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    next: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
     let org = tenant.org();
-    let changes = knowledge_source::ActiveModel {
-        next_refresh_at: Set(Some(at)),
-        ..Default::default()
-    };
-    apply(db, org, id, changes).await
+    let result = knowledge_source::Entity::update_many()
+        .col_expr(
+            knowledge_source::Column::NextRefreshAt,
+            sea_orm::sea_query::Expr::value(next),
+        )
+        .col_expr(
+            knowledge_source::Column::UpdatedAt,
+            sea_orm::sea_query::Expr::value(Utc::now()),
+        )
+        .filter(knowledge_source::Column::Id.eq(id.as_str()))
+        .filter(knowledge_source::Column::OrgId.eq(org.as_str()))
+        .filter(knowledge_source::Column::NextRefreshAt.lte(now))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
 }
 
 /// Sets the status of the source `id` of the organization, with why it failed or is retried.

@@ -13,8 +13,8 @@ use sea_orm::{
 
 pub use self::{
     changes::{
-        Indexed, NewSource, QaContent, Validators, insert, mark_ready, mark_unchanged, replace_qa,
-        schedule_refresh, set_status, touch,
+        Indexed, NewSource, QaContent, Validators, claim_refresh, insert, mark_ready,
+        mark_unchanged, replace_qa, set_status, touch,
     },
     refresh_log::{record_refresh, refreshes},
 };

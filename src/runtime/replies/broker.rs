@@ -1,8 +1,8 @@
 //! Fan-out of reply events to subscribers.
 //!
-//! [`ReplyBroker`] is the seam: [`LocalBroker`] serves one process; a broker over a shared
-//! log (Redis Streams: `XADD` per event, `XRANGE` to replay, `XREAD BLOCK` to follow) fills
-//! the same interface for several replicas.
+//! [`ReplyBroker`] is the seam: [`LocalBroker`] serves one process;
+//! [`SharedBroker`](super::shared::SharedBroker), over Redis Streams, serves several
+//! replicas.
 //!
 //! Every live reply keeps its events in order; a subscriber reads them at its own pace from
 //! the log and is only *woken* by new ones, so a slow subscriber never blocks generation or

@@ -4,6 +4,7 @@
 
 pub mod broker;
 pub mod events;
+pub mod shared;
 
 use std::{
     collections::HashMap,
@@ -22,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use broker::{EventStream, LocalBroker, ReplyBroker};
 pub use events::{Citation, ReplyEvent, citations_of};
+pub use shared::SharedBroker;
 
 /// How long `cancel` waits for a generation to stop.
 const CANCEL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);

@@ -16,7 +16,7 @@ pub(crate) use generate::ReplyJob;
 pub use generate::{Prepared, QA_MATCH_MODEL};
 pub use streams::{cancel, conversation_events, reply_stream};
 
-use crate::state::AppState;
+use crate::{domain::reply_failure::ReplyFailure, state::AppState};
 
 /// Starts generating a reply in a task of its own, which runs to the end whoever listens,
 /// and returns once `ReplyStarted` is published. The handle yields the stored message when
@@ -34,21 +34,40 @@ pub(crate) async fn start(
         .await
 }
 
-/// Marks replies whose generator stopped writing (its server stopped) as failed: once at
-/// start-up and then every minute, so a reader never waits on a reply nobody generates.
+/// Marks replies whose generator stopped writing (its server stopped or was killed) as
+/// failed and tells their subscribers, on any replica: once at start-up and then every
+/// quarter of `reply_abandoned_seconds` (1 s to 60 s), so a reader never waits on a reply
+/// nobody generates. Replicas sweep alike; each reply is failed by one of them.
 pub fn spawn_sweeper(state: &AppState) {
-    let db = state.db.clone();
-    let abandoned =
-        chrono::Duration::seconds(state.settings.replies.reply_abandoned_seconds as i64);
+    let state = state.clone();
+    let abandoned = state.settings.replies.reply_abandoned_seconds;
+    let every =
+        std::time::Duration::from_millis(abandoned.saturating_mul(250).clamp(1_000, 60_000));
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        let mut ticks = tokio::time::interval(every);
         loop {
-            every.tick().await;
-            match crate::repo::conversations::fail_abandoned(&db, chrono::Utc::now() - abandoned)
-                .await
-            {
-                Ok(0) => {}
-                Ok(n) => tracing::warn!(replies = n, "marked abandoned replies as failed"),
+            ticks.tick().await;
+            let stale_before = chrono::Utc::now() - chrono::Duration::seconds(abandoned as i64);
+            match crate::repo::conversations::fail_abandoned(&state.db, stale_before).await {
+                Ok(failed) if failed.is_empty() => {}
+                Ok(failed) => {
+                    tracing::warn!(replies = failed.len(), "marked abandoned replies as failed");
+                    for reply in failed {
+                        let failure = ReplyFailure::from_stored(
+                            reply.error_code.as_deref(),
+                            reply.error.as_deref(),
+                        );
+                        state
+                            .replies
+                            .broker()
+                            .publish(ReplyEvent::Failed {
+                                conversation_id: reply.conversation_id,
+                                message_id: reply.id,
+                                failure,
+                            })
+                            .await;
+                    }
+                }
                 Err(e) => tracing::warn!(error = %e, "could not sweep abandoned replies"),
             }
         }

@@ -90,8 +90,13 @@ async fn idle_wait(state: &AppState) -> Duration {
     }
 }
 
+/// Prunes old events every [`PRUNE_EVERY`], on one replica a pass.
 async fn prune(state: AppState) {
     loop {
+        if !state.take_lease("webhook-retention", PRUNE_EVERY).await {
+            tokio::time::sleep(PRUNE_EVERY).await;
+            continue;
+        }
         let cutoff = Utc::now()
             - chrono::Duration::days(i64::from(state.settings.webhooks.webhook_retention_days));
         match repo::webhooks::prune(&state.db, cutoff).await {

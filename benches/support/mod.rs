@@ -1,0 +1,5 @@
+//! Code the benchmarks share.
+
+#![allow(dead_code)]
+
+pub mod streams;
