@@ -408,19 +408,7 @@ async fn a_due_url_refresh_runs_once_across_replicas() {
     let before = page.fetches();
 
     // Due now, for both replicas' schedulers.
-    let db = sea_orm::Database::connect(&a.database_url())
-        .await
-        .expect("db");
-    sea_orm::ConnectionTrait::execute_raw(
-        &db,
-        sea_orm::Statement::from_sql_and_values(
-            sea_orm::DatabaseBackend::Postgres,
-            "UPDATE knowledge_source SET next_refresh_at = now() - interval '1 second' WHERE id = $1",
-            [id.clone().into()],
-        ),
-    )
-    .await
-    .expect("made due");
+    make_due(&a, &id).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while page.fetches() == before {
         assert!(Instant::now() < deadline, "the refresh ran");
@@ -446,7 +434,11 @@ async fn a_replica_killed_mid_reply_leaves_a_failed_reply_that_subscribers_elsew
     })
     .await;
     let key = a.key.clone();
-    let provider = FakeOpenAi::start(vec![Reply::Stall(vec!["Our ", "depot ", "opens "])]).await;
+    let provider = FakeOpenAi::start(vec![
+        Reply::Stream(vec!["Hello."], "stop"),
+        Reply::Stall(vec!["Our ", "depot ", "opens "]),
+    ])
+    .await;
     let b_dir = tempfile::tempdir().expect("temp dir");
     let mut env = shared.env();
     env.extend([
@@ -463,6 +455,24 @@ async fn a_replica_killed_mid_reply_leaves_a_failed_reply_that_subscribers_elsew
 
     let assistant = a.assistant(&key, json!({})).await;
     let session = a.session(&key, json!({ "assistant_id": assistant })).await;
+    // A conversation B answered; A watches it.
+    let (status, first) = TestApp::send(
+        b.rest(Method::POST, "/api/v1/conversations/send-message", &key)
+            .json(&json!({ "session_id": session["id"], "message": "Hello" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let mut watcher = Ws::ready(&a, &key).await;
+    watcher
+        .subscribe(
+            "w",
+            &with_events(
+                "subscription($id: ID!) { conversationEvents(conversationId: $id) { ...Events } }",
+            ),
+            json!({ "id": first["reply"]["conversation_id"] }),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     // B generates; the model hangs after three pieces.
     let mut generating = b
         .rest(Method::POST, "/api/v1/conversations/send-message", &key)
@@ -515,6 +525,27 @@ async fn a_replica_killed_mid_reply_leaves_a_failed_reply_that_subscribers_elsew
     .await
     .expect("the follower hears the reply failed");
     assert_eq!(failed["errorCode"], "INTERRUPTED", "{failed}");
+    // The watcher on A heard of the reply through Redis: its start, its text, its failure.
+    let mut heard = Vec::new();
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), watcher.recv())
+            .await
+            .expect("the watcher hears the failure too");
+        let kind = frame["payload"]["data"]["conversationEvents"]["__typename"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        heard.push(kind.clone());
+        if kind == "ReplyFailed" {
+            break;
+        }
+    }
+    assert_eq!(
+        heard.first().map(String::as_str),
+        Some("ReplyStarted"),
+        "{heard:?}"
+    );
+    assert!(heard.iter().any(|k| k == "ReplyDelta"), "{heard:?}");
     assert!(
         killed.elapsed() < Duration::from_secs(8 + 2 + 5),
         "failed within the abandoned time and a sweep: {:?}",
@@ -643,4 +674,63 @@ async fn a_periodic_pass_is_leased_to_one_replica_at_a_time_until_the_lease_expi
             .expect("runs"),
         "leases are per pass"
     );
+}
+
+/// Moves the next refresh of source `id` into the past.
+async fn make_due(app: &TestApp, id: &str) {
+    use entity::knowledge_source::{Column, Entity};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    let db = sea_orm::Database::connect(&app.database_url())
+        .await
+        .expect("db");
+    let past = chrono::Utc::now() - chrono::Duration::seconds(1);
+    Entity::update_many()
+        .col_expr(Column::NextRefreshAt, Expr::value(past))
+        .filter(Column::Id.eq(id))
+        .exec(&db)
+        .await
+        .expect("made due");
+}
+
+#[tokio::test]
+async fn a_due_refresh_is_claimed_by_one_of_many_schedulers_asking_at_once() {
+    use companin::{
+        auth::{Tenant, Work},
+        domain::ids::{OrgId, SourceId},
+        repo::knowledge::claim_refresh,
+    };
+    // This server's own scheduler stays asleep: only the claims below compete.
+    let app = TestApp::spawn_with(|s| {
+        s.ingestion.allow_private_urls = true;
+        s.ingestion.scheduler_interval_seconds = 3600;
+    })
+    .await;
+    let page = Page::default();
+    *page.body.lock().expect("lock") = article("The depot opens at seven. ");
+    let url = serve(page.clone()).await;
+    let (status, created) = TestApp::send(
+        app.rest(Method::POST, "/api/v1/knowledge/urls/", &app.key)
+            .json(&json!({ "url": url, "refresh_interval_minutes": 60 })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().expect("id").to_owned();
+    assert_eq!(app.settled(&app.key, &id).await["status"], "READY");
+    make_due(&app, &id).await;
+
+    let db = sea_orm::Database::connect(&app.database_url())
+        .await
+        .expect("db");
+    let tenant = Tenant::for_work(OrgId::from_db(app.org_id.clone()), Work::Ingestion);
+    let source = SourceId::from_db(id);
+    let now = chrono::Utc::now();
+    let next = now + chrono::Duration::minutes(60);
+    let claims = (0..10).map(|_| claim_refresh(&db, &tenant, &source, now, next));
+    let claimed = futures::future::join_all(claims)
+        .await
+        .into_iter()
+        .map(|r| r.expect("the claim runs"))
+        .filter(|claimed| *claimed)
+        .count();
+    assert_eq!(claimed, 1, "one scheduler claims the due refresh");
 }
