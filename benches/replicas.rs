@@ -73,7 +73,7 @@ fn main() -> anyhow::Result<()> {
             prefix: prefix.clone(),
             shared: shared.path().to_path_buf(),
         };
-        let outcome = measure(&deployment, &redis, idle, files).await;
+        let outcome = measure(&deployment, &admin, &redis, idle, files).await;
         database.drop().await;
         outcome
     })
@@ -81,6 +81,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn measure(
     deployment: &Deployment,
+    admin: &str,
     redis: &str,
     idle: usize,
     files: usize,
@@ -191,8 +192,8 @@ async fn measure(
     );
 
     // 4. Ingestion across replicas.
-    let one = ingest(deployment, files, 1).await?;
-    let two = ingest(deployment, files, 2).await?;
+    let one = ingest(admin, redis, files, 1).await?;
+    let two = ingest(admin, redis, files, 2).await?;
     println!(
         "ingestion of {files} files (2 workers a replica): one replica {:.1} s ({:.1} files/s), two replicas {:.1} s ({:.1} files/s)",
         one.as_secs_f64(),
@@ -263,7 +264,8 @@ impl Replica {
             },
             database: DatabaseSettings {
                 database_url: Some(deployment.database.clone().into()),
-                database_max_connections: 32,
+                // Nine replicas run in this process: stay within PostgreSQL's default 100.
+                database_max_connections: 8,
             },
             redis: RedisSettings {
                 redis_url: (!deployment.redis.is_empty()).then(|| deployment.redis.clone().into()),
@@ -448,14 +450,17 @@ where
 /// Time for `replicas` replicas (2 workers each) to index `files` text files uploaded to the
 /// first.
 async fn ingest(
-    deployment: &Deployment,
+    admin: &str,
+    redis: &str,
     files: usize,
     replicas: usize,
 ) -> anyhow::Result<Duration> {
+    // A deployment of its own: the replicas of an earlier run keep polling theirs.
+    let database = Database::create(admin).await?;
     let fresh = Deployment {
-        database: deployment.database.clone(),
-        redis: deployment.redis.clone(),
-        prefix: deployment.prefix.clone(),
+        database: database.url.clone(),
+        redis: redis.to_owned(),
+        prefix: format!("bench-{}:", uuid::Uuid::now_v7().simple()),
         shared: tempfile::tempdir()?.keep(),
     };
     // The uploading replica has no workers: the measured ones do all the indexing.
@@ -503,7 +508,10 @@ async fn ingest(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Ok(started.elapsed())
+    let took = started.elapsed();
+    drop(db);
+    database.drop().await;
+    Ok(took)
 }
 
 /// A paragraph of plain text, different for each `i`.

@@ -1,15 +1,16 @@
 //! The durable ingestion queue.
 //!
-//! Claiming is a compare-and-set on the job row, so any number of workers (and replicas)
-//! can poll the same table: a job is leased until `lease_until`, renewed while it runs, and
+//! Claiming is a compare-and-set on the job row (on PostgreSQL of a row locked with
+//! `FOR UPDATE SKIP LOCKED`, so concurrent claimers take different jobs), so any number of
+//! workers (and replicas) can poll the same table: a job is leased until `lease_until`, renewed while it runs, and
 //! taken over by another worker when a lease expires (its worker died).
 
 use chrono::{DateTime, Utc};
 use entity::ingest_job::{self, JobStatus};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Order,
-    QueryFilter, QueryOrder, Set,
-    sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement},
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
+    DbErr, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    sea_query::{Alias, Expr, ExprTrait, LockBehavior, LockType, Query, SelectStatement},
 };
 
 use crate::domain::access::Tenant;
@@ -69,7 +70,7 @@ pub enum Claimed {
 ///
 /// Unscoped by necessity: workers serve every organization; the job names its own.
 pub async fn claim(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
     max_attempts: i32,
@@ -94,18 +95,29 @@ pub async fn claim(
     // When the organization last had a job taken or settled; never comes first.
     let served = "(SELECT MAX(served.updated_at) FROM ingest_job AS served \
                   WHERE served.org_id = ingest_job.org_id AND served.status <> 'QUEUED')";
+    // PostgreSQL: the candidate is locked, and one another worker has locked is skipped,
+    // so workers claiming at once take different jobs. SQLite has one writer at a time: the
+    // compare-and-set below is enough, retried when another worker won.
+    let postgres = db.get_database_backend() == DbBackend::Postgres;
     for _ in 0..5 {
-        let Some(candidate) = ingest_job::Entity::find()
+        let txn = db.begin().await?;
+        let mut candidates = ingest_job::Entity::find()
             .filter(runnable())
             .order_by(Expr::cust(format!("{served} IS NOT NULL")), Order::Asc)
             .order_by(Expr::cust(served), Order::Asc)
-            .order_by_asc(ingest_job::Column::RunAfter)
-            .one(db)
-            .await?
-        else {
+            .order_by_asc(ingest_job::Column::RunAfter);
+        if postgres {
+            candidates = candidates.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let found = if postgres {
+            candidates.one(&txn).await?
+        } else {
+            candidates.one(db).await?
+        };
+        let Some(candidate) = found else {
             return Ok(None);
         };
-        let claimed = ingest_job::Entity::update_many()
+        let claim = ingest_job::Entity::update_many()
             .col_expr(ingest_job::Column::Status, Expr::value(JobStatus::Running))
             .col_expr(ingest_job::Column::LeaseUntil, Expr::value(lease_until))
             .col_expr(
@@ -114,9 +126,13 @@ pub async fn claim(
             )
             .col_expr(ingest_job::Column::UpdatedAt, Expr::value(now))
             .filter(ingest_job::Column::Id.eq(candidate.id.as_str()))
-            .filter(runnable())
-            .exec(db)
-            .await?;
+            .filter(runnable());
+        let claimed = if postgres {
+            claim.exec(&txn).await?
+        } else {
+            claim.exec(db).await?
+        };
+        txn.commit().await?;
         if claimed.rows_affected == 1 {
             return Ok(ingest_job::Entity::find_by_id(candidate.id)
                 .one(db)

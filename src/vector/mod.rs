@@ -156,6 +156,12 @@ impl VectorStore {
         let table = self.table(model, dimension).await?;
         let filter = source_filter(org, source);
         let _writing = self.writing.lock().await;
+        // Another replica may have committed since this process last read the table:
+        // writing on top of its latest version commits without a conflict to resolve.
+        table
+            .checkout_latest()
+            .await
+            .context("reading the table's latest version")?;
         if rows.is_empty() {
             table
                 .delete(filter.as_str())
