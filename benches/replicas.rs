@@ -140,9 +140,8 @@ async fn measure(
         Replica::start(deployment, 0, 5).await?,
         Replica::start(deployment, 0, 5).await?,
     );
-    let assistants_one = throughput(&[&a], &key, |http, key| {
-        let http = http.to_owned();
-        let key = key.to_owned();
+    let list = |http: &str, key: &str| {
+        let (http, key) = (http.to_owned(), key.to_owned());
         async move {
             gql(
                 &http,
@@ -152,22 +151,9 @@ async fn measure(
             )
             .await
         }
-    })
-    .await?;
-    let assistants_two = throughput(&[&a, &b], &key, |http, key| {
-        let http = http.to_owned();
-        let key = key.to_owned();
-        async move {
-            gql(
-                &http,
-                &key,
-                "{ assistants(first: 20) { nodes { id name } } }",
-                json!({}),
-            )
-            .await
-        }
-    })
-    .await?;
+    };
+    let assistants_one = throughput(&[&a], &key, list).await?;
+    let assistants_two = throughput(&[&a, &b], &key, list).await?;
     let send = move |http: &str, key: &str| {
         let (http, key, assistant) = (http.to_owned(), key.to_owned(), assistant.clone());
         async move {

@@ -395,16 +395,7 @@ async fn a_due_url_refresh_runs_once_across_replicas() {
     )
     .await;
     let page = Page::default();
-    *page.body.lock().expect("lock") = article("The depot opens at seven. ");
-    let url = serve(page.clone()).await;
-    let (status, created) = TestApp::send(
-        a.rest(Method::POST, "/api/v1/knowledge/urls/", &a.key)
-            .json(&json!({ "url": url, "refresh_interval_minutes": 60 })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let id = created["id"].as_str().expect("id").to_owned();
-    assert_eq!(a.settled(&a.key, &id).await["status"], "READY");
+    let id = ready_url_source(&a, &page).await;
     let before = page.fetches();
 
     // Due now, for both replicas' schedulers.
@@ -676,6 +667,21 @@ async fn a_periodic_pass_is_leased_to_one_replica_at_a_time_until_the_lease_expi
     );
 }
 
+/// A URL source of `page`, refreshed hourly, once it is indexed; returns its id.
+async fn ready_url_source(app: &TestApp, page: &Page) -> String {
+    *page.body.lock().expect("lock") = article("The depot opens at seven. ");
+    let url = serve(page.clone()).await;
+    let (status, created) = TestApp::send(
+        app.rest(Method::POST, "/api/v1/knowledge/urls/", &app.key)
+            .json(&json!({ "url": url, "refresh_interval_minutes": 60 })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().expect("id").to_owned();
+    assert_eq!(app.settled(&app.key, &id).await["status"], "READY");
+    id
+}
+
 /// Moves the next refresh of source `id` into the past.
 async fn make_due(app: &TestApp, id: &str) {
     use entity::knowledge_source::{Column, Entity};
@@ -706,16 +712,7 @@ async fn a_due_refresh_is_claimed_by_one_of_many_schedulers_asking_at_once() {
     })
     .await;
     let page = Page::default();
-    *page.body.lock().expect("lock") = article("The depot opens at seven. ");
-    let url = serve(page.clone()).await;
-    let (status, created) = TestApp::send(
-        app.rest(Method::POST, "/api/v1/knowledge/urls/", &app.key)
-            .json(&json!({ "url": url, "refresh_interval_minutes": 60 })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let id = created["id"].as_str().expect("id").to_owned();
-    assert_eq!(app.settled(&app.key, &id).await["status"], "READY");
+    let id = ready_url_source(&app, &page).await;
     make_due(&app, &id).await;
 
     let db = sea_orm::Database::connect(&app.database_url())
