@@ -100,7 +100,11 @@ pub async fn claim(
     // compare-and-set below is enough, retried when another worker won.
     let postgres = db.get_database_backend() == DbBackend::Postgres;
     for _ in 0..5 {
-        let txn = db.begin().await?;
+        let txn = if postgres {
+            Some(db.begin().await?)
+        } else {
+            None
+        };
         let mut candidates = ingest_job::Entity::find()
             .filter(runnable())
             .order_by(Expr::cust(format!("{served} IS NOT NULL")), Order::Asc)
@@ -109,10 +113,9 @@ pub async fn claim(
         if postgres {
             candidates = candidates.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         }
-        let found = if postgres {
-            candidates.one(&txn).await?
-        } else {
-            candidates.one(db).await?
+        let found = match &txn {
+            Some(txn) => candidates.one(txn).await?,
+            None => candidates.one(db).await?,
         };
         let Some(candidate) = found else {
             return Ok(None);
@@ -127,12 +130,14 @@ pub async fn claim(
             .col_expr(ingest_job::Column::UpdatedAt, Expr::value(now))
             .filter(ingest_job::Column::Id.eq(candidate.id.as_str()))
             .filter(runnable());
-        let claimed = if postgres {
-            claim.exec(&txn).await?
-        } else {
-            claim.exec(db).await?
+        let claimed = match txn {
+            Some(txn) => {
+                let claimed = claim.exec(&txn).await?;
+                txn.commit().await?;
+                claimed
+            }
+            None => claim.exec(db).await?,
         };
-        txn.commit().await?;
         if claimed.rows_affected == 1 {
             return Ok(ingest_job::Entity::find_by_id(candidate.id)
                 .one(db)

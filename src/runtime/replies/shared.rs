@@ -8,7 +8,8 @@
 //!   [`LocalBroker`]); any other reply is replayed from the log and then followed through
 //!   the process's one shared reader.
 //! - Events are appended by one task, in order, batching what queued up meanwhile into one
-//!   round trip: generation never waits for Redis.
+//!   round trip: generation never waits for Redis, except for a reply's start, which returns
+//!   once it is in the log (so a client told of the reply finds it on any replica).
 
 use std::{sync::Arc, time::Duration};
 
@@ -16,7 +17,7 @@ use async_trait::async_trait;
 use entity::message;
 use futures::{StreamExt, stream::SelectAll};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{
     broker::{EventStream, LocalBroker, ReplyBroker},
@@ -47,8 +48,11 @@ pub struct SharedBroker {
 struct Inner {
     log: SharedLog,
     local: LocalBroker,
-    outgoing: mpsc::UnboundedSender<ReplyEvent>,
+    outgoing: mpsc::UnboundedSender<Queued>,
 }
+
+/// An event to append, and who waits until it is appended (or could not be).
+type Queued = (ReplyEvent, Option<oneshot::Sender<()>>);
 
 impl SharedBroker {
     /// A broker over `log`; starts the task that appends events.
@@ -74,8 +78,17 @@ impl SharedBroker {
 impl ReplyBroker for SharedBroker {
     async fn publish(&self, event: ReplyEvent) {
         self.inner.local.publish(event.clone()).await;
+        let (appended, waiting) = if matches!(event, ReplyEvent::Started { .. }) {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
         // The receiver lives as long as the broker.
-        let _ = self.inner.outgoing.send(event);
+        let _ = self.inner.outgoing.send((event, appended));
+        if let Some(waiting) = waiting {
+            let _ = waiting.await;
+        }
     }
 
     async fn attach(&self, message_id: &str) -> Option<EventStream> {
@@ -167,10 +180,15 @@ impl Inner {
 }
 
 /// Appends queued events to the log, in order, a batch per round trip.
-async fn append(log: SharedLog, mut queued: mpsc::UnboundedReceiver<ReplyEvent>) {
+async fn append(log: SharedLog, mut queued: mpsc::UnboundedReceiver<Queued>) {
     let mut batch = Vec::with_capacity(BATCH);
     while queued.recv_many(&mut batch, BATCH).await > 0 {
-        let appends: Vec<Append> = batch.drain(..).flat_map(appends_of).collect();
+        let mut waiting = Vec::new();
+        let mut appends = Vec::new();
+        for (event, appended) in batch.drain(..) {
+            appends.extend(appends_of(event));
+            waiting.extend(appended);
+        }
         if let Err(e) = log.append(&appends).await {
             // Subscribers on this replica still get them; others see the stored reply.
             tracing::warn!(
@@ -178,6 +196,9 @@ async fn append(log: SharedLog, mut queued: mpsc::UnboundedReceiver<ReplyEvent>)
                 events = appends.len(),
                 "could not append reply events to Redis"
             );
+        }
+        for appended in waiting {
+            let _ = appended.send(());
         }
     }
 }
