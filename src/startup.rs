@@ -18,6 +18,7 @@ use crate::{
     metrics::Metrics,
     models::Models,
     runtime::{
+        exchanges::ExchangeWriter,
         outbox::Outbox,
         rate_limits::{Alerts, RateLimits},
         replies::{LocalBroker, Replies, ReplyBroker, SharedBroker},
@@ -215,6 +216,7 @@ pub async fn state(settings: Settings, models: Models) -> anyhow::Result<AppStat
     let state = AppState {
         rate_limits,
         request_log,
+        exchanges: ExchangeWriter::start(db.clone()),
         metrics,
         shutdown: CancellationToken::new(),
         widget_origins: Arc::new(WidgetOrigins::new(db.clone())),

@@ -13,6 +13,7 @@ use crate::{
     metrics::Metrics,
     models::Models,
     runtime::{
+        exchanges::ExchangeWriter,
         outbox::Outbox,
         rate_limits::RateLimits,
         replies::Replies,
@@ -47,6 +48,8 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     /// The batched request log.
     pub request_log: RequestLog,
+    /// Stores sent messages with their pending replies, many per commit.
+    pub exchanges: ExchangeWriter,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Origins the chat widget may run on, for CORS.

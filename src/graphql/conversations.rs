@@ -210,7 +210,7 @@ impl ConversationSubscription {
     ) -> Result<impl Stream<Item = ReplyEvent> + use<>> {
         let (state, principal) = parts(ctx)?;
         let sent = services::conversations::send(state, principal, input.try_into()?).await?;
-        let events = services::replies::reply_stream(state, principal, &sent.reply_id()).await?;
+        let events = services::replies::sent_reply_stream(state, principal, &sent).await?;
         Ok(events.map(ReplyEvent::from))
     }
 

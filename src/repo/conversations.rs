@@ -9,7 +9,7 @@ use entity::{
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, sea_query::Expr,
+    QuerySelect, sea_query::Expr,
 };
 
 use super::{pages, visible, windowed};
@@ -41,21 +41,25 @@ pub async fn insert(
     tenant: &Tenant,
     new: NewConversation,
 ) -> Result<conversation::Model, DbErr> {
-    let org = tenant.org();
+    conversation::ActiveModel::from(opened(tenant, new))
+        .insert(db)
+        .await
+}
+
+/// A conversation about to be opened, with its id and times, not yet stored.
+pub fn opened(tenant: &Tenant, new: NewConversation) -> conversation::Model {
     let now = Utc::now();
-    conversation::ActiveModel {
-        id: Set(ConversationId::generate().into_string()),
-        org_id: Set(org.as_str().to_owned()),
-        session_id: Set(new.session_id),
-        assistant_id: Set(new.assistant_id),
-        assistant_version: Set(new.assistant_version),
-        title: Set(new.title),
-        external_user_id: Set(new.external_user_id),
-        created_at: Set(now),
-        updated_at: Set(now),
+    conversation::Model {
+        id: ConversationId::generate().into_string(),
+        org_id: tenant.org().as_str().to_owned(),
+        session_id: new.session_id,
+        assistant_id: new.assistant_id,
+        assistant_version: new.assistant_version,
+        title: new.title,
+        external_user_id: new.external_user_id,
+        created_at: now,
+        updated_at: now,
     }
-    .insert(db)
-    .await
 }
 
 /// The conversation `id`, if `tenant` sees it.
@@ -167,32 +171,116 @@ pub async fn insert_message(
     tenant: &Tenant,
     new: NewMessage,
 ) -> Result<message::Model, DbErr> {
-    let org = tenant.org();
+    message::ActiveModel::from(written(tenant, new))
+        .insert(db)
+        .await
+}
+
+/// A message about to be stored, with its id and times.
+fn written(tenant: &Tenant, new: NewMessage) -> message::Model {
     let now = Utc::now();
-    message::ActiveModel {
-        id: Set(MessageId::generate().into_string()),
-        org_id: Set(org.as_str().to_owned()),
-        conversation_id: Set(new.conversation_id),
-        role: Set(new.role),
-        content: Set(new.content),
-        status: Set(new.status),
-        reply_to: Set(new.reply_to),
-        assistant_version: Set(new.assistant_version),
-        model: Set(new.model),
-        prompt_tokens: Set(None),
-        completion_tokens: Set(None),
-        first_token_ms: Set(None),
-        latency_ms: Set(None),
-        citations: Set(serde_json::json!([])),
-        grounding: Set(None),
-        error: Set(None),
-        error_code: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        completed_at: Set(None),
+    message::Model {
+        id: MessageId::generate().into_string(),
+        org_id: tenant.org().as_str().to_owned(),
+        conversation_id: new.conversation_id,
+        role: new.role,
+        content: new.content,
+        status: new.status,
+        reply_to: new.reply_to,
+        assistant_version: new.assistant_version,
+        model: new.model,
+        prompt_tokens: None,
+        completion_tokens: None,
+        first_token_ms: None,
+        latency_ms: None,
+        citations: serde_json::json!([]),
+        grounding: None,
+        error: None,
+        error_code: None,
+        created_at: now,
+        updated_at: now,
+        completed_at: None,
     }
-    .insert(db)
-    .await
+}
+
+/// A visitor's message and the reply about to be generated for it (`PENDING`), with the
+/// conversation when the message opens it: what sending a message stores, all or nothing.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// The conversation to open first; `None` when it exists (it is then touched).
+    pub opens: Option<conversation::Model>,
+    /// The visitor's message.
+    pub user: message::Model,
+    /// The reply, `PENDING`.
+    pub reply: message::Model,
+}
+
+/// The exchange of `text` in the conversation `conversation_id` (or in `opens`, which it
+/// opens), answered by assistant version `version`.
+pub fn exchange(
+    tenant: &Tenant,
+    conversation_id: &str,
+    opens: Option<conversation::Model>,
+    text: &str,
+    version: i32,
+) -> Exchange {
+    let user = written(
+        tenant,
+        NewMessage {
+            conversation_id: conversation_id.to_owned(),
+            role: Role::User,
+            content: text.to_owned(),
+            status: Status::Complete,
+            reply_to: None,
+            assistant_version: None,
+            model: None,
+        },
+    );
+    let reply = written(
+        tenant,
+        NewMessage {
+            conversation_id: conversation_id.to_owned(),
+            role: Role::Assistant,
+            content: String::new(),
+            status: Status::Pending,
+            reply_to: Some(user.id.clone()),
+            assistant_version: Some(version),
+            model: None,
+        },
+    );
+    Exchange { opens, user, reply }
+}
+
+/// Stores exchanges (of any organizations) with three statements whatever their number:
+/// the conversations they open, their messages, the times of the conversations they
+/// continue. Run it in a transaction: all are stored or none.
+pub async fn store_exchanges(
+    db: &impl ConnectionTrait,
+    exchanges: &[&Exchange],
+) -> Result<(), DbErr> {
+    let opened = exchanges.iter().filter_map(|e| e.opens.clone());
+    conversation::Entity::insert_many(opened.map(conversation::ActiveModel::from))
+        .exec_without_returning(db)
+        .await?;
+    let messages = exchanges
+        .iter()
+        .flat_map(|e| [e.user.clone(), e.reply.clone()]);
+    message::Entity::insert_many(messages.map(message::ActiveModel::from))
+        .exec_without_returning(db)
+        .await?;
+    let continued: Vec<&str> = exchanges
+        .iter()
+        .filter(|e| e.opens.is_none())
+        .map(|e| e.user.conversation_id.as_str())
+        .collect();
+    if !continued.is_empty() {
+        conversation::Entity::update_many()
+            .col_expr(conversation::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(conversation::Column::Id.is_in(continued))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
 }
 
 fn messages_of(tenant: &Tenant) -> sea_orm::Condition {

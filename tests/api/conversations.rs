@@ -1087,3 +1087,92 @@ async fn an_organization_at_its_concurrent_replies_is_refused_more_until_one_end
     }
     assert!(again["errors"].is_null(), "a slot is free again: {again}");
 }
+
+/// Sends are stored many per commit: visitors sending at once each find their own messages,
+/// in order, in their own conversation, and a send whose conversation vanished fails alone.
+#[tokio::test]
+async fn visitors_sending_at_once_find_their_own_messages_and_a_vanished_conversation_fails_alone()
+{
+    use companin::{
+        auth::{Tenant, Work},
+        domain::ids::OrgId,
+        repo::conversations::exchange,
+        runtime::exchanges::ExchangeWriter,
+    };
+    // Every visitor's reply generates at once.
+    let app = TestApp::spawn_with(|s| s.replies.max_concurrent_replies = 100).await;
+    let assistant = app.assistant(&app.key, json!({})).await;
+    let mut sessions = Vec::new();
+    for _ in 0..20 {
+        let session = app
+            .session(&app.key, json!({ "assistant_id": assistant }))
+            .await;
+        sessions.push(session["id"].as_str().expect("session id").to_owned());
+    }
+    // The first round opens the conversations, the second continues them.
+    let mut conversations = vec![String::new(); sessions.len()];
+    for round in 0..2 {
+        let sends = sessions.iter().enumerate().map(|(i, session)| {
+            app.say(
+                &app.key,
+                json!({ "sessionId": session, "message": format!("visitor {i} asks {round}") }),
+            )
+        });
+        for (i, sent) in futures::future::join_all(sends).await.iter().enumerate() {
+            assert_eq!(sent["reply"]["status"], "COMPLETE", "{sent}");
+            assert_eq!(sent["reply"]["replyTo"], sent["userMessage"]["id"]);
+            let conversation = sent["userMessage"]["conversationId"].as_str().unwrap();
+            if round == 0 {
+                conversations[i] = conversation.to_owned();
+            }
+            assert_eq!(conversation, conversations[i], "round 2 continues round 1");
+        }
+    }
+    let app = &app;
+    let messages = |id: String| async move {
+        let data = app
+            .gql_ok(
+                &app.key,
+                "query($id: ID!) { conversation(id: $id) {
+                    messages(first: 50) { edges { node { role content } } } } }",
+                json!({ "id": id }),
+            )
+            .await;
+        data["conversation"]["messages"]["edges"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .map(|e| (e["node"]["role"].clone(), e["node"]["content"].clone()))
+            .collect::<Vec<_>>()
+    };
+    for (i, conversation) in conversations.iter().enumerate() {
+        let stored = messages(conversation.clone()).await;
+        let roles: Vec<_> = stored
+            .iter()
+            .map(|(role, _)| role.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            roles,
+            ["USER", "ASSISTANT", "USER", "ASSISTANT"],
+            "{stored:?}"
+        );
+        assert_eq!(stored[0].1, format!("visitor {i} asks 0"));
+        assert_eq!(stored[2].1, format!("visitor {i} asks 1"));
+    }
+
+    // The writer answers each send for itself, when its batch fails too.
+    let db = companin::db::connect(&app.settings)
+        .await
+        .expect("database");
+    let writer = ExchangeWriter::start(db);
+    let tenant = Tenant::for_work(OrgId::from_db(app.org_id.clone()), Work::Replies);
+    let kept = exchange(&tenant, &conversations[0], None, "one more", 1);
+    let vanished = exchange(&tenant, "conv_vanished", None, "lost", 1);
+    let (kept, vanished) = tokio::join!(writer.store(kept), writer.store(vanished));
+    assert!(vanished.is_err(), "a message to no conversation is refused");
+    let kept = kept.expect("the other send is stored");
+    let stored = messages(conversations[0].clone()).await;
+    assert_eq!(stored.len(), 6, "{stored:?}");
+    assert_eq!(stored[4].1, "one more");
+    assert_eq!(kept.reply.reply_to.as_deref(), Some(kept.user.id.as_str()));
+}

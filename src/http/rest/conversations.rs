@@ -172,7 +172,7 @@ async fn send_message(
     let wants_stream = body.stream || accepts_event_stream(&headers);
     let sent = services::conversations::send(&state, &principal, body.input.try_into()?).await?;
     if wants_stream {
-        let events = services::replies::reply_stream(&state, &principal, &sent.reply_id()).await?;
+        let events = services::replies::sent_reply_stream(&state, &principal, &sent).await?;
         return Ok(event_stream(events));
     }
     let user_message = sent.user_message.clone().into();

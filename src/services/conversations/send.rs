@@ -3,13 +3,8 @@
 
 use std::sync::Arc;
 
-use entity::{
-    assistant_version, conversation,
-    message::{self, Role, Status},
-    visitor_session,
-};
+use entity::{assistant_version, conversation, message, visitor_session};
 use futures::{FutureExt, future::BoxFuture};
-use sea_orm::TransactionTrait;
 use serde_json::Value;
 use tokio::{task::JoinHandle, time::Instant};
 
@@ -21,10 +16,7 @@ use crate::{
         reply_failure::{ReplyFailure, ReplyFailureCode},
     },
     error::{AppError, AppResult},
-    repo::{
-        self,
-        conversations::{NewConversation, NewMessage},
-    },
+    repo::{self, conversations::NewConversation},
     services::{
         replies::{self, Prepared, ReplyJob, prompt},
         retrieval::{self, Hit, Search},
@@ -102,7 +94,12 @@ pub async fn send(state: &AppState, principal: &Principal, input: SendMessage) -
             ),
         ));
     }
-    let (conversation, session, (assistant, live)) = target(state, &tenant, &input).await?;
+    let Target {
+        conversation,
+        opens,
+        session,
+        assistant: (assistant, live),
+    } = target(state, &tenant, &input).await?;
     // One organization's replies may not fill the model's queue for every other's.
     let most = state.settings.replies.max_concurrent_replies;
     let permit = state
@@ -121,7 +118,16 @@ pub async fn send(state: &AppState, principal: &Principal, input: SendMessage) -
         None => text.to_owned(),
         Some(name) => render_template(&version, name, input.variables.as_ref(), text, &traits)?,
     };
-    let (user_message, reply) = store(state, &tenant, &conversation, text, version.version).await?;
+    let conversation_id = conversation.id.clone();
+    let exchange = repo::conversations::exchange(
+        &tenant,
+        &conversation_id,
+        opens.then_some(conversation),
+        text,
+        version.version,
+    );
+    let stored = state.exchanges.store(exchange).await?;
+    let (user_message, reply) = (stored.user, stored.reply);
     // Retrieval and the prompt are prepared in the reply's own task: once the visitor's
     // message is stored, its reply is generated whoever waits for it. The reply draws on
     // the organization's knowledge, which the visitor itself may not search.
@@ -130,7 +136,8 @@ pub async fn send(state: &AppState, principal: &Principal, input: SendMessage) -
         state.clone(),
         work.clone(),
         Question {
-            conversation_id: conversation.id.clone(),
+            conversation_id,
+            opened: opens,
             assistant_id: AssistantId::from_db(assistant.id.clone()),
             text: text.to_owned(),
             prompt_text,
@@ -154,52 +161,11 @@ pub async fn send(state: &AppState, principal: &Principal, input: SendMessage) -
     })
 }
 
-/// Stores the visitor's message and the reply about to be generated (`PENDING`), in one
-/// transaction.
-async fn store(
-    state: &AppState,
-    tenant: &Tenant,
-    conversation: &conversation::Model,
-    text: &str,
-    version: i32,
-) -> AppResult<(message::Model, message::Model)> {
-    let txn = state.db.begin().await?;
-    let user_message = repo::conversations::insert_message(
-        &txn,
-        tenant,
-        NewMessage {
-            conversation_id: conversation.id.clone(),
-            role: Role::User,
-            content: text.to_owned(),
-            status: Status::Complete,
-            reply_to: None,
-            assistant_version: None,
-            model: None,
-        },
-    )
-    .await?;
-    let reply = repo::conversations::insert_message(
-        &txn,
-        tenant,
-        NewMessage {
-            conversation_id: conversation.id.clone(),
-            role: Role::Assistant,
-            content: String::new(),
-            status: Status::Pending,
-            reply_to: Some(user_message.id.clone()),
-            assistant_version: Some(version),
-            model: None,
-        },
-    )
-    .await?;
-    repo::conversations::touch(&txn, tenant, &conversation.id).await?;
-    txn.commit().await?;
-    Ok((user_message, reply))
-}
-
 /// What the reply answers.
 struct Question {
     conversation_id: String,
+    /// Whether the message opens the conversation (it then has no history).
+    opened: bool,
     assistant_id: AssistantId,
     /// The visitor's words, searched for.
     text: String,
@@ -231,21 +197,11 @@ fn prepare(
             .first()
             .filter(|hit| hit.strong_qa_match)
             .and_then(|hit| hit.source.answer.clone());
-        let history = repo::conversations::recent_messages(
-            &state.db,
-            &work,
-            &question.conversation_id,
-            &question.before,
-            HISTORY_MESSAGES,
-        )
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "could not read a conversation's history");
-            ReplyFailure::new(
-                ReplyFailureCode::Internal,
-                "the conversation history could not be read; try again",
-            )
-        })?;
+        let history = if question.opened {
+            Vec::new()
+        } else {
+            history(&state, &work, &question).await?
+        };
         let chat = state.models.chat.clone();
         let request = prompt::build(
             &prompt::PromptParts {
@@ -265,6 +221,29 @@ fn prepare(
         })
     }
     .boxed()
+}
+
+/// The messages before the question in its conversation, newest first.
+async fn history(
+    state: &AppState,
+    work: &Tenant,
+    question: &Question,
+) -> Result<Vec<message::Model>, ReplyFailure> {
+    repo::conversations::recent_messages(
+        &state.db,
+        work,
+        &question.conversation_id,
+        &question.before,
+        HISTORY_MESSAGES,
+    )
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "could not read a conversation's history");
+        ReplyFailure::new(
+            ReplyFailureCode::Internal,
+            "the conversation history could not be read; try again",
+        )
+    })
 }
 
 /// The conversation a message goes to, with its open session and its usable assistant.
@@ -296,7 +275,12 @@ async fn target(state: &AppState, tenant: &Tenant, input: &SendMessage) -> AppRe
             sessions::ensure_open(&session)?;
             let assistant_id = AssistantId::from_db(conversation.assistant_id.clone());
             let assistant = usable_assistant(state, tenant, &assistant_id).await?;
-            Ok((conversation, session, assistant))
+            Ok(Target {
+                conversation,
+                opens: false,
+                session,
+                assistant,
+            })
         }
         (None, Some(session_id)) => in_session(state, tenant, session_id, input).await,
         (None, None) => Err(AppError::bad_input(
@@ -307,13 +291,16 @@ async fn target(state: &AppState, tenant: &Tenant, input: &SendMessage) -> AppRe
 }
 
 /// A message's conversation, open session and usable assistant.
-type Target = (
-    conversation::Model,
-    visitor_session::Model,
-    repo::assistants::AssistantRow,
-);
+struct Target {
+    conversation: conversation::Model,
+    /// The message opens `conversation`: it is stored with the message.
+    opens: bool,
+    session: visitor_session::Model,
+    assistant: repo::assistants::AssistantRow,
+}
 
-/// The session's latest conversation with the assistant, or a new one.
+/// The session's latest conversation with the assistant, or a new one (stored with the
+/// message).
 async fn in_session(
     state: &AppState,
     tenant: &Tenant,
@@ -328,11 +315,10 @@ async fn in_session(
     let latest =
         repo::conversations::latest_of_session(&state.db, tenant, &session.id, &assistant.0.id)
             .await?;
-    let conversation = match latest {
-        Some(conversation) => conversation,
-        None => {
-            repo::conversations::insert(
-                &state.db,
+    let (conversation, opens) = match latest {
+        Some(conversation) => (conversation, false),
+        None => (
+            repo::conversations::opened(
                 tenant,
                 NewConversation {
                     session_id: session.id.clone(),
@@ -341,11 +327,16 @@ async fn in_session(
                     title: None,
                     external_user_id: session.external_user_id.clone(),
                 },
-            )
-            .await?
-        }
+            ),
+            true,
+        ),
     };
-    Ok((conversation, session, assistant))
+    Ok(Target {
+        conversation,
+        opens,
+        session,
+        assistant,
+    })
 }
 
 /// The message wrapped in the version's task template `name`. Placeholders take the

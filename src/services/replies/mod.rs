@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 pub use crate::runtime::replies::{Citation, EventStream, ReplyEvent, citations_of};
 pub(crate) use generate::ReplyJob;
 pub use generate::{Prepared, QA_MATCH_MODEL};
-pub use streams::{cancel, conversation_events, reply_stream};
+pub use streams::{cancel, conversation_events, reply_stream, sent_reply_stream};
 
 use crate::{domain::reply_failure::ReplyFailure, state::AppState};
 

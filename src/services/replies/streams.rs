@@ -12,7 +12,7 @@ use crate::{
     domain::ids::{ConversationId, MessageId},
     error::{AppError, AppResult},
     repo,
-    services::conversations::{existing, find_message, status_name},
+    services::conversations::{Sent, existing, find_message, status_name},
     state::AppState,
 };
 
@@ -49,6 +49,20 @@ pub async fn cancel(
         repo::conversations::cancel(&state.db, &tenant, &message.id).await?;
     }
     find_message(state, &tenant, message_id).await
+}
+
+/// The events of the reply the caller's message just started (see
+/// [`crate::services::conversations::send`]), followed without reading it back.
+pub async fn sent_reply_stream(
+    state: &AppState,
+    principal: &Principal,
+    sent: &Sent,
+) -> AppResult<EventStream> {
+    match state.replies.broker().attach(&sent.reply.id).await {
+        Some(live) => Ok(live),
+        // It has ended already: replay it as stored.
+        None => reply_stream(state, principal, &sent.reply_id()).await,
+    }
 }
 
 /// The events of a reply: what was generated so far, then the rest live; the whole reply
