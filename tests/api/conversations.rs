@@ -1168,7 +1168,10 @@ async fn visitors_sending_at_once_find_their_own_messages_and_a_vanished_convers
     let tenant = Tenant::for_work(OrgId::from_db(app.org_id.clone()), Work::Replies);
     let kept = exchange(&tenant, &conversations[0], None, "one more", 1);
     let vanished = exchange(&tenant, "conv_vanished", None, "lost", 1);
-    let (kept, vanished) = tokio::join!(writer.store(kept), writer.store(vanished));
+    let both = async { tokio::join!(writer.store(kept), writer.store(vanished)) };
+    let (kept, vanished) = tokio::time::timeout(Duration::from_secs(30), both)
+        .await
+        .expect("each send is answered");
     assert!(vanished.is_err(), "a message to no conversation is refused");
     let kept = kept.expect("the other send is stored");
     let stored = messages(conversations[0].clone()).await;
