@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use entity::{
     conversation,
     message::{self, Role, Status},
@@ -48,7 +48,7 @@ pub async fn insert(
 
 /// A conversation about to be opened, with its id and times, not yet stored.
 pub fn opened(tenant: &Tenant, new: NewConversation) -> conversation::Model {
-    let now = Utc::now();
+    let now = stored_now();
     conversation::Model {
         id: ConversationId::generate().into_string(),
         org_id: tenant.org().as_str().to_owned(),
@@ -178,7 +178,7 @@ pub async fn insert_message(
 
 /// A message about to be stored, with its id and times.
 fn written(tenant: &Tenant, new: NewMessage) -> message::Model {
-    let now = Utc::now();
+    let now = stored_now();
     message::Model {
         id: MessageId::generate().into_string(),
         org_id: tenant.org().as_str().to_owned(),
@@ -201,6 +201,12 @@ fn written(tenant: &Tenant, new: NewMessage) -> message::Model {
         updated_at: now,
         completed_at: None,
     }
+}
+
+/// Now, to the microsecond the databases keep: a row returned before it is read back shows
+/// the times a later read does.
+fn stored_now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
 }
 
 /// A visitor's message and the reply about to be generated for it (`PENDING`), with the
