@@ -1121,7 +1121,9 @@ async fn visitors_sending_at_once_find_their_own_messages_and_a_vanished_convers
         for (i, sent) in futures::future::join_all(sends).await.iter().enumerate() {
             assert_eq!(sent["reply"]["status"], "COMPLETE", "{sent}");
             assert_eq!(sent["reply"]["replyTo"], sent["userMessage"]["id"]);
-            let conversation = sent["userMessage"]["conversationId"].as_str().unwrap();
+            let conversation = sent["userMessage"]["conversationId"]
+                .as_str()
+                .expect("conversation id");
             if round == 0 {
                 conversations[i] = conversation.to_owned();
             }
@@ -1149,7 +1151,7 @@ async fn visitors_sending_at_once_find_their_own_messages_and_a_vanished_convers
         let stored = messages(conversation.clone()).await;
         let roles: Vec<_> = stored
             .iter()
-            .map(|(role, _)| role.as_str().unwrap())
+            .map(|(role, _)| role.as_str().expect("role"))
             .collect();
         assert_eq!(
             roles,
