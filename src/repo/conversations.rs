@@ -8,8 +8,8 @@ use entity::{
     message::{self, Role, Status},
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, sea_query::Expr,
 };
 
 use super::{pages, visible, windowed};
@@ -274,15 +274,22 @@ pub async fn store_exchanges(
     message::Entity::insert_many(messages.map(message::ActiveModel::from))
         .exec_without_returning(db)
         .await?;
-    let continued: Vec<&str> = exchanges
-        .iter()
-        .filter(|e| e.opens.is_none())
-        .map(|e| e.user.conversation_id.as_str())
-        .collect();
+    // Each conversation is touched in its own organization.
+    let continued =
+        exchanges
+            .iter()
+            .filter(|e| e.opens.is_none())
+            .fold(Condition::any(), |any, e| {
+                any.add(
+                    Condition::all()
+                        .add(conversation::Column::Id.eq(e.user.conversation_id.as_str()))
+                        .add(conversation::Column::OrgId.eq(e.user.org_id.as_str())),
+                )
+            });
     if !continued.is_empty() {
         conversation::Entity::update_many()
             .col_expr(conversation::Column::UpdatedAt, Expr::value(Utc::now()))
-            .filter(conversation::Column::Id.is_in(continued))
+            .filter(continued)
             .exec(db)
             .await?;
     }
