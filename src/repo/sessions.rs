@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use entity::{session_context, visitor_session};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, Set, sea_query::Expr,
+    QuerySelect, QueryTrait, Set,
+    sea_query::{Expr, JoinType},
 };
 
 use super::{pages, visible, windowed};
@@ -149,15 +150,20 @@ fn contexts(tenant: &Tenant) -> sea_orm::Condition {
     )
 }
 
-/// The newest context of a session: the traits in force.
-pub async fn latest_context(
+/// A session `tenant` sees, with its newest context (the traits in force), in one read.
+pub async fn find_with_context(
     db: &impl ConnectionTrait,
     tenant: &Tenant,
-    session: &SessionId,
-) -> Result<Option<session_context::Model>, DbErr> {
-    session_context::Entity::find()
-        .filter(contexts(tenant))
-        .filter(session_context::Column::SessionId.eq(session.as_str()))
+    id: &SessionId,
+) -> Result<Option<(visitor_session::Model, Option<session_context::Model>)>, DbErr> {
+    let contexts = visitor_session::Entity::belongs_to(session_context::Entity)
+        .from(visitor_session::Column::Id)
+        .to(session_context::Column::SessionId)
+        .into();
+    visitor_session::Entity::find_by_id(id.as_str())
+        .filter(visible::sessions(tenant))
+        .join(JoinType::LeftJoin, contexts)
+        .select_also(session_context::Entity)
         .order_by_desc(session_context::Column::Id)
         .one(db)
         .await

@@ -63,13 +63,9 @@ pub async fn search(
     search_in(state, &principal.scope(Scope::Read)?, search).await
 }
 
-/// The best chunks for a search of `tenant`'s knowledge: a caller's handle with the read
-/// scope, or the handle of work done for the organization (a visitor's reply).
-pub(crate) async fn search_in(
-    state: &AppState,
-    tenant: &Tenant,
-    search: Search,
-) -> AppResult<Vec<Hit>> {
+/// The best chunks for a search of `tenant`'s knowledge (a caller's handle with the read
+/// scope).
+async fn search_in(state: &AppState, tenant: &Tenant, search: Search) -> AppResult<Vec<Hit>> {
     if tenant.visitor().is_some() {
         return Err(AppError::Forbidden(
             "a visitor token does not search knowledge directly".into(),
@@ -87,7 +83,44 @@ pub(crate) async fn search_in(
         None => AssistantScope::default(),
     };
     let (top_k, min_score) = limits(&search, &scope)?;
-    let (allowed, excluded) = (scope.allowed, scope.excluded);
+    let mode = search.mode.unwrap_or(SearchMode::Hybrid);
+    searched(state, tenant, query, mode, scope.links, top_k, min_score).await
+}
+
+/// Passages for a reply of `assistant`: its links apply, and the top-k and minimum score of
+/// the version answering (already read, so the assistant is not read again).
+pub(crate) async fn for_reply(
+    state: &AppState,
+    work: &Tenant,
+    assistant: &AssistantId,
+    query: &str,
+    top_k: i32,
+    min_score: f64,
+) -> AppResult<Vec<Hit>> {
+    let links = links(state, work, assistant).await?;
+    let top_k = top_k.clamp(1, MAX_TOP_K);
+    searched(
+        state,
+        work,
+        query,
+        SearchMode::Hybrid,
+        links,
+        top_k,
+        min_score,
+    )
+    .await
+}
+
+/// The search itself, its limits checked.
+async fn searched(
+    state: &AppState,
+    tenant: &Tenant,
+    query: &str,
+    mode: SearchMode,
+    links: Links,
+    top_k: i32,
+    min_score: f64,
+) -> AppResult<Vec<Hit>> {
     let embedder = &state.models.embedder;
     if !repo::knowledge::has_indexed(&state.db, tenant, embedder.id()).await? {
         return Ok(Vec::new());
@@ -95,9 +128,9 @@ pub(crate) async fn search_in(
     let request = SearchRequest {
         org: tenant.org().clone(),
         text: query.to_owned(),
-        mode: search.mode.unwrap_or(SearchMode::Hybrid),
-        allowed,
-        excluded,
+        mode,
+        allowed: links.allowed,
+        excluded: links.excluded,
         limit: top_k as usize,
         exact: false,
         embedder_languages: embedder
@@ -145,10 +178,7 @@ fn limits(search: &Search, scope: &AssistantScope) -> AppResult<(i32, f64)> {
 struct AssistantScope {
     top_k: i32,
     min_score: f64,
-    /// Only these sources, when some are linked.
-    allowed: Option<Vec<String>>,
-    /// Never these.
-    excluded: Vec<String>,
+    links: Links,
 }
 
 impl Default for AssistantScope {
@@ -156,10 +186,18 @@ impl Default for AssistantScope {
         Self {
             top_k: 5,
             min_score: 0.0,
-            allowed: None,
-            excluded: Vec::new(),
+            links: Links::default(),
         }
     }
+}
+
+/// The sources an assistant's links let it search.
+#[derive(Default)]
+struct Links {
+    /// Only these sources, when some are linked.
+    allowed: Option<Vec<String>>,
+    /// Never these.
+    excluded: Vec<String>,
 }
 
 /// The search settings and link rules of `assistant` (`NOT_FOUND` for a missing one).
@@ -171,6 +209,15 @@ async fn assistant_scope(
     let (_, live) = repo::assistants::find(&state.db, tenant, assistant)
         .await?
         .ok_or(AppError::NotFound("assistant"))?;
+    Ok(AssistantScope {
+        top_k: live.top_k,
+        min_score: live.min_score,
+        links: links(state, tenant, assistant).await?,
+    })
+}
+
+/// The sources `assistant`'s link rules let it search.
+async fn links(state: &AppState, tenant: &Tenant, assistant: &AssistantId) -> AppResult<Links> {
     let (linked, excluded) = repo::assistant_knowledge::rules(&state.db, tenant, assistant).await?;
     let allowed = (!linked.is_empty()).then(|| {
         linked
@@ -178,12 +225,7 @@ async fn assistant_scope(
             .filter(|id| !excluded.contains(id))
             .collect()
     });
-    Ok(AssistantScope {
-        top_k: live.top_k,
-        min_score: live.min_score,
-        allowed,
-        excluded,
-    })
+    Ok(Links { allowed, excluded })
 }
 
 /// Joins hits with their sources, dropping chunks of sources deleted meanwhile.

@@ -226,17 +226,19 @@ pub async fn contexts_of_many(
     Ok(repo::sessions::contexts_of_many(&state.db, &tenant, session_ids, page).await?)
 }
 
-/// The traits in force for a session (an empty object when none were attached).
-pub async fn latest_traits(
+/// The session `id` as `tenant` sees it (`NOT_FOUND`), still open (`SESSION_EXPIRED`), with
+/// the traits in force (an empty object when none were attached): one read.
+pub(crate) async fn open_with_traits(
     state: &AppState,
     tenant: &Tenant,
-    session: &visitor_session::Model,
-) -> AppResult<Value> {
-    Ok(
-        repo::sessions::latest_context(&state.db, tenant, &SessionId::from_db(session.id.clone()))
-            .await?
-            .map_or_else(|| Value::Object(Default::default()), |c| c.traits),
-    )
+    id: &SessionId,
+) -> AppResult<(visitor_session::Model, Value)> {
+    let (session, context) = repo::sessions::find_with_context(&state.db, tenant, id)
+        .await?
+        .ok_or(AppError::NotFound("session"))?;
+    ensure_open(&session)?;
+    let traits = context.map_or_else(|| Value::Object(Default::default()), |c| c.traits);
+    Ok((session, traits))
 }
 
 fn check_channel(channel: &str) -> AppResult<()> {

@@ -9,7 +9,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use companin::{config::Settings, models::Models};
+use companin::{
+    config::Settings,
+    domain::ids::{OrgId, SourceId},
+    models::{Embedder, HashEmbedder, Models},
+    vector::VectorStore,
+};
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -216,9 +221,33 @@ async fn two_replicas_indexing_into_one_table_at_once_lose_no_chunk() {
         assert_eq!(source["status"], "READY", "{source}");
     }
     for (word, id) in words.iter().zip(&ids) {
-        assert!(finds(&a, word, id).await, "{word} found from A");
-        assert!(finds(&b, word, id).await, "{word} found from B");
+        for (name, replica) in [("A", &a), ("B", &b)] {
+            if !finds(replica, word, id).await {
+                panic!(
+                    "{word} not found from {name}; the table holds {} chunk(s) of its source",
+                    chunks_stored(&a, id).await
+                );
+            }
+        }
     }
+}
+
+/// How many chunks of `source` the shared table holds, read by a store of its own: tells a
+/// lost commit from a search that misses a stored chunk.
+async fn chunks_stored(app: &TestApp, source: &str) -> usize {
+    let store = VectorStore::open(&app.settings.lancedb_uri(), usize::MAX)
+        .await
+        .expect("store");
+    let embedder = HashEmbedder::default();
+    store
+        .count_source(
+            embedder.id(),
+            embedder.dimension(),
+            &OrgId::from_db(app.org_id.clone()),
+            &SourceId::from_db(source.to_owned()),
+        )
+        .await
+        .expect("count")
 }
 
 #[tokio::test]

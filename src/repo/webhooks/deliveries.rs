@@ -6,9 +6,9 @@ use entity::{
     webhook_delivery::{self, DeliveryStatus},
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
-    sea_query::{Expr, ExprTrait},
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
+    DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    sea_query::{Expr, ExprTrait, LockBehavior, LockType},
 };
 
 use crate::domain::access::Tenant;
@@ -94,28 +94,42 @@ pub async fn deliveries(
 }
 
 /// Leases the next due delivery of any organization: pending and due, not claimed by a live
-/// dispatcher.
+/// dispatcher. PostgreSQL: the candidate is locked, and one another dispatcher has locked is
+/// skipped, so dispatchers claiming at once take different deliveries. SQLite has one writer
+/// at a time: the compare-and-set of the lease is enough, retried when another dispatcher won.
 ///
 /// Unscoped by necessity: dispatchers serve every organization; the delivery names its own.
 pub async fn claim(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
 ) -> Result<Option<webhook_delivery::Model>, DbErr> {
+    let postgres = db.get_database_backend() == DbBackend::Postgres;
     for _ in 0..5 {
-        let Some(candidate) = webhook_delivery::Entity::find()
+        let mut next = webhook_delivery::Entity::find()
             .filter(due(now))
             .order_by_asc(webhook_delivery::Column::NextAttemptAt)
             .order_by_asc(webhook_delivery::Column::Id)
-            .limit(1)
-            .one(db)
-            .await?
-        else {
-            return Ok(None);
+            .limit(1);
+        let claimed = if postgres {
+            next = next.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+            let txn = db.begin().await?;
+            let Some(candidate) = next.one(&txn).await? else {
+                return Ok(None);
+            };
+            let org = OrgId::from_db(candidate.org_id.clone());
+            let claimed = lease(&txn, &org, &candidate.id, now, lease_until).await?;
+            txn.commit().await?;
+            claimed
+        } else {
+            let Some(candidate) = next.one(db).await? else {
+                return Ok(None);
+            };
+            let org = OrgId::from_db(candidate.org_id.clone());
+            lease(db, &org, &candidate.id, now, lease_until).await?
         };
-        let org = OrgId::from_db(candidate.org_id.clone());
-        if let Some(claimed) = lease(db, &org, &candidate.id, now, lease_until).await? {
-            return Ok(Some(claimed));
+        if claimed.is_some() {
+            return Ok(claimed);
         }
     }
     Ok(None)

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use entity::{assistant_version, conversation, message, visitor_session};
+use entity::{assistant_version, conversation, message};
 use futures::{FutureExt, future::BoxFuture};
 use serde_json::Value;
 use tokio::{task::JoinHandle, time::Instant};
@@ -19,7 +19,7 @@ use crate::{
     repo::{self, conversations::NewConversation},
     services::{
         replies::{self, Prepared, ReplyJob, prompt},
-        retrieval::{self, Hit, Search},
+        retrieval::{self, Hit},
         sessions,
     },
     state::AppState,
@@ -97,7 +97,7 @@ pub async fn send(state: &AppState, principal: &Principal, input: SendMessage) -
     let Target {
         conversation,
         opens,
-        session,
+        traits,
         assistant: (assistant, live),
     } = target(state, &tenant, &input).await?;
     // One organization's replies may not fill the model's queue for every other's.
@@ -113,7 +113,6 @@ pub async fn send(state: &AppState, principal: &Principal, input: SendMessage) -
     if input.assistant_version.is_some() {
         visitor_may_pin(&tenant, &assistant, &version)?;
     }
-    let traits = sessions::latest_traits(state, &tenant, &session).await?;
     let prompt_text = match &input.template {
         None => text.to_owned(),
         Some(name) => render_template(&version, name, input.variables.as_ref(), text, &traits)?,
@@ -271,14 +270,13 @@ async fn target(state: &AppState, tenant: &Tenant, input: &SendMessage) -> AppRe
                 ));
             }
             let session_id = SessionId::from_db(conversation.session_id.clone());
-            let session = sessions::existing(state, tenant, &session_id).await?;
-            sessions::ensure_open(&session)?;
+            let (_, traits) = sessions::open_with_traits(state, tenant, &session_id).await?;
             let assistant_id = AssistantId::from_db(conversation.assistant_id.clone());
             let assistant = usable_assistant(state, tenant, &assistant_id).await?;
             Ok(Target {
                 conversation,
                 opens: false,
-                session,
+                traits,
                 assistant,
             })
         }
@@ -290,12 +288,13 @@ async fn target(state: &AppState, tenant: &Tenant, input: &SendMessage) -> AppRe
     }
 }
 
-/// A message's conversation, open session and usable assistant.
+/// A message's conversation, the traits in force in its open session, and its usable
+/// assistant.
 struct Target {
     conversation: conversation::Model,
     /// The message opens `conversation`: it is stored with the message.
     opens: bool,
-    session: visitor_session::Model,
+    traits: Value,
     assistant: repo::assistants::AssistantRow,
 }
 
@@ -307,8 +306,7 @@ async fn in_session(
     session_id: &SessionId,
     input: &SendMessage,
 ) -> AppResult<Target> {
-    let session = sessions::existing(state, tenant, session_id).await?;
-    sessions::ensure_open(&session)?;
+    let (session, traits) = sessions::open_with_traits(state, tenant, session_id).await?;
     let asked = tenant.assistant_for(input.assistant_id.clone())?;
     let assistant_id = assistant_of(&session, asked)?;
     let assistant = usable_assistant(state, tenant, &assistant_id).await?;
@@ -334,7 +332,7 @@ async fn in_session(
     Ok(Target {
         conversation,
         opens,
-        session,
+        traits,
         assistant,
     })
 }
@@ -390,14 +388,16 @@ async fn retrieve(
     text: &str,
 ) -> Vec<Hit> {
     let query: String = text.chars().take(retrieval::MAX_QUERY_CHARS).collect();
-    let search = Search {
-        query,
-        assistant_id: Some(assistant_id.clone()),
-        top_k: Some(version.top_k.clamp(1, retrieval::MAX_TOP_K)),
-        mode: None,
-        min_score: Some(version.min_score),
-    };
-    match retrieval::search_in(state, work, search).await {
+    let found = retrieval::for_reply(
+        state,
+        work,
+        assistant_id,
+        &query,
+        version.top_k,
+        version.min_score,
+    )
+    .await;
+    match found {
         Ok(hits) => hits,
         Err(e) => {
             e.log();
