@@ -8,7 +8,10 @@
 //! Run: `cargo bench --profile dev --bench streaming`
 //! (`BENCH_STREAMS` concurrent streams, default 1000; `BENCH_TOKENS` tokens per reply,
 //! default 50; `BENCH_IDLE` idle subscriptions for the memory figure, default 1000;
-//! `BENCH_DATABASE_URL` to run the server on PostgreSQL instead of SQLite.)
+//! `BENCH_DATABASE_URL` to run the server on PostgreSQL instead of SQLite; `BENCH_MESSAGE`
+//! the visitor's message, default `hi`: a question, which nothing in the empty knowledge
+//! answers, is recorded in the knowledge-gap inbox after each reply; `BENCH_HANDOFF=1` gives
+//! the assistant handoff rules — keywords and unanswered turns — checked on every send.)
 
 mod support;
 
@@ -46,25 +49,41 @@ fn main() -> anyhow::Result<()> {
     let streams = env_or("BENCH_STREAMS", 1000);
     let tokens = env_or("BENCH_TOKENS", 50);
     let idle = env_or("BENCH_IDLE", 1000);
+    let message = std::env::var("BENCH_MESSAGE").unwrap_or_else(|_| "hi".to_owned());
+    let handoff = std::env::var("BENCH_HANDOFF").is_ok_and(|v| v == "1");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        println!("streaming · a token every 5 ms · {tokens} tokens per reply");
+        println!(
+            "streaming · a token every 5 ms · {tokens} tokens per reply · message {message:?} · handoff rules {}",
+            if handoff { "on" } else { "off" }
+        );
         let mut baseline = in_process(tokens).await;
         baseline.print("baseline: model in-process");
         let dir = tempfile::tempdir()?;
         let (ws_url, http_url, key) = start(dir.path().to_path_buf(), tokens).await?;
         let assistant = create_assistant(&http_url, &key).await?;
+        if handoff {
+            gql(
+                &http_url,
+                &key,
+                "mutation($id: ID!) { updateAssistant(id: $id, input: { handoff: {
+                    keywords: [\"human\", \"agent\", \"mens\", \"pessoa\", \"persona\"],
+                    afterUnansweredTurns: 20, onRatingAtMost: 2 } }) { version } }",
+                json!({ "id": assistant }),
+            )
+            .await?;
+        }
         // One stream at a time, after a warm-up run (first queries, connection pool).
-        run(&ws_url, &http_url, &key, &assistant, 1).await?;
+        run(&ws_url, &http_url, &key, &assistant, &message, 1).await?;
         let mut single = Sample::default();
         for _ in 0..SINGLE_RUNS {
-            single.extend(run(&ws_url, &http_url, &key, &assistant, 1).await?);
+            single.extend(run(&ws_url, &http_url, &key, &assistant, &message, 1).await?);
         }
         let (first, p99_one, _) = single.print(&format!("1 stream over websocket (×{SINGLE_RUNS})"));
         let label = format!("{streams} concurrent streams");
-        let (_, p99_many, _) = run(&ws_url, &http_url, &key, &assistant, streams)
+        let (_, p99_many, _) = run(&ws_url, &http_url, &key, &assistant, &message, streams)
             .await?
             .print(&label);
         println!(
@@ -159,6 +178,7 @@ async fn run(
     http_url: &str,
     key: &str,
     assistant: &str,
+    message: &str,
     n: usize,
 ) -> anyhow::Result<Sample> {
     let mut clients = Vec::with_capacity(n);
@@ -180,11 +200,12 @@ async fn run(
         .into_iter()
         .map(|(mut socket, session)| {
             let barrier = barrier.clone();
+            let message = message.to_owned();
             tokio::spawn(async move {
                 barrier.wait().await;
                 let sent = now_us();
                 let subscribe = json!({"id": "1", "type": "subscribe", "payload": {"query": CHAT,
-                    "variables": {"input": {"sessionId": session, "message": "hi"}}}});
+                    "variables": {"input": {"sessionId": session, "message": message}}}});
                 socket.send(Message::text(subscribe.to_string())).await?;
                 let mut sample = Sample::default();
                 let mut first = true;

@@ -19,7 +19,9 @@
  * greeting, container (an element to render into instead of the floating button), open.
  * The widget opens a session, streams replies over websocket (graphql-transport-ws), shows
  * the sources an answer cites, lets the visitor rate an answer, and after a network drop
- * reconnects and re-attaches to the reply that was streaming.
+ * reconnects and re-attaches to the reply that was streaming. "Talk to a person" hands the
+ * conversation to the organization's people: the widget then says so, and shows their
+ * messages live (and those written while it was offline, once it is back).
  */
 (function () {
   'use strict';
@@ -39,6 +41,10 @@
     '.cmpw-msg{max-width:85%;padding:8px 11px;border-radius:10px;white-space:pre-wrap;word-wrap:break-word}',
     '.cmpw-user{align-self:flex-end;background:#3b4cca;color:#fff}',
     '.cmpw-bot{align-self:flex-start;background:#f0f2f7}',
+    '.cmpw-agent{align-self:flex-start;background:#e6f4ea;border:1px solid #b7dfc3}',
+    '.cmpw-author{display:block;font-size:12px;font-weight:600;color:#2d6a3e}',
+    '.cmpw-banner{padding:6px 14px;background:#fff6e0;border-bottom:1px solid #f0dfb0;font-size:13px}',
+    '.cmpw-person{margin:0 10px 8px;align-self:flex-start;border:1px solid #c9ceda;background:#fff;border-radius:8px;padding:4px 10px;font:inherit;font-size:12px;cursor:pointer}',
     '.cmpw-error{color:#a4262c}',
     '.cmpw-sources{margin:6px 0 0;padding:0;list-style:none;font-size:12px;color:#4a5263}',
     '.cmpw-sources li:before{content:"\\2197  "}',
@@ -59,7 +65,12 @@
     ' ... on ReplyDelta { messageId index delta }' +
     ' ... on ReplyCitations { messageId citations { sourceId title } }' +
     ' ... on ReplyCompleted { message { id conversationId content status citations { sourceId title } } }' +
-    ' ... on ReplyFailed { messageId error } }';
+    ' ... on ReplyFailed { messageId error }' +
+    ' ... on VisitorMessage { message { id conversationId } }' +
+    ' ... on AgentMessage { message { id conversationId content agent { name } } }' +
+    ' ... on ConversationStatusChanged { conversation { id status } } }';
+  var WATCH = 'subscription Watch($id: ID!) { conversationEvents(conversationId: $id) { ...E } }';
+  var HANDOFF = 'mutation Handoff($id: ID!) { requestHandoff(conversationId: $id, reason: "asked in the chat widget") { id status } }';
   var FEEDBACK = 'mutation Rate($input: FeedbackInput!) { submitFeedback(input: $input) { id rating } }';
 
   function el(tag, attrs, text) {
@@ -81,6 +92,11 @@
     this.nextId = 1;
     this.retry = 0;
     this.replies = {};
+    this.conversationId = null;
+    this.state = 'BOT';
+    this.watching = null;
+    this.shown = {};
+    this.lastSeen = null;
     this.storeKey = 'companin.widget.' + this.server;
     this.stored = this.load();
     this.render();
@@ -100,7 +116,12 @@
     this.statusNode = el('span', { 'class': 'cmpw-status', role: 'status' }, '');
     title.appendChild(this.statusNode);
     head.appendChild(title);
+    this.banner = el('div', { 'class': 'cmpw-banner', role: 'status' });
+    this.banner.hidden = true;
     this.log = el('ol', { 'class': 'cmpw-log', 'aria-live': 'polite', 'aria-label': 'Conversation' });
+    this.personButton = el('button', { type: 'button', 'class': 'cmpw-person' }, 'Talk to a person');
+    this.personButton.hidden = true;
+    this.personButton.addEventListener('click', function () { self.askForPerson(); });
     var form = el('form', { 'class': 'cmpw-form' });
     var label = el('label', { 'class': 'cmpw-sr', 'for': 'cmpw-input' }, 'Your message');
     this.input = el('input', { id: 'cmpw-input', type: 'text', autocomplete: 'off', placeholder: 'Type your question…', maxlength: '4000' });
@@ -114,7 +135,9 @@
       if (text) { self.input.value = ''; self.send(text); }
     });
     panel.appendChild(head);
+    panel.appendChild(this.banner);
     panel.appendChild(this.log);
+    panel.appendChild(this.personButton);
     panel.appendChild(form);
     panel.addEventListener('keydown', function (e) { if (e.key === 'Escape' && self.launcher) self.toggle(false); });
     if (this.options.greeting) this.bubble('bot', this.options.greeting);
@@ -239,6 +262,7 @@
         self.ops = {};
         self.queue = [];
         for (var id in self.replies) self.replies[id].attached = false;
+        if (self.watching) self.watching.attached = false;
         self.status('reconnecting');
         var delay = Math.min(30000, 500 * Math.pow(2, self.retry++));
         setTimeout(function () { self.connect(); }, event.code === 4403 ? 0 : delay);
@@ -266,7 +290,7 @@
       case 'next':
         if (op) {
           if (frame.payload.errors) op.fail(frame.payload.errors[0].message);
-          else op.event(frame.payload.data.chat || frame.payload.data.replyStream);
+          else op.event(frame.payload.data.chat || frame.payload.data.replyStream || frame.payload.data.conversationEvents);
         }
         break;
       case 'error':
@@ -283,6 +307,7 @@
     this.ops[id] = handlers;
     var frame = JSON.stringify({ id: id, type: 'subscribe', payload: { query: query + EVENTS, variables: variables } });
     if (this.socket && this.acked) this.socket.send(frame); else this.queue.push(frame);
+    return id;
   };
 
   /** Re-attaches to every reply that was still streaming when the connection dropped. */
@@ -291,6 +316,7 @@
       var reply = this.replies[messageId];
       if (!reply.done && !reply.attached) this.follow(reply);
     }
+    if (this.watching && !this.watching.attached) this.watch(this.watching.conversationId, true);
   };
 
   Widget.prototype.follow = function (reply) {
@@ -318,6 +344,8 @@
           case 'ReplyStarted':
             reply.id = e.messageId;
             reply.conversationId = e.conversationId;
+            // The assistant answers: the conversation is its own again (or a new one).
+            self.setState(e.conversationId, 'BOT');
             reply.attached = true;
             self.replies[reply.id] = reply;
             break;
@@ -339,6 +367,7 @@
             reply.text = e.message.content;
             reply.node.textSpan.textContent = reply.text;
             reply.node.removeAttribute('aria-busy');
+            self.seen(e.message.id);
             self.sources(reply, e.message.citations);
             self.rating(reply);
             break;
@@ -346,6 +375,16 @@
             reply.done = true;
             self.failed(reply, e.error);
             break;
+          case 'VisitorMessage':
+            // A person answers this conversation: no reply is generated for the message.
+            reply.done = true;
+            reply.id = e.message.id;
+            if (reply.node.parentNode) reply.node.parentNode.removeChild(reply.node);
+            self.conversationId = e.message.conversationId;
+            self.seen(e.message.id);
+            break;
+          default:
+            self.conversationEvent(e);
         }
       },
       fail: function (message) {
@@ -355,9 +394,89 @@
     };
   };
 
+  /** A person's message, or a change of the conversation's state. */
+  Widget.prototype.conversationEvent = function (e) {
+    if (e.__typename === 'AgentMessage') this.agentMessage(e.message);
+    else if (e.__typename === 'ConversationStatusChanged') this.setState(e.conversation.id, e.conversation.status);
+  };
+
+  /** Remembers the newest message of the conversation shown, to catch up from after a drop. */
+  Widget.prototype.seen = function (messageId) {
+    if (!this.lastSeen || messageId > this.lastSeen) this.lastSeen = messageId;
+  };
+
+  /** Who answers the conversation: the banner, the "talk to a person" button, and whether
+   *  the widget follows the conversation for a person's messages. */
+  Widget.prototype.setState = function (conversationId, status) {
+    if (conversationId !== this.conversationId) this.lastSeen = null;
+    this.conversationId = conversationId;
+    this.state = status;
+    this.banner.hidden = status === 'BOT';
+    this.banner.textContent = status === 'HANDED_OFF' ? 'A person will answer here.'
+      : status === 'CLOSED' ? 'This conversation has ended. Write to start a new one.' : '';
+    this.personButton.hidden = status !== 'BOT';
+    if (status === 'HANDED_OFF') this.watch(conversationId, false); else this.unwatch();
+  };
+
+  /** Follows the conversation's events while a person answers; after a drop, first shows
+   *  the messages written meanwhile. */
+  Widget.prototype.watch = function (conversationId, catchUp) {
+    var current = this.watching;
+    if (current && current.conversationId === conversationId && current.attached) return;
+    this.unwatch();
+    var self = this;
+    var watching = { conversationId: conversationId, attached: true };
+    watching.id = this.subscribe(WATCH, { id: conversationId }, {
+      event: function (e) { self.conversationEvent(e); },
+      fail: function () { watching.attached = false; }
+    });
+    this.watching = watching;
+    if (catchUp && this.lastSeen) this.catchUp(conversationId, this.lastSeen);
+  };
+
+  Widget.prototype.unwatch = function () {
+    var watching = this.watching;
+    this.watching = null;
+    if (!watching || !this.ops[watching.id]) return;
+    delete this.ops[watching.id];
+    if (this.socket && this.acked) this.socket.send(JSON.stringify({ id: watching.id, type: 'complete' }));
+  };
+
+  /** The person's messages written after `after` (while the widget was offline). */
+  Widget.prototype.catchUp = function (conversationId, after) {
+    var self = this;
+    var path = '/api/v1/conversations/' + encodeURIComponent(conversationId) + '/messages?limit=100&cursor=' + encodeURIComponent(after);
+    this.http('GET', path).then(function (page) {
+      page.data.forEach(function (m) { if (m.role === 'AGENT') self.agentMessage(m); });
+      if (page.next_cursor) self.catchUp(conversationId, page.next_cursor);
+    }, function (error) { console.warn('Companin widget: could not catch up', error); });
+  };
+
+  Widget.prototype.agentMessage = function (message) {
+    if (this.shown[message.id]) return;
+    this.shown[message.id] = true;
+    this.seen(message.id);
+    var item = this.bubble('agent', message.content);
+    var name = message.agent && message.agent.name;
+    item.insertBefore(el('span', { 'class': 'cmpw-author' }, name || 'Support'), item.textSpan);
+  };
+
+  /** The visitor asks for a person ("talk to a person"). */
+  Widget.prototype.askForPerson = function () {
+    var self = this;
+    if (!this.conversationId) return;
+    this.personButton.disabled = true;
+    this.http('POST', '/graphql', { query: HANDOFF, variables: { id: this.conversationId } }).then(function (json) {
+      var c = json.data.requestHandoff;
+      self.setState(c.id, c.status);
+    }, function (error) { self.status(error.message); }).then(function () {
+      self.personButton.disabled = false;
+    });
+  };
+
   Widget.prototype.bubble = function (who, text) {
-    var item = el('li', { 'class': 'cmpw-msg ' + (who === 'user' ? 'cmpw-user' : 'cmpw-bot') });
-    item.appendChild(el('span', { 'class': 'cmpw-sr' }, who === 'user' ? 'You: ' : 'Assistant: '));
+    var item = el('li', { 'class': 'cmpw-msg cmpw-' + who });
+    item.appendChild(el('span', { 'class': 'cmpw-sr' }, who === 'user' ? 'You: ' : who === 'agent' ? 'Support: ' : 'Assistant: '));
     item.textSpan = el('span', { 'class': 'cmpw-text' }, text);
     item.appendChild(item.textSpan);
     this.log.appendChild(item);

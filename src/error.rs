@@ -44,6 +44,8 @@ pub enum AppError {
     AssistantInactive,
     /// The session has expired or was ended (410); it stays readable.
     SessionExpired,
+    /// The conversation was closed (409); it stays readable.
+    ConversationClosed,
     /// The request body is over the configured limit (413).
     PayloadTooLarge(String),
     /// The organization's request budget is spent (429); nothing was executed.
@@ -85,6 +87,7 @@ impl AppError {
             Self::Conflict(_) | Self::Taken { .. } => "CONFLICT",
             Self::AssistantInactive => "ASSISTANT_INACTIVE",
             Self::SessionExpired => "SESSION_EXPIRED",
+            Self::ConversationClosed => "CONVERSATION_CLOSED",
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
@@ -99,9 +102,10 @@ impl AppError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadInput { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Malformed(_) => StatusCode::BAD_REQUEST,
-            Self::Conflict(_) | Self::Taken { .. } | Self::AssistantInactive => {
-                StatusCode::CONFLICT
-            }
+            Self::Conflict(_)
+            | Self::Taken { .. }
+            | Self::AssistantInactive
+            | Self::ConversationClosed => StatusCode::CONFLICT,
             Self::SessionExpired => StatusCode::GONE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -123,6 +127,9 @@ impl AppError {
             Self::AssistantInactive => "the assistant is inactive".into(),
             Self::SessionExpired => {
                 "the session has expired or was ended: open a new session".into()
+            }
+            Self::ConversationClosed => {
+                "the conversation is closed: send to its session to open a new one".into()
             }
             Self::RateLimited { retry_after } => {
                 format!("the organization's rate limit is reached: retry in {retry_after} s")

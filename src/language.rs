@@ -119,6 +119,16 @@ pub fn of_tag(tag: &str) -> Option<&'static str> {
         .map(|(_, _, code)| *code)
 }
 
+/// `text` as compared for sameness: its words (letters and digits) in lower case, single
+/// spaces between them.
+pub fn normalized(text: &str) -> String {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The words of `text` as the analysis of `language` sees them: lower case, stemmed, folded,
 /// stop words dropped (with no language: lower case and folded only).
 pub fn stems(language: Option<&str>, text: &str) -> Vec<String> {

@@ -25,6 +25,9 @@ pub struct Model {
     pub max_tokens: i32,
     pub top_k: i32,
     pub min_score: f64,
+    /// When the version hands a conversation to a person by itself (JSON object; null:
+    /// never).
+    pub handoff: Option<Json>,
     pub created_at: DateTimeUtc,
 }
 

@@ -8,6 +8,7 @@ pub mod assistant_version;
 pub mod conversation;
 pub mod feedback;
 pub mod ingest_job;
+pub mod knowledge_gap;
 pub mod knowledge_source;
 pub mod lease;
 pub mod message;

@@ -13,6 +13,9 @@ pub enum Role {
     /// The assistant.
     #[sea_orm(string_value = "ASSISTANT")]
     Assistant,
+    /// A person of the organization, answering a conversation handed off to them.
+    #[sea_orm(string_value = "AGENT")]
+    Agent,
 }
 
 /// Where a message is in its life.
@@ -71,6 +74,10 @@ pub struct Model {
     /// Why a failed reply failed, as a code (`MODEL_BUSY`, `MODEL_REJECTED`,
     /// `MODEL_UNAVAILABLE`, `INTERRUPTED`, `INTERNAL_SERVER_ERROR`).
     pub error_code: Option<String>,
+    /// An `AGENT` message's author: their id in the organization's helpdesk…
+    pub agent_id: Option<String>,
+    /// …and their name, shown to the visitor.
+    pub agent_name: Option<String>,
     pub created_at: DateTimeUtc,
     /// Last write; a streaming reply's generator writes at least every few seconds.
     pub updated_at: DateTimeUtc,

@@ -21,6 +21,8 @@ mod m20261207_000015_add_source_error_code;
 mod m20261207_000016_index_ingest_job_org;
 mod m20261207_000017_add_message_error_code;
 mod m20261207_000018_create_lease;
+mod m20261208_000019_add_handoff;
+mod m20261208_000020_create_knowledge_gap;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -47,6 +49,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000016_index_ingest_job_org::Migration),
             Box::new(m20261207_000017_add_message_error_code::Migration),
             Box::new(m20261207_000018_create_lease::Migration),
+            Box::new(m20261208_000019_add_handoff::Migration),
+            Box::new(m20261208_000020_create_knowledge_gap::Migration),
         ]
     }
 }

@@ -2,7 +2,10 @@
 
 use std::collections::HashSet;
 
-use super::template::{self, TaskTemplate};
+use super::{
+    handoff::HandoffRules,
+    template::{self, TaskTemplate},
+};
 use crate::error::AppError;
 
 /// A complete, validated configuration: what one version holds.
@@ -28,6 +31,8 @@ pub struct AssistantConfig {
     pub top_k: i32,
     /// Lowest retrieval score used, 0–1.
     pub min_score: f64,
+    /// When a conversation goes to a person by itself.
+    pub handoff: HandoffRules,
 }
 
 /// Changes to a configuration: `None` keeps the base version's value.
@@ -53,6 +58,8 @@ pub struct AssistantPatch {
     pub top_k: Option<i32>,
     /// New minimum retrieval score.
     pub min_score: Option<f64>,
+    /// New handoff rules (replacing all).
+    pub handoff: Option<HandoffRules>,
 }
 
 impl AssistantPatch {
@@ -68,6 +75,7 @@ impl AssistantPatch {
             && self.max_tokens.is_none()
             && self.top_k.is_none()
             && self.min_score.is_none()
+            && self.handoff.is_none()
     }
 
     /// A new configuration from a name and these settings over the defaults.
@@ -87,6 +95,7 @@ impl AssistantPatch {
             max_tokens: 512,
             top_k: 5,
             min_score: 0.0,
+            handoff: HandoffRules::default(),
         };
         self.apply_to(base)
     }
@@ -104,6 +113,7 @@ impl AssistantPatch {
             max_tokens: self.max_tokens.unwrap_or(base.max_tokens),
             top_k: self.top_k.unwrap_or(base.top_k),
             min_score: self.min_score.unwrap_or(base.min_score),
+            handoff: self.handoff.unwrap_or(base.handoff),
         }
         .validated()
     }
@@ -136,7 +146,8 @@ impl AssistantConfig {
             return Err(AppError::bad_input("min_score", "must be between 0 and 1"));
         }
         check_templates(&self.task_templates)?;
-        Ok(self)
+        let handoff = self.handoff.validated()?;
+        Ok(Self { handoff, ..self })
     }
 }
 

@@ -66,6 +66,8 @@ id_kinds! {
     Whd, DeliveryId, "whd_", "webhook delivery";
     /// One HTTP request of a delivery.
     Wha, AttemptId, "wha_", "webhook attempt";
+    /// Visitor questions an assistant could not answer well, grouped.
+    Gap, GapId, "gap_", "knowledge gap";
 }
 
 /// An id of kind `K`.

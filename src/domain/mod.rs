@@ -2,7 +2,9 @@
 
 pub mod access;
 pub mod assistant;
+pub mod handoff;
 pub mod ids;
+pub mod knowledge_gap;
 pub mod pagination;
 pub mod reply_failure;
 pub mod request_log;

@@ -1,14 +1,19 @@
 //! `analytics`: the organization's traffic and conversations (read scope).
 
-use async_graphql::{Context, Object, Result, connection::Connection};
+use async_graphql::{Context, ID, Object, Result, connection::Connection};
+use chrono::{DateTime, Utc};
 
 use super::context::{connection, page, parts};
 use crate::{
-    services::analytics as reports,
+    services::{
+        analytics as reports,
+        outcomes::{self, OutcomeQuery},
+    },
     views::analytics::{
         AnalyticsFilter, ConversationAnalytics, EndpointStats, LogEntry, RateLimitReport,
         TimeBucket, UsageBucket,
     },
+    views::outcomes::{OutcomeAnalytics, OutcomeGroupBy},
 };
 
 #[derive(Default)]
@@ -96,6 +101,29 @@ impl Analytics {
         )
         .await?;
         Ok(report.into())
+    }
+
+    /// Whether the assistant resolves conversations, per UTC day (default) or per assistant
+    /// version: conversations, containment (ended without a handoff and without a rating of
+    /// 1–2), handoffs by trigger, unanswered replies (citing no passage),
+    /// citations, CSAT (ratings 4–5), average rating, first-token latency p50/p95. The range
+    /// is `from` (default: 30 days before `to`) to `to` (default: now), at most 366 days.
+    async fn outcomes(
+        &self,
+        ctx: &Context<'_>,
+        assistant_id: Option<ID>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        #[graphql(default)] group_by: OutcomeGroupBy,
+    ) -> Result<OutcomeAnalytics> {
+        let (state, principal) = parts(ctx)?;
+        let query = OutcomeQuery {
+            from,
+            to,
+            assistant_id: assistant_id.map(|id| id.0),
+        };
+        let report = outcomes::report(&state.db, principal, query, group_by.into()).await?;
+        Ok(OutcomeAnalytics::of(report, group_by))
     }
 
     /// Conversations started in the range: count, messages, duration, ratings, citations.

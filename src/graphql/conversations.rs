@@ -171,7 +171,7 @@ impl ConversationMutation {
         let reply = if wait { sent.wait().await? } else { sent.reply };
         Ok(SendMessagePayload {
             user_message,
-            reply: reply.into(),
+            reply: reply.map(Into::into),
         })
     }
 
@@ -202,7 +202,10 @@ pub struct ConversationSubscription;
 #[Subscription]
 impl ConversationSubscription {
     /// Sends a visitor's message and streams the reply: `ReplyStarted`, `ReplyDelta`s,
-    /// `ReplyCitations`, then `ReplyCompleted` (or `ReplyFailed`).
+    /// `ReplyCitations`, then `ReplyCompleted` (or `ReplyFailed`). While a person answers
+    /// the conversation (`HANDED_OFF`, perhaps by this message): `VisitorMessage` and
+    /// `ConversationStatusChanged`, then the conversation's events until the person's first
+    /// `AgentMessage` (or another change of state).
     async fn chat(
         &self,
         ctx: &Context<'_>,
@@ -228,7 +231,9 @@ impl ConversationSubscription {
         Ok(events.map(ReplyEvent::from))
     }
 
-    /// The events of every reply of a conversation that starts from now on.
+    /// The events of a conversation from now on: every reply's, a visitor's and a person's
+    /// messages while a person answers (`VisitorMessage`, `AgentMessage`), and changes of
+    /// state (`ConversationStatusChanged`).
     async fn conversation_events(
         &self,
         ctx: &Context<'_>,

@@ -7,7 +7,9 @@ mod assistants;
 mod context;
 mod conversations;
 pub mod cost;
+mod handoff;
 mod knowledge;
+mod knowledge_gaps;
 pub mod loaders;
 mod node;
 mod oauth_apps;
@@ -29,6 +31,7 @@ pub struct Query(
     node::NodeQuery,
     assistants::AssistantQuery,
     knowledge::KnowledgeQuery,
+    knowledge_gaps::KnowledgeGapQuery,
     sessions::SessionQuery,
     conversations::ConversationQuery,
     api_keys::ApiKeyQuery,
@@ -43,12 +46,14 @@ pub struct Query(
 pub struct Mutation(
     assistants::AssistantMutation,
     knowledge::KnowledgeMutation,
+    knowledge_gaps::KnowledgeGapMutation,
     sessions::SessionMutation,
     conversations::ConversationMutation,
     api_keys::ApiKeyMutation,
     rate_limits::RateLimitMutation,
     oauth_apps::OAuthAppMutation,
     webhooks::WebhookMutation,
+    handoff::HandoffMutation,
 );
 
 /// Every subscription field.

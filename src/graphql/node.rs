@@ -6,8 +6,8 @@ use super::context::parts;
 use crate::{
     auth::Principal,
     domain::ids::{
-        AppId, AssistantId, ContextId, ConversationId, DeliveryId, FeedbackId, KeyId, MessageId,
-        SessionId, SourceId, VersionId, WebhookId,
+        AppId, AssistantId, ContextId, ConversationId, DeliveryId, FeedbackId, GapId, KeyId,
+        MessageId, SessionId, SourceId, VersionId, WebhookId,
     },
     error::AppError,
     services,
@@ -17,6 +17,7 @@ use crate::{
         assistants::{Assistant, AssistantVersion},
         conversations::{Conversation, Feedback, Message},
         knowledge::KnowledgeSource,
+        knowledge_gaps::KnowledgeGap,
         oauth_apps::OAuthApp,
         organizations::Organization,
         sessions::{Context as VisitorContext, Session},
@@ -58,6 +59,8 @@ pub enum Node {
     Webhook(Webhook),
     /// A webhook delivery.
     WebhookDelivery(WebhookDelivery),
+    /// Questions an assistant could not answer well.
+    KnowledgeGap(KnowledgeGap),
 }
 
 #[derive(Default)]
@@ -119,6 +122,11 @@ async fn resolve(state: &AppState, principal: &Principal, id: &str) -> Result<No
         ),
         "msg" => Node::Message(
             services::conversations::message(state, principal, &MessageId::parse(id)?)
+                .await?
+                .into(),
+        ),
+        "gap" => Node::KnowledgeGap(
+            services::knowledge_gaps::get(state, principal, &GapId::parse(id)?)
                 .await?
                 .into(),
         ),

@@ -74,6 +74,9 @@ pub struct Chunk {
     pub text: String,
     /// The headings above it, outermost first.
     pub heading_path: Vec<String>,
+    /// What is embedded instead of the text and its headings: a Q&A pair's question, so
+    /// that a visitor's wording of it is found by meaning and matched strongly.
+    pub embed_as: Option<String>,
 }
 
 impl Chunk {
@@ -84,6 +87,9 @@ impl Chunk {
 
     /// What is embedded: the heading path gives the chunk its context.
     pub fn embedding_text(&self) -> String {
+        if let Some(embedded) = &self.embed_as {
+            return embedded.clone();
+        }
         if self.heading_path.is_empty() {
             self.text.clone()
         } else {
@@ -118,6 +124,7 @@ pub fn chunk(document: &Document, settings: &ChunkSettings) -> Vec<Chunk> {
                 index: chunks.len(),
                 text,
                 heading_path: heading_path.clone(),
+                embed_as: None,
             });
         }
     }

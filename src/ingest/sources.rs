@@ -70,7 +70,8 @@ async fn file(state: &AppState, source: &knowledge_source::Model) -> Result<Cont
     prose(state, &document, sha256(&bytes), None, None).await
 }
 
-/// A Q&A pair: one chunk of question and answer; its summary is the answer.
+/// A Q&A pair: one chunk of question and answer, embedded by its question (what a visitor's
+/// wording is compared with); its summary is the answer.
 async fn qa(state: &AppState, source: &knowledge_source::Model) -> Result<Content, JobError> {
     let question = source.question.clone().unwrap_or_default();
     let answer = source.answer.clone().unwrap_or_default();
@@ -94,6 +95,7 @@ async fn qa(state: &AppState, source: &knowledge_source::Model) -> Result<Conten
             index: 0,
             text: document.full_text(),
             heading_path: Vec::new(),
+            embed_as: Some(question),
         }],
         summary: Summary {
             summary: answer,

@@ -13,6 +13,7 @@ use super::{pages, windowed};
 use crate::domain::access::Tenant;
 use crate::domain::{
     assistant::AssistantConfig,
+    handoff::HandoffRules,
     ids::{AssistantId, OrgId, VersionId},
     pagination::{Page, PageRequest},
     template::TaskTemplate,
@@ -211,6 +212,14 @@ async fn insert_version_row(
 ) -> Result<assistant_version::Model, DbErr> {
     let templates = serde_json::to_value(&config.task_templates)
         .map_err(|e| DbErr::Custom(format!("encoding task templates: {e}")))?;
+    let handoff = if config.handoff.is_off() {
+        None
+    } else {
+        Some(
+            serde_json::to_value(&config.handoff)
+                .map_err(|e| DbErr::Custom(format!("encoding handoff rules: {e}")))?,
+        )
+    };
     assistant_version::ActiveModel {
         id: Set(id.into_string()),
         org_id: Set(org.as_str().to_owned()),
@@ -226,6 +235,7 @@ async fn insert_version_row(
         max_tokens: Set(config.max_tokens),
         top_k: Set(config.top_k),
         min_score: Set(config.min_score),
+        handoff: Set(handoff),
         created_at: Set(now),
     }
     .insert(db)
@@ -309,7 +319,18 @@ pub fn config_of(version: &assistant_version::Model) -> AssistantConfig {
         max_tokens: version.max_tokens,
         top_k: version.top_k,
         min_score: version.min_score,
+        handoff: handoff_of(version),
     }
+}
+
+/// The handoff rules a version row holds (written by this module, so well-formed; none
+/// when null).
+pub fn handoff_of(version: &assistant_version::Model) -> HandoffRules {
+    version
+        .handoff
+        .clone()
+        .and_then(|rules| serde_json::from_value(rules).ok())
+        .unwrap_or_default()
 }
 
 /// The task templates a version row holds (written by this module, so well-formed).

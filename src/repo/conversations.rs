@@ -15,6 +15,7 @@ use sea_orm::{
 use super::{pages, visible, windowed};
 use crate::domain::{
     access::Tenant,
+    handoff::ConversationState,
     ids::{ConversationId, MessageId},
     pagination::{Page, PageRequest},
     reply_failure::{ReplyFailure, ReplyFailureCode},
@@ -57,6 +58,12 @@ pub fn opened(tenant: &Tenant, new: NewConversation) -> conversation::Model {
         assistant_version: new.assistant_version,
         title: new.title,
         external_user_id: new.external_user_id,
+        status: ConversationState::Bot.as_str().to_owned(),
+        handoff_trigger: None,
+        handoff_reason: None,
+        handoff_note: None,
+        handed_off_at: None,
+        closed_at: None,
         created_at: now,
         updated_at: now,
     }
@@ -177,7 +184,7 @@ pub async fn insert_message(
 }
 
 /// A message about to be stored, with its id and times.
-fn written(tenant: &Tenant, new: NewMessage) -> message::Model {
+pub(super) fn written(tenant: &Tenant, new: NewMessage) -> message::Model {
     let now = stored_now();
     message::Model {
         id: MessageId::generate().into_string(),
@@ -197,6 +204,8 @@ fn written(tenant: &Tenant, new: NewMessage) -> message::Model {
         grounding: None,
         error: None,
         error_code: None,
+        agent_id: None,
+        agent_name: None,
         created_at: now,
         updated_at: now,
         completed_at: None,

@@ -5,7 +5,9 @@
 //! lost to a crash after the change and none is sent for a change that rolled back.
 
 use chrono::{DateTime, Utc};
-use entity::{feedback, knowledge_source, webhook_delivery, webhook_endpoint, webhook_event};
+use entity::{
+    conversation, feedback, knowledge_source, webhook_delivery, webhook_endpoint, webhook_event,
+};
 use sea_orm::{ActiveEnum, ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
 use serde_json::{Value, json};
 
@@ -32,13 +34,17 @@ pub enum EventType {
     FeedbackNegative,
     /// A version of an assistant went live.
     AssistantVersionPromoted,
+    /// A conversation was handed to a person.
+    HandoffRequested,
+    /// A conversation handed to a person went back to the assistant.
+    HandoffReleased,
     /// Sent by `testWebhook` to one endpoint; not subscribable.
     WebhookTest,
 }
 
 impl EventType {
     /// Every type an endpoint can subscribe to.
-    pub const SUBSCRIBABLE: [EventType; 7] = [
+    pub const SUBSCRIBABLE: [EventType; 9] = [
         EventType::RateLimitApproaching,
         EventType::RateLimitExceeded,
         EventType::KnowledgeReady,
@@ -46,6 +52,8 @@ impl EventType {
         EventType::UrlChanged,
         EventType::FeedbackNegative,
         EventType::AssistantVersionPromoted,
+        EventType::HandoffRequested,
+        EventType::HandoffReleased,
     ];
 
     /// The wire name (`knowledge.ready`).
@@ -58,6 +66,8 @@ impl EventType {
             Self::UrlChanged => "url.changed",
             Self::FeedbackNegative => "feedback.negative",
             Self::AssistantVersionPromoted => "assistant.version_promoted",
+            Self::HandoffRequested => "conversation.handoff_requested",
+            Self::HandoffReleased => "conversation.handoff_released",
             Self::WebhookTest => "webhook.test",
         }
     }
@@ -156,6 +166,32 @@ impl Event {
         }
     }
 
+    /// `conversation.handoff_requested`: `conversation` went to a person. `context` holds the
+    /// visitor's traits, a summary of what the visitor said and the latest messages.
+    pub fn handoff_requested(conversation: &conversation::Model, context: Value) -> Self {
+        let mut data = json!({
+            "conversation": conversation_fields(conversation),
+            "trigger": conversation.handoff_trigger,
+            "reason": conversation.handoff_reason,
+            "note": conversation.handoff_note,
+        });
+        if let (Some(data), Value::Object(context)) = (data.as_object_mut(), context) {
+            data.extend(context);
+        }
+        Self {
+            kind: EventType::HandoffRequested,
+            data,
+        }
+    }
+
+    /// `conversation.handoff_released`: `conversation` went back to the assistant.
+    pub fn handoff_released(conversation: &conversation::Model) -> Self {
+        Self {
+            kind: EventType::HandoffReleased,
+            data: json!({ "conversation": conversation_fields(conversation) }),
+        }
+    }
+
     /// `rate_limit.approaching`: the hit that reached `share` of the window's budget.
     pub fn rate_limit_approaching(decision: &Decision, share: f64) -> Self {
         Self {
@@ -194,6 +230,18 @@ impl Event {
             }),
         }
     }
+}
+
+fn conversation_fields(c: &conversation::Model) -> Value {
+    json!({
+        "id": c.id,
+        "session_id": c.session_id,
+        "assistant_id": c.assistant_id,
+        "external_user_id": c.external_user_id,
+        "status": c.status,
+        "handed_off_at": c.handed_off_at,
+        "created_at": c.created_at,
+    })
 }
 
 fn reset_time(unix: u64) -> Option<DateTime<Utc>> {

@@ -320,7 +320,7 @@ fn endpoint_stats(rows: Vec<(String, String, Option<String>, i32, f64)>) -> Vec<
 }
 
 /// The nearest-rank percentile of sorted values.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -328,7 +328,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-fn ratio(part: i64, whole: i64) -> f64 {
+/// `part / whole`, 0 when `whole` is.
+pub(crate) fn ratio(part: i64, whole: i64) -> f64 {
     if whole == 0 {
         0.0
     } else {

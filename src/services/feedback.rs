@@ -10,11 +10,13 @@ use crate::{
     auth::{Principal, Scope},
     domain::{
         ids::{ConversationId, FeedbackId, MessageId},
+        knowledge_gap::GapReason,
         pagination::{Page, PageRequest},
     },
     error::{AppError, AppResult},
     repo::{self, feedback::NewFeedback},
     services::{
+        handoff, knowledge_gaps,
         sessions::json_object,
         webhooks::{self, Event},
     },
@@ -118,7 +120,7 @@ pub async fn submit(
         &txn,
         &tenant,
         NewFeedback {
-            conversation_id: conversation.id,
+            conversation_id: conversation.id.clone(),
             message_id: input.message_id.map(MessageId::into_string),
             rating: input.rating,
             comment: input.comment.filter(|c| !c.trim().is_empty()),
@@ -138,6 +140,23 @@ pub async fn submit(
     txn.commit().await?;
     if emitted.is_some() {
         state.webhook_signal.notify();
+    }
+    if feedback.rating <= NEGATIVE_RATING {
+        knowledge_gaps::spawn_about(
+            state,
+            &tenant,
+            &conversation,
+            feedback.message_id.clone(),
+            GapReason::LowRating,
+        );
+    }
+    // The feedback is stored whatever the handoff rule does.
+    if let Err(e) = handoff::after_rating(state, &tenant, conversation, feedback.rating).await {
+        e.log();
+        tracing::warn!(
+            code = e.code(),
+            "a low rating could not hand the conversation off"
+        );
     }
     Ok(feedback)
 }

@@ -8,13 +8,29 @@ use crate::{
     auth::{Principal, Scope, Tenant},
     domain::ids::{AssistantId, SourceId},
     error::{AppError, AppResult},
+    language::normalized,
     repo,
     state::AppState,
     vector::{SearchMode, SearchRequest},
 };
 
-/// Similarity from which a Q&A hit counts as a strong match, answered verbatim.
+/// Similarity of a visitor's wording to a Q&A pair's question (pairs are embedded by their
+/// question) from which the pair counts as a strong match, answered verbatim. On our
+/// paraphrase set (`scripts/eval/gaps.py`) questions of different meanings reach 0.47 with
+/// all-MiniLM-L6-v2, and close rewordings ("How can I…" for "How do I…") 0.99.
 pub const QA_MATCH_SIMILARITY: f32 = 0.85;
+/// The same for multilingual-e5-small, whose vectors are all close: questions of different
+/// meanings reach 0.885 there.
+pub const E5_QA_MATCH_SIMILARITY: f32 = 0.92;
+
+/// The strong-match similarity for the vectors of `embedder`.
+fn qa_match_similarity(embedder: &str) -> f32 {
+    if embedder.starts_with("multilingual-e5") {
+        E5_QA_MATCH_SIMILARITY
+    } else {
+        QA_MATCH_SIMILARITY
+    }
+}
 /// Most hits one search returns.
 pub const MAX_TOP_K: i32 = 50;
 /// Longest query, in characters.
@@ -242,12 +258,13 @@ async fn with_sources(
             .into_iter()
             .map(|s| (s.id.clone(), s))
             .collect();
+    let strong = qa_match_similarity(state.models.embedder.id());
     Ok(found
         .into_iter()
         .filter_map(|h| {
             let source = sources.get(&h.source_id)?.clone();
             let strong_qa_match = source.kind == Kind::Qa
-                && (h.similarity >= QA_MATCH_SIMILARITY
+                && (h.similarity >= strong
                     || source
                         .question
                         .as_deref()
@@ -263,14 +280,6 @@ async fn with_sources(
             })
         })
         .collect())
-}
-
-fn normalized(text: &str) -> String {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Links (`Some(true)`), excludes (`Some(false)`) or clears (`None`) a source for an

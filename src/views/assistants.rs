@@ -7,8 +7,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
-    domain::{assistant::AssistantPatch, template::TaskTemplate as DomainTemplate},
-    repo::assistants::{AssistantRow, templates_of},
+    domain::{
+        assistant::AssistantPatch, handoff::HandoffRules as DomainHandoff,
+        template::TaskTemplate as DomainTemplate,
+    },
+    repo::assistants::{AssistantRow, handoff_of, templates_of},
     services::assistants::VersionRecord,
 };
 
@@ -29,6 +32,52 @@ impl From<DomainTemplate> for TaskTemplate {
             placeholders: t.placeholders(),
             name: t.name,
             template: t.template,
+        }
+    }
+}
+
+/// When a version hands a conversation to a person by itself. Every rule is off until set.
+#[derive(Debug, Clone, SimpleObject, Serialize, ToSchema)]
+pub struct HandoffRules {
+    /// A rating (of the conversation or one of its replies) at most this, 1–5.
+    pub on_rating_at_most: Option<i32>,
+    /// This many visitor turns in a row whose replies found no passage above the minimum
+    /// score.
+    pub after_unanswered_turns: Option<i32>,
+    /// Words or phrases that hand off a visitor message holding one (whole words, case and
+    /// accents aside): "human", "agent", "mens", "pessoa", "persona"…
+    pub keywords: Vec<String>,
+}
+
+impl From<DomainHandoff> for HandoffRules {
+    fn from(r: DomainHandoff) -> Self {
+        Self {
+            on_rating_at_most: r.on_rating_at_most,
+            after_unanswered_turns: r.after_unanswered_turns,
+            keywords: r.keywords,
+        }
+    }
+}
+
+/// Handoff rules to store; they replace the base version's. `{}` turns every rule off.
+#[derive(Debug, Clone, Default, InputObject, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HandoffRulesInput {
+    /// A rating at most this (1–5) hands the conversation to a person.
+    pub on_rating_at_most: Option<i32>,
+    /// This many unanswered visitor turns in a row (1–20) hand it to a person.
+    pub after_unanswered_turns: Option<i32>,
+    /// A visitor message holding one of these (at most 50, each ≤ 100 characters) hands it
+    /// to a person.
+    pub keywords: Option<Vec<String>>,
+}
+
+impl From<HandoffRulesInput> for DomainHandoff {
+    fn from(i: HandoffRulesInput) -> Self {
+        Self {
+            on_rating_at_most: i.on_rating_at_most,
+            after_unanswered_turns: i.after_unanswered_turns,
+            keywords: i.keywords.unwrap_or_default(),
         }
     }
 }
@@ -66,6 +115,8 @@ pub struct AssistantSettings {
     pub top_k: i32,
     /// Lowest retrieval score used (0–1).
     pub min_score: f64,
+    /// When a conversation goes to a person by itself.
+    pub handoff: HandoffRules,
 }
 
 impl From<&assistant_version::Model> for AssistantSettings {
@@ -81,6 +132,7 @@ impl From<&assistant_version::Model> for AssistantSettings {
             max_tokens: v.max_tokens,
             top_k: v.top_k,
             min_score: v.min_score,
+            handoff: handoff_of(v).into(),
         }
     }
 }
@@ -188,6 +240,8 @@ pub struct CreateAssistantInput {
     pub top_k: Option<i32>,
     /// Lowest retrieval score used, 0–1; default 0.
     pub min_score: Option<f64>,
+    /// When a conversation goes to a person by itself; default never.
+    pub handoff: Option<HandoffRulesInput>,
     /// Start paused with `false`; default `true`.
     pub active: Option<bool>,
 }
@@ -216,6 +270,8 @@ pub struct UpdateAssistantInput {
     pub top_k: Option<i32>,
     /// Lowest retrieval score used.
     pub min_score: Option<f64>,
+    /// When a conversation goes to a person by itself (replaces the base version's rules).
+    pub handoff: Option<HandoffRulesInput>,
     /// The version to start from; default the newest (drafts included).
     pub base_version: Option<i32>,
     /// REST only (GraphQL has the `promote` argument): make the new version live; default true.
@@ -248,6 +304,7 @@ impl CreateAssistantInput {
             max_tokens: self.max_tokens,
             top_k: self.top_k,
             min_score: self.min_score,
+            handoff: self.handoff.map(Into::into),
         };
         (patch, self.active.unwrap_or(true))
     }
@@ -267,6 +324,7 @@ impl UpdateAssistantInput {
             max_tokens: self.max_tokens,
             top_k: self.top_k,
             min_score: self.min_score,
+            handoff: self.handoff.map(Into::into),
         };
         (patch, self.base_version)
     }

@@ -7,8 +7,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::handoff::{Agent, ConversationStatus, Handoff};
 use crate::{
-    domain::ids::{AssistantId, ConversationId, MessageId, SessionId},
+    domain::{
+        handoff::ConversationState,
+        ids::{AssistantId, ConversationId, MessageId, SessionId},
+    },
     error::AppError,
     services::{
         conversations::{CreateConversation, SendMessage},
@@ -36,6 +40,12 @@ pub struct Conversation {
     pub title: Option<String>,
     /// The visitor's id in the customer's system, from the session.
     pub external_user_id: Option<String>,
+    /// Who answers: the assistant (`BOT`), a person (`HANDED_OFF`), or nobody (`CLOSED`).
+    pub status: ConversationStatus,
+    /// Its latest handoff to a person, if any (kept when it goes back to the assistant).
+    pub handoff: Option<Handoff>,
+    /// When it was closed.
+    pub closed_at: Option<DateTime<Utc>>,
     /// When it was opened.
     pub created_at: DateTime<Utc>,
     /// When its latest message was written.
@@ -45,6 +55,9 @@ pub struct Conversation {
 impl From<conversation::Model> for Conversation {
     fn from(c: conversation::Model) -> Self {
         Self {
+            status: ConversationState::from_db(&c.status).into(),
+            handoff: Handoff::of(&c),
+            closed_at: c.closed_at,
             id: ID(c.id),
             session_id: ID(c.session_id),
             assistant_id: ID(c.assistant_id),
@@ -65,6 +78,8 @@ pub enum MessageRole {
     User,
     /// The assistant.
     Assistant,
+    /// A person of the organization, answering a conversation handed off to them.
+    Agent,
 }
 
 /// Where a message is in its life.
@@ -197,6 +212,8 @@ pub struct Message {
     pub grounding: Option<Grounding>,
     /// Why the reply failed, in words a visitor can act on.
     pub error: Option<String>,
+    /// The person who wrote an `AGENT` message.
+    pub agent: Option<Agent>,
     /// Why the reply failed, as a code: `MODEL_BUSY` (try again shortly), `MODEL_REJECTED`
     /// (the model refused the message as asked: too long a message or conversation),
     /// `MODEL_UNAVAILABLE` (try again later), `INTERRUPTED` (the server stopped before the
@@ -217,7 +234,12 @@ impl From<message::Model> for Message {
             role: match m.role {
                 message::Role::User => MessageRole::User,
                 message::Role::Assistant => MessageRole::Assistant,
+                message::Role::Agent => MessageRole::Agent,
             },
+            agent: (m.role == message::Role::Agent).then(|| Agent {
+                id: m.agent_id.clone(),
+                name: m.agent_name.clone(),
+            }),
             content: m.content,
             status: m.status.into(),
             reply_to: m.reply_to.map(ID),
@@ -328,8 +350,10 @@ impl TryFrom<SendMessageInput> for SendMessage {
 pub struct SendMessagePayload {
     /// The visitor's message, stored.
     pub user_message: Message,
-    /// The reply: complete (or failed) when the send waited for it, else as it started.
-    pub reply: Message,
+    /// The reply: complete (or failed) when the send waited for it, else as it started;
+    /// null when a person answers the conversation (`HANDED_OFF`): their messages stream
+    /// through `conversationEvents`.
+    pub reply: Option<Message>,
 }
 
 /// Who gives feedback.
@@ -542,7 +566,28 @@ pub struct ReplyFailed {
     pub error_code: String,
 }
 
-/// One event of a streaming reply.
+/// A visitor's message in a conversation a person answers (no reply is generated).
+#[derive(Debug, Clone, SimpleObject, Serialize, ToSchema)]
+pub struct VisitorMessage {
+    /// The stored message.
+    pub message: Message,
+}
+
+/// A person's message in a conversation handed off to them.
+#[derive(Debug, Clone, SimpleObject, Serialize, ToSchema)]
+pub struct AgentMessage {
+    /// The stored message (`role: AGENT`, with its `agent`).
+    pub message: Message,
+}
+
+/// A conversation's state changed: handed to a person, back to the assistant, or closed.
+#[derive(Debug, Clone, SimpleObject, Serialize, ToSchema)]
+pub struct ConversationStatusChanged {
+    /// The conversation as changed.
+    pub conversation: Conversation,
+}
+
+/// One event of a streaming reply, or of a conversation a person answers.
 #[derive(Debug, Clone, Union)]
 pub enum ReplyEvent {
     /// The reply began.
@@ -555,6 +600,12 @@ pub enum ReplyEvent {
     Completed(ReplyCompleted),
     /// It failed.
     Failed(ReplyFailed),
+    /// A visitor's message while a person answers.
+    Visitor(VisitorMessage),
+    /// A person's message.
+    Agent(AgentMessage),
+    /// The conversation's state changed.
+    StatusChanged(ConversationStatusChanged),
 }
 
 impl ReplyEvent {
@@ -566,6 +617,9 @@ impl ReplyEvent {
             Self::Citations(_) => "reply_citations",
             Self::Completed(_) => "reply_completed",
             Self::Failed(_) => "reply_failed",
+            Self::Visitor(_) => "visitor_message",
+            Self::Agent(_) => "agent_message",
+            Self::StatusChanged(_) => "conversation_status_changed",
         }
     }
 
@@ -577,6 +631,9 @@ impl ReplyEvent {
             Self::Citations(e) => serde_json::to_value(e),
             Self::Completed(e) => serde_json::to_value(e),
             Self::Failed(e) => serde_json::to_value(e),
+            Self::Visitor(e) => serde_json::to_value(e),
+            Self::Agent(e) => serde_json::to_value(e),
+            Self::StatusChanged(e) => serde_json::to_value(e),
         };
         value.unwrap_or(Value::Null)
     }
@@ -627,6 +684,19 @@ impl From<DomainEvent> for ReplyEvent {
                 error: failure.message,
                 error_code: failure.code.as_str().to_owned(),
             }),
+            DomainEvent::Posted { message } => {
+                let message: Message = std::sync::Arc::unwrap_or_clone(message).into();
+                if message.role == MessageRole::Agent {
+                    Self::Agent(AgentMessage { message })
+                } else {
+                    Self::Visitor(VisitorMessage { message })
+                }
+            }
+            DomainEvent::StateChanged { conversation, .. } => {
+                Self::StatusChanged(ConversationStatusChanged {
+                    conversation: std::sync::Arc::unwrap_or_clone(conversation).into(),
+                })
+            }
         }
     }
 }

@@ -169,29 +169,8 @@ async fn the_widget_streams_a_reply_survives_a_dropped_connection_and_takes_a_ra
     let assistant = app
         .assistant(&app.key, json!({ "name": "Shop helper" }))
         .await;
-    let created = app
-        .gql_ok(
-            &app.key,
-            "mutation($input: CreateOAuthAppInput!) { createOAuthApp(input: $input) { clientSecret app { clientId } } }",
-            json!({ "input": { "name": "Playground", "allowedOrigins": [app.address], "defaultAssistantId": assistant } }),
-        )
-        .await;
-    let (client_id, secret) = (
-        created["createOAuthApp"]["app"]["clientId"]
-            .as_str()
-            .expect("client id")
-            .to_owned(),
-        created["createOAuthApp"]["clientSecret"]
-            .as_str()
-            .expect("secret")
-            .to_owned(),
-    );
-
     client
-        .goto(&format!(
-            "{}/playground/chat.html?client_id={client_id}&client_secret={secret}",
-            app.address
-        ))
+        .goto(&chat_page(&app, &assistant).await)
         .await
         .expect("chat page loads");
     until(
@@ -276,7 +255,7 @@ async fn the_widget_streams_a_reply_survives_a_dropped_connection_and_takes_a_ra
         .find_all(Locator::Css("figure svg"))
         .await
         .expect("charts");
-    assert_eq!(charts.len(), 4);
+    assert_eq!(charts.len(), 7);
     let ratings = client
         .find(Locator::Css("#ratings .summary"))
         .await
@@ -289,6 +268,170 @@ async fn the_widget_streams_a_reply_survives_a_dropped_connection_and_takes_a_ra
         "{ratings}"
     );
     screenshot(&client, "analytics").await;
+    client.close().await.expect("browser closed");
+}
+
+/// A widget visitor's OAuth app on `app`, for its chat page: the page's address.
+async fn chat_page(app: &TestApp, assistant: &str) -> String {
+    let created = app
+        .gql_ok(
+            &app.key,
+            "mutation($input: CreateOAuthAppInput!) { createOAuthApp(input: $input) { clientSecret app { clientId } } }",
+            json!({ "input": { "name": "Playground", "allowedOrigins": [app.address], "defaultAssistantId": assistant } }),
+        )
+        .await;
+    let client_id = created["createOAuthApp"]["app"]["clientId"]
+        .as_str()
+        .expect("client id");
+    let secret = created["createOAuthApp"]["clientSecret"]
+        .as_str()
+        .expect("secret");
+    format!(
+        "{}/playground/chat.html?client_id={client_id}&client_secret={secret}",
+        app.address
+    )
+}
+
+/// A person's message in `conversation`, sent with the organization's key.
+async fn agent_says(app: &TestApp, conversation: &str, content: &str) {
+    app.gql_ok(
+        &app.key,
+        "mutation($id: ID!, $content: String!) { sendAgentMessage(conversationId: $id, content: $content, agent: { id: \"ana-7\", name: \"Ana\" }) { id } }",
+        json!({ "id": conversation, "content": content }),
+    )
+    .await;
+}
+
+/// The role and text of each message of `conversation`, oldest first.
+async fn roles_and_texts(app: &TestApp, conversation: &str) -> Vec<(String, String)> {
+    let (_, messages) = TestApp::send(app.rest(
+        Method::GET,
+        &format!("/api/v1/conversations/{conversation}/messages"),
+        &app.key,
+    ))
+    .await;
+    messages["data"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| {
+            (
+                m["role"].as_str().unwrap_or_default().to_owned(),
+                m["content"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_widget_visitor_asks_for_a_person_and_sees_their_messages_live_and_after_a_drop() {
+    let Some((client, _driver, _profile)) = browser().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    let assistant = app
+        .assistant(&app.key, json!({ "name": "Shop helper" }))
+        .await;
+    client
+        .goto(&chat_page(&app, &assistant).await)
+        .await
+        .expect("chat page loads");
+    until(
+        &client,
+        "the widget's websocket",
+        "window.companinWidget && window.companinWidget.acked",
+    )
+    .await;
+    ask(&client, "Where is my parcel?").await;
+    until(
+        &client,
+        "the reply, and the button to ask for a person",
+        "!document.querySelector('.cmpw-person').hidden",
+    )
+    .await;
+    let bot_bubbles = "document.querySelectorAll('.cmpw-bot').length";
+    let bots_before: Value = client
+        .execute(&format!("return {bot_bubbles};"), Vec::new())
+        .await
+        .expect("script");
+
+    client
+        .find(Locator::Css(".cmpw-person"))
+        .await
+        .expect("talk to a person")
+        .click()
+        .await
+        .expect("clicked");
+    until(
+        &client,
+        "the banner saying a person answers",
+        "document.querySelector('.cmpw-banner').textContent === 'A person will answer here.' && document.querySelector('.cmpw-person').hidden",
+    )
+    .await;
+    let (_, conversations) =
+        TestApp::send(app.rest(Method::GET, "/api/v1/conversations", &app.key)).await;
+    assert_eq!(conversations["data"][0]["status"], "HANDED_OFF");
+    assert_eq!(conversations["data"][0]["handoff"]["trigger"], "VISITOR");
+    let conversation = conversations["data"][0]["id"]
+        .as_str()
+        .expect("a conversation")
+        .to_owned();
+
+    agent_says(&app, &conversation, "Hi, I am looking it up for you.").await;
+    let agent_texts =
+        "Array.from(document.querySelectorAll('.cmpw-agent')).map(li => li.textContent)";
+    until(
+        &client,
+        "the person's message, live",
+        &format!("{agent_texts}.some(t => t.includes('Ana') && t.includes('I am looking it up'))"),
+    )
+    .await;
+
+    // The visitor answers: stored for the person, no reply generated.
+    ask(&client, "Thanks, it is order 1234").await;
+    let mut stored = Vec::new();
+    for _ in 0..100 {
+        stored = roles_and_texts(&app, &conversation).await;
+        if stored.iter().any(|(_, text)| text.contains("order 1234")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let last = stored
+        .last()
+        .map(|(role, text)| (role.as_str(), text.as_str()));
+    assert_eq!(
+        last,
+        Some(("USER", "Thanks, it is order 1234")),
+        "{stored:?}"
+    );
+    // The widget takes back the bubble it opened for a reply once the server says no reply
+    // comes.
+    until(
+        &client,
+        "no assistant bubble while a person answers",
+        &format!("{bot_bubbles} === {bots_before}"),
+    )
+    .await;
+
+    // The connection drops; what the person writes meanwhile still reaches the visitor.
+    client
+        .execute("window.companinWidget.socket.close();", Vec::new())
+        .await
+        .expect("socket closed");
+    agent_says(&app, &conversation, "Found it: it arrives tomorrow.").await;
+    until(
+        &client,
+        "the person's message written during the drop",
+        &format!("{agent_texts}.some(t => t.includes('arrives tomorrow'))"),
+    )
+    .await;
+    let shown: Value = client
+        .execute(&format!("return {agent_texts}.length;"), Vec::new())
+        .await
+        .expect("script");
+    assert_eq!(shown, json!(2), "each message once");
+    screenshot(&client, "widget-handed-off").await;
     client.close().await.expect("browser closed");
 }
 

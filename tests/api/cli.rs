@@ -3,6 +3,7 @@
 use std::process::{Command, Output};
 
 use reqwest::{Method, StatusCode};
+use serde_json::Value;
 
 use crate::helpers::TestApp;
 
@@ -17,7 +18,8 @@ fn companin(app: &TestApp, args: &[&str]) -> Output {
         .expect("companin runs")
 }
 
-fn field(output: &Output, name: &str) -> String {
+/// The value of the `name: …` line a command printed.
+pub fn field(output: &Output, name: &str) -> String {
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_owned))
@@ -292,10 +294,28 @@ async fn sandbox_seed_creates_a_living_sandbox_organization_and_prints_its_crede
     let (_, talk) = TestApp::send(app.rest(Method::GET, "/analytics/conversations", &key)).await;
     assert_eq!(
         (talk["conversations"].as_i64(), talk["answers"].as_i64()),
-        (Some(3), Some(3)),
+        (Some(5), Some(5)),
         "{talk}"
     );
     assert!(talk["average_rating"].as_f64().is_some());
+    // The shop helper's rules handed the visitors who rated 1–2 to a person, and their
+    // questions wait in the knowledge-gap inbox.
+    let (_, conversations) =
+        TestApp::send(app.rest(Method::GET, "/api/v1/conversations?limit=10", &key)).await;
+    let handed_off: Vec<&Value> = conversations["data"]
+        .as_array()
+        .map(|all| all.iter().filter(|c| c["status"] == "HANDED_OFF").collect())
+        .unwrap_or_default();
+    assert_eq!(handed_off.len(), 3, "{conversations}");
+    assert!(
+        handed_off
+            .iter()
+            .all(|c| c["handoff"]["trigger"] == "RATING")
+    );
+    let (_, gaps) = TestApp::send(app.rest(Method::GET, "/api/v1/knowledge-gaps", &key)).await;
+    let gaps = gaps["data"].as_array().cloned().unwrap_or_default();
+    let questions: i64 = gaps.iter().filter_map(|g| g["count"].as_i64()).sum();
+    assert!(!gaps.is_empty() && questions == 3, "{gaps:?}");
 
     let (status, token) = TestApp::send(app.client.post(format!("{}/api/v1/widget/token", app.address)).json(
         &serde_json::json!({ "client_id": field(&output, "client_id"), "client_secret": field(&output, "client_secret") }),

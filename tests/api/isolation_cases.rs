@@ -8,9 +8,9 @@ use reqwest::Method;
 use serde_json::{Map, Value, json};
 
 /// The id prefixes of the records the matrix passes.
-pub(crate) const KINDS: [&str; 14] = [
+pub(crate) const KINDS: [&str; 15] = [
     "org_", "asst_", "ver_", "ks_", "sess_", "ctx_", "conv_", "msg_", "fb_", "key_", "app_", "wh_",
-    "whd_", "evt_",
+    "whd_", "evt_", "gap_",
 ];
 
 /// One record of each kind of an organization, by prefix.
@@ -24,7 +24,8 @@ pub(crate) fn kind_of(slot: &str, context: &str) -> Option<&'static str> {
         "id" | "ids" => context.to_lowercase(),
         other => other.to_owned(),
     };
-    let table: [(&str, &'static str); 13] = [
+    let table: [(&str, &'static str); 14] = [
+        ("gap", "gap_"),
         ("delivery", "whd_"),
         ("webhook", "wh_"),
         ("event", "evt_"),

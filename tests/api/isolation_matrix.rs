@@ -400,10 +400,23 @@ async fn seed(app: &TestApp, org: &str, key: &str, hooks: &str) -> Records {
         .gql_ok(
             key,
             "mutation($input: FeedbackInput!) { submitFeedback(input: $input) { id } }",
-            json!({ "input": { "conversationId": ids["conv_"], "messageId": ids["msg_"], "rating": 5 } }),
+            json!({ "input": { "conversationId": ids["conv_"], "messageId": ids["msg_"], "rating": 1 } }),
         )
         .await;
     ids.insert("fb_", text(&feedback["submitFeedback"]["id"]));
+    // The low rating opens a knowledge gap, in the background.
+    let mut gap = Value::Null;
+    for _ in 0..100 {
+        let gaps = app
+            .gql_ok(key, "{ knowledgeGaps { nodes { id } } }", json!({}))
+            .await;
+        gap = gaps["knowledgeGaps"]["nodes"][0]["id"].clone();
+        if !gap.is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    ids.insert("gap_", text(&gap));
     let created = app
         .gql_ok(
             key,

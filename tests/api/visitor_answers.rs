@@ -40,7 +40,7 @@ pub async fn knowledge(app: &TestApp) -> (String, String) {
 }
 
 /// A widget token for a new visitor of an OAuth app bound to `assistant`.
-async fn widget_token(app: &TestApp, assistant: &str) -> String {
+pub async fn widget_token(app: &TestApp, assistant: &str) -> String {
     let created = app
         .gql_ok(
             &app.key,
@@ -66,14 +66,19 @@ async fn widget_token(app: &TestApp, assistant: &str) -> String {
         .to_owned()
 }
 
-fn as_visitor(app: &TestApp, method: Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+pub fn as_visitor(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+) -> reqwest::RequestBuilder {
     app.client
         .request(method, format!("{}{path}", app.address))
         .bearer_auth(token)
         .header("Origin", SHOP)
 }
 
-async fn visitor_gql(app: &TestApp, token: &str, query: &str, variables: Value) -> Value {
+pub async fn visitor_gql(app: &TestApp, token: &str, query: &str, variables: Value) -> Value {
     TestApp::send(
         as_visitor(app, Method::POST, "/graphql", token)
             .json(&json!({ "query": query, "variables": variables })),

@@ -538,7 +538,7 @@ async fn tokens_signed_before_a_key_rotation_verify_until_they_expire() {
 }
 
 /// A widget socket initialised with `token` from the shop's page; asserts the ack.
-async fn widget_socket(app: &TestApp, token: &str) -> Ws {
+pub async fn widget_socket(app: &TestApp, token: &str) -> Ws {
     let mut ws = Ws::connect_with(app, "graphql-transport-ws", &[("Origin", SHOP)]).await;
     ws.send(
         json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}}),

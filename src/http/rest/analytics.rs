@@ -48,7 +48,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// How a report is answered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
-enum Format {
+pub(super) enum Format {
     /// JSON (paginated for logs).
     #[default]
     Json,
@@ -304,7 +304,7 @@ impl From<ConversationAnalytics> for FlatConversations {
 }
 
 /// Rows as JSON, CSV or JSON lines.
-fn answer<T: Serialize>(rows: &[T], format: Format, name: &str) -> AppResult<Response> {
+pub(super) fn answer<T: Serialize>(rows: &[T], format: Format, name: &str) -> AppResult<Response> {
     if format == Format::Json {
         return Ok(Json(rows).into_response());
     }

@@ -179,7 +179,7 @@ async fn send_message(
     let reply = sent.wait().await?;
     Ok(Json(SendMessagePayload {
         user_message,
-        reply: reply.into(),
+        reply: reply.map(Into::into),
     })
     .into_response())
 }

@@ -6,8 +6,11 @@ mod api_keys;
 mod assistants;
 mod conversations;
 mod failures;
+mod handoff;
 mod knowledge;
+mod knowledge_gaps;
 mod oauth_apps;
+mod outcomes;
 mod rate_limits;
 mod sessions;
 mod viewer;
@@ -42,9 +45,12 @@ pub fn router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(knowledge::router(max_upload_bytes))
         .merge(sessions::router())
         .merge(conversations::router())
+        .merge(handoff::router())
+        .merge(knowledge_gaps::router())
         .merge(api_keys::router())
         .merge(rate_limits::router())
         .merge(analytics::router())
+        .merge(outcomes::router())
         .merge(oauth_apps::router())
         .merge(webhooks::router())
         .merge(viewer::router())

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use entity::message;
+use entity::{conversation, message};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::reply_failure::ReplyFailure;
@@ -66,6 +66,20 @@ pub enum ReplyEvent {
         /// Why: a code and a sentence for a person.
         failure: ReplyFailure,
     },
+    /// A message that is not a generated reply: a visitor's while a person answers, or a
+    /// person's. An event alone: it opens and ends its stream.
+    Posted {
+        /// The stored message.
+        message: Arc<message::Model>,
+    },
+    /// The conversation's state changed: handed to a person, back to the assistant, closed.
+    /// An event alone, under a key of its own.
+    StateChanged {
+        /// The event's own key (`state_…`), where a reply's events have the reply's id.
+        key: String,
+        /// The conversation as changed.
+        conversation: Arc<conversation::Model>,
+    },
 }
 
 impl ReplyEvent {
@@ -76,7 +90,8 @@ impl ReplyEvent {
             | Self::Delta { message_id, .. }
             | Self::Citations { message_id, .. }
             | Self::Failed { message_id, .. } => message_id,
-            Self::Completed { message } => &message.id,
+            Self::Completed { message } | Self::Posted { message } => &message.id,
+            Self::StateChanged { key, .. } => key,
         }
     }
 
@@ -95,13 +110,37 @@ impl ReplyEvent {
             | Self::Failed {
                 conversation_id, ..
             } => conversation_id,
-            Self::Completed { message } => &message.conversation_id,
+            Self::Completed { message } | Self::Posted { message } => &message.conversation_id,
+            Self::StateChanged { conversation, .. } => &conversation.id,
         }
     }
 
-    /// Whether this is the last event of its reply.
+    /// Whether this is the last event of its reply (or an event alone).
     pub fn is_terminal(&self) -> bool {
-        matches!(self, Self::Completed { .. } | Self::Failed { .. })
+        matches!(
+            self,
+            Self::Completed { .. }
+                | Self::Failed { .. }
+                | Self::Posted { .. }
+                | Self::StateChanged { .. }
+        )
+    }
+
+    /// Whether this is the first event of its stream: the conversation's watchers are told
+    /// of it.
+    pub fn opens(&self) -> bool {
+        matches!(
+            self,
+            Self::Started { .. } | Self::Posted { .. } | Self::StateChanged { .. }
+        )
+    }
+
+    /// The event telling a conversation's watchers of its new state.
+    pub fn state_changed(conversation: conversation::Model) -> Self {
+        Self::StateChanged {
+            key: format!("state_{}", uuid::Uuid::now_v7().simple()),
+            conversation: Arc::new(conversation),
+        }
     }
 
     /// The whole of a finished reply as events: started, its text, citations, completion.

@@ -14,7 +14,7 @@
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use entity::message;
+use entity::{conversation, message};
 use futures::{StreamExt, stream::SelectAll};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
@@ -78,7 +78,7 @@ impl SharedBroker {
 impl ReplyBroker for SharedBroker {
     async fn publish(&self, event: ReplyEvent) {
         self.inner.local.publish(event.clone()).await;
-        let (appended, waiting) = if matches!(event, ReplyEvent::Started { .. }) {
+        let (appended, waiting) = if event.opens() {
             let (tx, rx) = oneshot::channel();
             (Some(tx), Some(rx))
         } else {
@@ -219,19 +219,12 @@ fn appends_of(event: ReplyEvent) -> Vec<Append> {
     } else {
         RUNNING_EXPIRY
     };
-    let notice = match &event {
-        ReplyEvent::Started {
-            conversation_id,
-            message_id,
-            ..
-        } => Some(Append {
-            stream: notice_stream(conversation_id),
-            payload: message_id.clone().into_bytes(),
-            max_len: NOTICE_MAX_LEN,
-            expire: RUNNING_EXPIRY,
-        }),
-        _ => None,
-    };
+    let notice = event.opens().then(|| Append {
+        stream: notice_stream(event.conversation_id()),
+        payload: event.message_id().as_bytes().to_vec(),
+        max_len: NOTICE_MAX_LEN,
+        expire: RUNNING_EXPIRY,
+    });
     let mut appends = vec![Append {
         stream: reply_stream(event.message_id()),
         payload: encode(event),
@@ -304,6 +297,13 @@ enum Wire {
         code: String,
         message: String,
     },
+    Posted {
+        message: Box<message::Model>,
+    },
+    StateChanged {
+        key: String,
+        conversation: Box<conversation::Model>,
+    },
 }
 
 fn encode(event: ReplyEvent) -> Vec<u8> {
@@ -349,6 +349,13 @@ fn encode(event: ReplyEvent) -> Vec<u8> {
             message_id,
             code: failure.code.as_str().to_owned(),
             message: failure.message,
+        },
+        ReplyEvent::Posted { message } => Wire::Posted {
+            message: Box::new(Arc::unwrap_or_clone(message)),
+        },
+        ReplyEvent::StateChanged { key, conversation } => Wire::StateChanged {
+            key,
+            conversation: Box::new(Arc::unwrap_or_clone(conversation)),
         },
     };
     // Strings, numbers and a row of them: serializing cannot fail.
@@ -408,6 +415,13 @@ fn decode(payload: &[u8]) -> Option<ReplyEvent> {
                 ReplyFailureCode::parse(&code).unwrap_or(ReplyFailureCode::Internal),
                 message,
             ),
+        },
+        Wire::Posted { message } => ReplyEvent::Posted {
+            message: Arc::new(*message),
+        },
+        Wire::StateChanged { key, conversation } => ReplyEvent::StateChanged {
+            key,
+            conversation: Arc::new(*conversation),
         },
     })
 }

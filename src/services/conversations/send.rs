@@ -1,5 +1,6 @@
 //! Sending a visitor's message: storing it with its pending reply, then preparing and
-//! generating the reply in a task of its own.
+//! generating the reply in a task of its own. While a person answers the conversation the
+//! message is stored alone; a keyword of the version's handoff rules hands it off.
 
 use std::sync::Arc;
 
@@ -12,12 +13,16 @@ use super::{assistant_of, existing, usable_assistant, version, visitor_may_pin};
 use crate::{
     auth::{Principal, Scope, Tenant, Work},
     domain::{
-        ids::{AssistantId, ConversationId, MessageId, SessionId},
+        handoff::{ConversationState, HandoffRules, Trigger},
+        ids::{AssistantId, ConversationId, SessionId},
+        knowledge_gap::GapReason,
         reply_failure::{ReplyFailure, ReplyFailureCode},
     },
     error::{AppError, AppResult},
-    repo::{self, conversations::NewConversation},
+    repo::{self, conversations::NewConversation, handoff::NewHandoff},
     services::{
+        handoff,
+        knowledge_gaps::{self, Signal},
         replies::{self, Prepared, ReplyJob, prompt},
         retrieval::{self, Hit},
         sessions,
@@ -51,29 +56,40 @@ pub struct SendMessage {
 pub struct Sent {
     /// The visitor's message, stored.
     pub user_message: message::Model,
-    /// The reply as stored when it started (`PENDING`).
-    pub reply: message::Model,
+    /// The reply as stored when it started (`PENDING`); `None` when a person answers the
+    /// conversation.
+    pub reply: Option<message::Model>,
+    /// The conversation as the message left it (handed off by it, perhaps).
+    pub conversation: conversation::Model,
     /// Yields the stored reply when it has ended.
-    pub finished: JoinHandle<Option<Arc<message::Model>>>,
+    finished: Option<JoinHandle<Option<Arc<message::Model>>>>,
 }
 
 impl Sent {
-    /// The reply's id, to follow its events.
-    pub fn reply_id(&self) -> MessageId {
-        MessageId::from_db(self.reply.id.clone())
+    /// A message stored for a person to answer.
+    fn for_a_person(user_message: message::Model, conversation: conversation::Model) -> Self {
+        Self {
+            user_message,
+            reply: None,
+            conversation,
+            finished: None,
+        }
     }
 
-    /// Waits for the reply to end and returns it as stored.
-    pub async fn wait(self) -> AppResult<message::Model> {
-        match self.finished.await {
-            Ok(Some(reply)) => Ok(Arc::unwrap_or_clone(reply)),
+    /// Waits for the reply to end and returns it as stored (`None` when a person answers).
+    pub async fn wait(self) -> AppResult<Option<message::Model>> {
+        let (Some(reply), Some(finished)) = (self.reply, self.finished) else {
+            return Ok(None);
+        };
+        match finished.await {
+            Ok(Some(stored)) => Ok(Some(Arc::unwrap_or_clone(stored))),
             Ok(None) => Err(AppError::Internal(anyhow::anyhow!(
                 "reply {} was not stored",
-                self.reply.id
+                reply.id
             ))),
             Err(e) => Err(AppError::Internal(anyhow::anyhow!(
                 "reply {} task failed: {e}",
-                self.reply.id
+                reply.id
             ))),
         }
     }
@@ -100,12 +116,15 @@ pub async fn send(state: &AppState, principal: &Principal, input: SendMessage) -
         traits,
         assistant: (assistant, live),
     } = target(state, &tenant, &input).await?;
-    // One organization's replies may not fill the model's queue for every other's.
-    let most = state.settings.replies.max_concurrent_replies;
-    let permit = state
-        .replies
-        .permit(tenant.org(), most)
-        .ok_or(AppError::RateLimited { retry_after: 1 })?;
+    match ConversationState::from_db(&conversation.status) {
+        ConversationState::Closed => return Err(AppError::ConversationClosed),
+        ConversationState::HandedOff => {
+            let user =
+                handoff::visitor_message(state, &tenant, None, &conversation.id, text).await?;
+            return Ok(Sent::for_a_person(user, conversation));
+        }
+        ConversationState::Bot => {}
+    }
     let pinned = input.assistant_version.or(conversation.assistant_version);
     let version = version(state, &tenant, &assistant, pinned)
         .await?
@@ -113,6 +132,25 @@ pub async fn send(state: &AppState, principal: &Principal, input: SendMessage) -
     if input.assistant_version.is_some() {
         visitor_may_pin(&tenant, &assistant, &version)?;
     }
+    let rules = repo::assistants::handoff_of(&version);
+    if let Some(keyword) = handoff::keyword_in(&rules, text) {
+        let reason = format!("the visitor wrote \"{keyword}\"");
+        let opened = opens.then(|| conversation.clone());
+        let user = handoff::visitor_message(state, &tenant, opened, &conversation.id, text).await?;
+        let request = NewHandoff {
+            trigger: Trigger::Keyword,
+            reason: Some(reason),
+            note: None,
+        };
+        let conversation = handoff::hand_off(state, &tenant, conversation, request).await?;
+        return Ok(Sent::for_a_person(user, conversation));
+    }
+    // One organization's replies may not fill the model's queue for every other's.
+    let most = state.settings.replies.max_concurrent_replies;
+    let permit = state
+        .replies
+        .permit(tenant.org(), most)
+        .ok_or(AppError::RateLimited { retry_after: 1 })?;
     let prompt_text = match &input.template {
         None => text.to_owned(),
         Some(name) => render_template(&version, name, input.variables.as_ref(), text, &traits)?,
@@ -121,7 +159,7 @@ pub async fn send(state: &AppState, principal: &Principal, input: SendMessage) -
     let exchange = repo::conversations::exchange(
         &tenant,
         &conversation_id,
-        opens.then_some(conversation),
+        opens.then(|| conversation.clone()),
         text,
         version.version,
     );
@@ -135,7 +173,7 @@ pub async fn send(state: &AppState, principal: &Principal, input: SendMessage) -
         state.clone(),
         work.clone(),
         Question {
-            conversation_id,
+            conversation_id: conversation_id.clone(),
             opened: opens,
             assistant_id: AssistantId::from_db(assistant.id.clone()),
             text: text.to_owned(),
@@ -146,17 +184,59 @@ pub async fn send(state: &AppState, principal: &Principal, input: SendMessage) -
         version,
     );
     let job = ReplyJob {
-        work,
+        work: work.clone(),
         reply: reply.clone(),
         prepare,
         received,
         permit,
     };
     let finished = replies::start(state, job).await;
+    let asked = Signal {
+        assistant_id: assistant.id.clone(),
+        conversation_id,
+        message_id: user_message.id.clone(),
+        question: text.to_owned(),
+        reason: GapReason::NoPassage,
+    };
+    let finished = after_reply(state, work, asked, rules, finished);
     Ok(Sent {
         user_message,
-        reply,
-        finished,
+        reply: Some(reply),
+        conversation,
+        finished: Some(finished),
+    })
+}
+
+/// The reply's handle, after which a question the reply found no passage for goes to the
+/// knowledge-gap inbox, and the version's rule on unanswered turns is applied.
+fn after_reply(
+    state: &AppState,
+    work: Tenant,
+    asked: Signal,
+    rules: HandoffRules,
+    finished: JoinHandle<Option<Arc<message::Model>>>,
+) -> JoinHandle<Option<Arc<message::Model>>> {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let stored = finished.await.ok().flatten();
+        let unanswered = stored.as_ref().is_some_and(|reply| {
+            reply.status == message::Status::Complete && replies::citations_of(reply).is_empty()
+        });
+        if !unanswered {
+            return stored;
+        }
+        let conversation_id = asked.conversation_id.clone();
+        knowledge_gaps::spawn_record(&state, &work, asked);
+        if rules.after_unanswered_turns.is_some()
+            && let Err(e) = handoff::after_reply(&state, &work, &conversation_id, &rules).await
+        {
+            e.log();
+            tracing::warn!(
+                code = e.code(),
+                "unanswered turns could not hand the conversation off"
+            );
+        }
+        stored
     })
 }
 
@@ -313,6 +393,9 @@ async fn in_session(
     let latest =
         repo::conversations::latest_of_session(&state.db, tenant, &session.id, &assistant.0.id)
             .await?;
+    // A closed conversation ends there: the session's next message opens a new one.
+    let latest =
+        latest.filter(|c| ConversationState::from_db(&c.status) != ConversationState::Closed);
     let (conversation, opens) = match latest {
         Some(conversation) => (conversation, false),
         None => (

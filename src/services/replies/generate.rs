@@ -219,14 +219,15 @@ fn ending(outcome: Outcome, passages: &[Hit], text: &str) -> Ending {
             answered_by: _,
         } => (
             Status::Complete,
-            citations(passages, text, &cited),
+            // A quoting answerer names what it quotes: citing nothing, it found nothing.
+            citations(passages, text, &cited, grounding == Grounding::Quoted),
             usage,
             None,
             Some(grounding),
         ),
         Outcome::Cancelled => (
             Status::Cancelled,
-            citations(passages, text, &[]),
+            citations(passages, text, &[], false),
             None,
             None,
             None,
@@ -528,10 +529,15 @@ fn save_progress(
 }
 
 /// The passages a reply cites: those its text marks `[n]` (the n-th passage it was given),
-/// else those the model named by source id, else every passage it was given (they grounded
-/// the reply). The marks come first: a source gives several passages, and only the marks
-/// say which of them the reply used.
-fn citations(passages: &[Hit], text: &str, cited_sources: &[String]) -> Vec<Citation> {
+/// else those the model named by source id, else — unless the model `names_all` it quotes —
+/// every passage it was given (they grounded the reply). The marks come first: a source
+/// gives several passages, and only the marks say which of them the reply used.
+fn citations(
+    passages: &[Hit],
+    text: &str,
+    cited_sources: &[String],
+    names_all: bool,
+) -> Vec<Citation> {
     let mut chosen: Vec<&Hit> = cited_positions(text, passages.len())
         .into_iter()
         .map(|i| &passages[i])
@@ -543,7 +549,7 @@ fn citations(passages: &[Hit], text: &str, cited_sources: &[String]) -> Vec<Cita
             }
         }
     }
-    if chosen.is_empty() {
+    if chosen.is_empty() && !names_all {
         chosen = passages.iter().collect();
     }
     chosen

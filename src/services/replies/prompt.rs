@@ -46,7 +46,9 @@ pub fn build(parts: &PromptParts<'_>, count: &dyn Fn(&str) -> usize) -> ChatRequ
         budget -= cost;
         let role = match earlier.role {
             message::Role::User => Role::User,
-            message::Role::Assistant => Role::Assistant,
+            // A person's answers while the conversation was handed off read as the
+            // assistant's side of it.
+            message::Role::Assistant | message::Role::Agent => Role::Assistant,
         };
         history.push(ChatMessage::new(role, earlier.content.clone()));
     }

@@ -52,17 +52,55 @@ pub async fn cancel(
 }
 
 /// The events of the reply the caller's message just started (see
-/// [`crate::services::conversations::send`]), followed without reading it back.
+/// [`crate::services::conversations::send`]), followed without reading it back. While a
+/// person answers the conversation: the visitor's message and the conversation's state,
+/// then the conversation's events until the person's first message or a change of state.
 pub async fn sent_reply_stream(
     state: &AppState,
     principal: &Principal,
     sent: &Sent,
 ) -> AppResult<EventStream> {
-    match state.replies.broker().attach(&sent.reply.id).await {
+    let Some(reply) = &sent.reply else {
+        return Ok(until_a_person_answers(state, sent).await);
+    };
+    match state.replies.broker().attach(&reply.id).await {
         Some(live) => Ok(live),
         // It has ended already: replay it as stored.
-        None => reply_stream(state, principal, &sent.reply_id()).await,
+        None => reply_stream(state, principal, &MessageId::from_db(reply.id.clone())).await,
     }
+}
+
+/// The visitor's message and the conversation's state, then its events until a person's
+/// message or a change of state (both included).
+async fn until_a_person_answers(state: &AppState, sent: &Sent) -> EventStream {
+    let mut live = state
+        .replies
+        .broker()
+        .conversation(&sent.conversation.id)
+        .await;
+    let first = [
+        ReplyEvent::Posted {
+            message: std::sync::Arc::new(sent.user_message.clone()),
+        },
+        ReplyEvent::state_changed(sent.conversation.clone()),
+    ];
+    async_stream::stream! {
+        for event in first {
+            yield event;
+        }
+        while let Some(event) = live.next().await {
+            let ends = match &event {
+                ReplyEvent::Posted { message } => message.role == Role::Agent,
+                ReplyEvent::StateChanged { .. } => true,
+                _ => false,
+            };
+            yield event;
+            if ends {
+                return;
+            }
+        }
+    }
+    .boxed()
 }
 
 /// The events of a reply: what was generated so far, then the rest live; the whole reply

@@ -11,12 +11,18 @@ use std::time::Duration;
 use entity::knowledge_source::Status;
 use serde_json::json;
 
-use super::{assistants, conversations, feedback, knowledge, oauth_apps, organizations, sessions};
+use super::{
+    assistants, conversations, feedback, knowledge, knowledge_gaps, oauth_apps, organizations,
+    sessions,
+};
 use crate::{
     auth::{Principal, Scope, Scopes},
     domain::{
         assistant::AssistantPatch,
+        handoff::HandoffRules,
         ids::{AssistantId, ConversationId, KeyId, MessageId, OrgId, SessionId},
+        knowledge_gap::GapReason,
+        pagination::PageRequest,
     },
     error::{AppError, AppResult},
     repo,
@@ -43,12 +49,36 @@ pub struct Seeded {
     pub assistants: Vec<(String, String)>,
 }
 
-/// A sample assistant: its name as listed, its instructions, whether it is active.
+/// A sample assistant: its name as listed, its instructions, whether it is active, whether
+/// it hands conversations to a person by itself ([`handoff_rules`]).
 struct SampleAssistant {
     name: &'static str,
     listed_as: &'static str,
     instructions: &'static str,
     active: bool,
+    hands_off: bool,
+}
+
+/// The shop helper's handoff rules: a rating of 1–2, two unanswered turns in a row, or a
+/// visitor asking for a person in the customers' languages. The sample visitor who rates 2
+/// is handed off by them.
+fn handoff_rules() -> HandoffRules {
+    HandoffRules {
+        on_rating_at_most: Some(2),
+        after_unanswered_turns: Some(2),
+        keywords: [
+            "human",
+            "person",
+            "agent",
+            "mens",
+            "medewerker",
+            "pessoa",
+            "atendente",
+            "persona",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    }
 }
 
 /// The sample assistants; the first answers the sample visitors and the widget.
@@ -58,18 +88,21 @@ const ASSISTANTS: [SampleAssistant; 3] = [
         listed_as: "Shop helper",
         instructions: "You answer questions of Acme Home's customers about opening hours, shipping, returns, prices and warranty. Answer briefly and cite your sources.",
         active: true,
+        hands_off: true,
     },
     SampleAssistant {
         name: "Concierge",
         listed_as: "Concierge",
         instructions: "You greet visitors warmly and point them to the right page of the shop.",
         active: true,
+        hands_off: false,
     },
     SampleAssistant {
         name: "Night shift",
         listed_as: "Night shift (paused)",
         instructions: "You answer outside opening hours.",
         active: false,
+        hands_off: false,
     },
 ];
 
@@ -83,7 +116,7 @@ struct SampleVisitor {
     rating: i32,
 }
 
-const VISITORS: [SampleVisitor; 3] = [
+const VISITORS: [SampleVisitor; 5] = [
     SampleVisitor {
         channel: "web",
         external_user_id: None,
@@ -105,7 +138,23 @@ const VISITORS: [SampleVisitor; 3] = [
         question: "Can I return a kettle I bought last week?",
         rating: 2,
     },
+    SampleVisitor {
+        channel: "web",
+        external_user_id: None,
+        traits: r#"{ "plan": "free" }"#,
+        question: "Do you sell gift cards?",
+        rating: 1,
+    },
+    SampleVisitor {
+        channel: "widget",
+        external_user_id: Some("cust-1002"),
+        traits: r#"{ "page": "/gifts" }"#,
+        question: "Can I buy a gift voucher for my sister?",
+        rating: 2,
+    },
 ];
+/// How long seeding waits for the low ratings to reach the knowledge-gap inbox.
+const GAP_PATIENCE: Duration = Duration::from_secs(30);
 
 /// Seeds a new sandbox organization. Ingestion workers must be running for `state`.
 /// `origins` are the pages the playground's widget runs on.
@@ -126,6 +175,7 @@ pub async fn seed(state: &AppState, origins: Vec<String>) -> AppResult<Seeded> {
     for visitor in &VISITORS {
         visit(state, &principal, &shop, visitor).await?;
     }
+    gaps_recorded(state, &principal).await?;
     let app = oauth_apps::create(
         state,
         &principal,
@@ -202,7 +252,10 @@ async fn visit(
         },
     )
     .await?;
-    let reply = sent.wait().await?;
+    let reply = sent
+        .wait()
+        .await?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("the sample was handed off")))?;
     feedback::submit(
         state,
         principal,
@@ -231,10 +284,47 @@ async fn assistant(
         instructions: Some(sample.instructions.into()),
         tone: Some("friendly".into()),
         language: Some("en".into()),
+        handoff: sample.hands_off.then(handoff_rules),
         ..Default::default()
     };
     let (assistant, _) = assistants::create(&state.db, principal, patch, sample.active).await?;
     Ok(assistant.id)
+}
+
+/// Waits until the low ratings (and the handoffs they caused) are in the knowledge-gap inbox:
+/// they are recorded in the background, and seeding must not end first.
+async fn gaps_recorded(state: &AppState, principal: &Principal) -> AppResult<()> {
+    let low = VISITORS.iter().filter(|v| v.rating <= 2).count() as i64;
+    // A low rating and the handoff it causes: two signals of each such visitor.
+    let wanted = 2 * low;
+    let deadline = tokio::time::Instant::now() + GAP_PATIENCE;
+    loop {
+        let page = PageRequest {
+            after: None,
+            before: None,
+            limit: 100,
+            from_end: false,
+        };
+        let gaps =
+            knowledge_gaps::list(state, principal, knowledge_gaps::ListGaps::default(), &page)
+                .await?;
+        let signals: i64 = gaps
+            .items
+            .iter()
+            .filter_map(|g| g.reasons.as_object())
+            .flat_map(|reasons| {
+                [GapReason::LowRating, GapReason::Handoff]
+                    .into_iter()
+                    .filter_map(move |r| {
+                        reasons.get(r.as_str()).and_then(serde_json::Value::as_i64)
+                    })
+            })
+            .sum();
+        if signals >= wanted || tokio::time::Instant::now() >= deadline {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Waits until every source is indexed (or failed: the sandbox still works without it).
