@@ -218,6 +218,14 @@ pub async fn ratings(
         .await
 }
 
+/// SQL that is 1 for a message that cites a passage, else 0.
+pub(super) fn cites(backend: DatabaseBackend) -> &'static str {
+    match backend {
+        DatabaseBackend::Postgres => "CASE WHEN citations::text <> '[]' THEN 1 ELSE 0 END",
+        _ => "CASE WHEN citations <> '[]' THEN 1 ELSE 0 END",
+    }
+}
+
 /// Completed assistant answers in matching conversations, and how many cite a source.
 pub async fn answers(
     db: &impl ConnectionTrait,
@@ -226,10 +234,7 @@ pub async fn answers(
 ) -> Result<(i64, i64), DbErr> {
     let org = tenant.org();
     use message::Column as C;
-    let cited = match db.get_database_backend() {
-        DatabaseBackend::Postgres => "SUM(CASE WHEN citations::text <> '[]' THEN 1 ELSE 0 END)",
-        _ => "SUM(CASE WHEN citations <> '[]' THEN 1 ELSE 0 END)",
-    };
+    let cited = format!("SUM({})", cites(db.get_database_backend()));
     let row: Option<(i64, Option<i64>)> = message::Entity::find()
         .filter(C::OrgId.eq(org.as_str()))
         .filter(C::ConversationId.in_subquery(conversation_ids(org, filter)))

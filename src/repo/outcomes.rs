@@ -5,10 +5,12 @@
 use chrono::{DateTime, Utc};
 use entity::{conversation, feedback, message};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, sea_query::Expr,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait,
+    sea_query::{Expr, SelectStatement},
 };
 
+use super::analytics::cites;
 use crate::domain::access::Tenant;
 
 /// Which conversations an outcome report covers.
@@ -44,6 +46,14 @@ fn conversations_of(
         })
 }
 
+/// The ids of the range's conversations, as a subquery.
+fn ids_of(tenant: &Tenant, range: &OutcomeRange) -> SelectStatement {
+    conversations_of(tenant, range)
+        .select_only()
+        .column(conversation::Column::Id)
+        .into_query()
+}
+
 /// The range's conversations (at most `cap`, the oldest).
 pub async fn conversations(
     db: &impl ConnectionTrait,
@@ -70,23 +80,15 @@ pub async fn replies(
     cap: u64,
 ) -> Result<Vec<ReplyRow>, DbErr> {
     use message::Column as C;
-    let cited = match db.get_database_backend() {
-        DatabaseBackend::Postgres => "CASE WHEN citations::text <> '[]' THEN 1 ELSE 0 END",
-        _ => "CASE WHEN citations <> '[]' THEN 1 ELSE 0 END",
-    };
-    let ids = conversations_of(tenant, range)
-        .select_only()
-        .column(conversation::Column::Id)
-        .into_query();
     message::Entity::find()
         .filter(C::OrgId.eq(tenant.org().as_str()))
-        .filter(C::ConversationId.in_subquery(ids))
+        .filter(C::ConversationId.in_subquery(ids_of(tenant, range)))
         .filter(C::Role.eq(message::Role::Assistant))
         .filter(C::Status.eq(message::Status::Complete))
         .select_only()
         .column(C::ConversationId)
         .column(C::AssistantVersion)
-        .column_as(Expr::cust(cited), "cited")
+        .column_as(Expr::cust(cites(db.get_database_backend())), "cited")
         .column(C::FirstTokenMs)
         .order_by_asc(C::Id)
         .limit(cap)
@@ -103,13 +105,9 @@ pub async fn ratings(
     cap: u64,
 ) -> Result<Vec<RatingRow>, DbErr> {
     use feedback::Column as C;
-    let ids = conversations_of(tenant, range)
-        .select_only()
-        .column(conversation::Column::Id)
-        .into_query();
     feedback::Entity::find()
         .filter(C::OrgId.eq(tenant.org().as_str()))
-        .filter(C::ConversationId.in_subquery(ids))
+        .filter(C::ConversationId.in_subquery(ids_of(tenant, range)))
         .select_only()
         .columns([C::ConversationId, C::Rating])
         .order_by_asc(C::Id)

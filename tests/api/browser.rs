@@ -169,16 +169,7 @@ async fn the_widget_streams_a_reply_survives_a_dropped_connection_and_takes_a_ra
     let assistant = app
         .assistant(&app.key, json!({ "name": "Shop helper" }))
         .await;
-    client
-        .goto(&chat_page(&app, &assistant).await)
-        .await
-        .expect("chat page loads");
-    until(
-        &client,
-        "the widget's websocket",
-        "window.companinWidget && window.companinWidget.acked",
-    )
-    .await;
+    open_chat(&client, &chat_page(&app, &assistant).await).await;
     ask(&client, "Hello, are you there?").await;
 
     // Streaming: part of the reply shows while it is still being written…
@@ -292,6 +283,17 @@ async fn chat_page(app: &TestApp, assistant: &str) -> String {
     )
 }
 
+/// Opens the chat page at `url` and waits until its widget's websocket is acknowledged.
+async fn open_chat(client: &Client, url: &str) {
+    client.goto(url).await.expect("chat page loads");
+    until(
+        client,
+        "the widget's websocket",
+        "window.companinWidget && window.companinWidget.acked",
+    )
+    .await;
+}
+
 /// A person's message in `conversation`, sent with the organization's key.
 async fn agent_says(app: &TestApp, conversation: &str, content: &str) {
     app.gql_ok(
@@ -332,16 +334,7 @@ async fn a_widget_visitor_asks_for_a_person_and_sees_their_messages_live_and_aft
     let assistant = app
         .assistant(&app.key, json!({ "name": "Shop helper" }))
         .await;
-    client
-        .goto(&chat_page(&app, &assistant).await)
-        .await
-        .expect("chat page loads");
-    until(
-        &client,
-        "the widget's websocket",
-        "window.companinWidget && window.companinWidget.acked",
-    )
-    .await;
+    open_chat(&client, &chat_page(&app, &assistant).await).await;
     ask(&client, "Where is my parcel?").await;
     until(
         &client,
@@ -466,13 +459,7 @@ async fn the_widget_answers_from_the_sandbox_knowledge_and_shows_its_source() {
         .to_owned();
     assert!(chat.starts_with(&app.address), "{chat}");
 
-    client.goto(&chat).await.expect("chat page loads");
-    until(
-        &client,
-        "the widget's websocket",
-        "window.companinWidget && window.companinWidget.acked",
-    )
-    .await;
+    open_chat(&client, &chat).await;
     let (question, answer) = companin::services::sandbox::samples::QAS[0];
     ask(&client, question).await;
     until(

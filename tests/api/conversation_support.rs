@@ -69,6 +69,17 @@ impl TestApp {
         data["sendMessage"].clone()
     }
 
+    /// Rates the reply of `sent` (what [`TestApp::say`] returns) over GraphQL.
+    pub async fn rate(&self, key: &str, sent: &Value, rating: i32) {
+        self.gql_ok(
+            key,
+            "mutation($input: FeedbackInput!) { submitFeedback(input: $input) { id } }",
+            json!({ "input": { "conversationId": sent["userMessage"]["conversationId"],
+                "messageId": sent["reply"]["id"], "rating": rating } }),
+        )
+        .await;
+    }
+
     /// A message over GraphQL.
     pub async fn message(&self, key: &str, id: &str) -> Value {
         let data = self

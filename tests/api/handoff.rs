@@ -468,12 +468,7 @@ async fn the_versions_rules_hand_off_on_a_keyword_on_unanswered_turns_and_on_a_l
         .say(&app.key, json!({ "sessionId": rated, "message": "Hi" }))
         .await;
     let id = sent["userMessage"]["conversationId"].clone();
-    app.gql_ok(
-        &app.key,
-        "mutation($input: FeedbackInput!) { submitFeedback(input: $input) { id } }",
-        json!({ "input": { "conversationId": id, "messageId": sent["reply"]["id"], "rating": 2 } }),
-    )
-    .await;
+    app.rate(&app.key, &sent, 2).await;
     let low = conversation(&app, &id).await;
     assert_eq!(
         (low["status"].as_str(), low["handoff"]["trigger"].as_str()),

@@ -51,6 +51,19 @@ fn gap_of<'a>(gaps: &'a [Value], question: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no gap for {question:?}: {gaps:?}"))
 }
 
+/// `POST /api/v1/knowledge-gaps/{id}/resolve` with `answer`: status and body.
+async fn resolve_over_rest(app: &TestApp, gap: &Value, answer: &str) -> (StatusCode, Value) {
+    let path = format!(
+        "/api/v1/knowledge-gaps/{}/resolve",
+        gap["id"].as_str().unwrap_or_default()
+    );
+    TestApp::send(
+        app.rest(Method::POST, &path, &app.key)
+            .json(&json!({ "answer": answer })),
+    )
+    .await
+}
+
 /// How often `reason` was seen in `gap`.
 fn reason_count(gap: &Value, reason: &str) -> i64 {
     gap["reasons"]
@@ -110,13 +123,7 @@ async fn unanswered_questions_group_into_gaps_and_resolving_one_answers_its_next
     );
 
     // A low rating of the Sunday reply adds its reason, not another question.
-    app.gql_ok(
-        &app.key,
-        "mutation($input: FeedbackInput!) { submitFeedback(input: $input) { id } }",
-        json!({ "input": { "conversationId": replies[2]["userMessage"]["conversationId"],
-            "messageId": replies[2]["reply"]["id"], "rating": 1 } }),
-    )
-    .await;
+    app.rate(&app.key, &replies[2], 1).await;
     let mut sunday = Value::Null;
     for _ in 0..200 {
         let gaps = gaps_counting(&app, 3).await;
@@ -138,18 +145,7 @@ async fn unanswered_questions_group_into_gaps_and_resolving_one_answers_its_next
 
     // Resolving writes a Q&A pair from the representative question; its paraphrase is then
     // answered from it.
-    let (status, body) = TestApp::send(
-        app.rest(
-            Method::POST,
-            &format!(
-                "/api/v1/knowledge-gaps/{}/resolve",
-                password["id"].as_str().unwrap_or_default()
-            ),
-            &app.key,
-        )
-        .json(&json!({ "answer": "   " })),
-    )
-    .await;
+    let (status, body) = resolve_over_rest(&app, password, "   ").await;
     assert_eq!(
         (status, code(&body)),
         (StatusCode::UNPROCESSABLE_ENTITY, "BAD_USER_INPUT"),
@@ -200,18 +196,7 @@ async fn unanswered_questions_group_into_gaps_and_resolving_one_answers_its_next
             .is_some_and(|c| c.contains("Reset password")),
         "{answered}"
     );
-    let (status, again) = TestApp::send(
-        app.rest(
-            Method::POST,
-            &format!(
-                "/api/v1/knowledge-gaps/{}/resolve",
-                password["id"].as_str().unwrap_or_default()
-            ),
-            &app.key,
-        )
-        .json(&json!({ "answer": "Twice." })),
-    )
-    .await;
+    let (status, again) = resolve_over_rest(&app, password, "Twice.").await;
     assert_eq!(
         (status, code(&again)),
         (StatusCode::CONFLICT, "CONFLICT"),
