@@ -277,23 +277,21 @@ pub(crate) fn keyword_in<'a>(rules: &'a HandoffRules, text: &str) -> Option<&'a 
         .map(String::as_str)
 }
 
-/// Hands the conversation off when the version's rule on unanswered turns is met by the
-/// reply that just ended (called by the reply's task with the organization's handle).
+/// Hands `conversation` (as it was when the visitor's message was sent) off when the
+/// version's rule on unanswered turns is met by the reply that just ended (called by the
+/// reply's task with the organization's handle). A conversation handed off or closed
+/// meanwhile stays as it is.
 pub(crate) async fn after_reply(
     state: &AppState,
     work: &Tenant,
-    conversation_id: &str,
+    conversation: conversation::Model,
     rules: &HandoffRules,
 ) -> AppResult<()> {
     let Some(turns) = rules.after_unanswered_turns else {
         return Ok(());
     };
     let turns = u64::try_from(turns).unwrap_or(1);
-    let id = ConversationId::from_db(conversation_id.to_owned());
-    let conversation = existing(state, work, &id).await?;
-    if ConversationState::from_db(&conversation.status) != ConversationState::Bot
-        || !repo::handoff::unanswered_in_a_row(&state.db, work, &conversation, turns).await?
-    {
+    if !repo::handoff::unanswered_in_a_row(&state.db, work, &conversation, turns).await? {
         return Ok(());
     }
     let reason = format!("{turns} visitor turn(s) in a row found no passage in the knowledge");
@@ -309,6 +307,10 @@ pub(crate) async fn after_reply(
     )
     .await
     .map(drop)
+    .or_else(|e| match e {
+        AppError::ConversationClosed => Ok(()),
+        e => Err(e),
+    })
 }
 
 /// Hands the conversation off when `rating` is at or below the rule of the version that

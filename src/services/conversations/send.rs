@@ -198,7 +198,12 @@ pub async fn send(state: &AppState, principal: &Principal, input: SendMessage) -
         question: text.to_owned(),
         reason: GapReason::NoPassage,
     };
-    let finished = after_reply(state, work, asked, rules, finished);
+    // The rule on unanswered turns reads the conversation as it is now, not again.
+    let watched = rules
+        .after_unanswered_turns
+        .is_some()
+        .then(|| conversation.clone());
+    let finished = after_reply(state, work, asked, rules, watched, finished);
     Ok(Sent {
         user_message,
         reply: Some(reply),
@@ -208,12 +213,14 @@ pub async fn send(state: &AppState, principal: &Principal, input: SendMessage) -
 }
 
 /// The reply's handle, after which a question the reply found no passage for goes to the
-/// knowledge-gap inbox, and the version's rule on unanswered turns is applied.
+/// knowledge-gap inbox, and the version's rule on unanswered turns is applied to `watched`
+/// (the conversation as the message found it; none when the version has no such rule).
 fn after_reply(
     state: &AppState,
     work: Tenant,
     asked: Signal,
     rules: HandoffRules,
+    watched: Option<conversation::Model>,
     finished: JoinHandle<Option<Arc<message::Model>>>,
 ) -> JoinHandle<Option<Arc<message::Model>>> {
     let state = state.clone();
@@ -225,10 +232,9 @@ fn after_reply(
         if !unanswered {
             return stored;
         }
-        let conversation_id = asked.conversation_id.clone();
         knowledge_gaps::spawn_record(&state, &work, asked);
-        if rules.after_unanswered_turns.is_some()
-            && let Err(e) = handoff::after_reply(&state, &work, &conversation_id, &rules).await
+        if let Some(conversation) = watched
+            && let Err(e) = handoff::after_reply(&state, &work, conversation, &rules).await
         {
             e.log();
             tracing::warn!(
