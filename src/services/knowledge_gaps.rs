@@ -59,6 +59,7 @@ fn threshold(embedder: &str) -> f32 {
         SIMILARITY
     }
 }
+
 /// Longest representative question kept (a Q&A pair's question holds as much).
 const MAX_QUESTION_CHARS: usize = 1_000;
 /// Messages read back to find a conversation's latest visitor question.
