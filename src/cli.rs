@@ -10,7 +10,7 @@ use crate::{
     config::Settings,
     db,
     error::AppError,
-    graphql,
+    graphql, http,
     ingest::isolated,
     services::{self, api_keys::NewApiKey, rate_limits::RateLimitInput},
     startup::Application,
@@ -51,6 +51,8 @@ enum Command {
     Key(KeyCommand),
     /// Print the GraphQL schema (SDL) as committed in schema.graphql.
     Schema,
+    /// Print the REST layer's OpenAPI document as committed in openapi.json.
+    Openapi,
     /// Chat with an assistant of a running server over websocket, printing tokens as they
     /// arrive.
     Chat {
@@ -223,6 +225,10 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
                 message,
             })
             .await
+        }
+        Command::Openapi => {
+            println!("{}", http::openapi().to_pretty_json()?);
+            Ok(())
         }
         Command::Schema => {
             print!("{}", graphql::sdl(&graphql::build(&settings.http, None)));

@@ -72,6 +72,7 @@ impl Application {
         ingest::worker::spawn(&state);
         services::webhooks::dispatch::spawn(&state);
         services::replies::spawn_sweeper(&state);
+        services::idempotency::spawn_prune(&state);
         let schema = graphql::build(&state.settings.http, Some(state.clone()));
         let listener = TcpListener::bind(state.settings.http.bind)
             .await

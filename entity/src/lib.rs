@@ -7,6 +7,7 @@ pub mod assistant_knowledge;
 pub mod assistant_version;
 pub mod conversation;
 pub mod feedback;
+pub mod idempotency_key;
 pub mod ingest_job;
 pub mod knowledge_gap;
 pub mod knowledge_source;

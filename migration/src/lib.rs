@@ -23,6 +23,7 @@ mod m20261207_000017_add_message_error_code;
 mod m20261207_000018_create_lease;
 mod m20261208_000019_add_handoff;
 mod m20261208_000020_create_knowledge_gap;
+mod m20261209_000021_create_idempotency_key;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000018_create_lease::Migration),
             Box::new(m20261208_000019_add_handoff::Migration),
             Box::new(m20261208_000020_create_knowledge_gap::Migration),
+            Box::new(m20261209_000021_create_idempotency_key::Migration),
         ]
     }
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The audits CI runs against a real server: graphql-http's GraphQL over HTTP audits on
-# /graphql, and schemathesis on the REST layer's OpenAPI document (scripts/audit/
-# schemathesis.toml). Starts `companin serve` (the test build's binary) on an empty data dir
+# /graphql, schemathesis on the REST layer's OpenAPI document (scripts/audit/
+# schemathesis.toml), and the official clients: OpenAI's Python and npm SDKs on /v1 and the
+# Standard Webhooks library on a real delivery (sdk-checks.py, openai-sdk.mjs). Starts `companin serve` (the test build's binary) on an empty data dir
 # with a new organization's admin key, runs each audit, stops the server.
 # Usage: scripts/audit/run.sh
 set -euo pipefail
@@ -16,7 +17,7 @@ cleanup() {
 trap cleanup EXIT
 
 export COMPANIN_DATA_DIR="$work/data" COMPANIN_EMBEDDER=hash COMPANIN_LLM=extractive \
-  COMPANIN_RATE_LIMIT_PER_HOUR=1000000 RUST_LOG=warn
+  COMPANIN_RATE_LIMIT_PER_HOUR=1000000 COMPANIN_ALLOW_PRIVATE_URLS=true RUST_LOG=warn
 key=$("$bin" org create --name Audit | sed -n 's/^api_key: //p')
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 COMPANIN_BIND="127.0.0.1:$port" "$bin" serve >"$work/server.log" 2>&1 &
@@ -26,10 +27,21 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 
-(cd "$work" && npm init -y >/dev/null && npm install --silent --no-audit --no-fund graphql-http@1 graphql@16 >/dev/null)
+(cd "$work" && npm init -y >/dev/null && npm install --silent --no-audit --no-fund graphql-http@1 graphql@16 openai@6.49.0 >/dev/null)
 # Run from beside its node_modules, where its imports are found.
 cp scripts/audit/graphql-http.mjs "$work/"
 node "$work/graphql-http.mjs" "http://127.0.0.1:$port/graphql" "$key" \
+  || { echo "server log:"; tail -n 50 "$work/server.log"; exit 1; }
+
+# The official clients, pinned, in a virtualenv of their own (the webhook receiver is on
+# loopback, hence COMPANIN_ALLOW_PRIVATE_URLS above). sdk-checks.py makes the assistant and
+# the Q&A pair the npm check asks about.
+python3 -m venv "$work/sdk-venv"
+"$work/sdk-venv/bin/pip" install --quiet --disable-pip-version-check "openai==3.63.0" "standardwebhooks==1.3.0"
+"$work/sdk-venv/bin/python" scripts/audit/sdk-checks.py "http://127.0.0.1:$port" "$key" \
+  || { echo "server log:"; tail -n 50 "$work/server.log"; exit 1; }
+cp scripts/audit/openai-sdk.mjs "$work/"
+node "$work/openai-sdk.mjs" "http://127.0.0.1:$port" "$key" \
   || { echo "server log:"; tail -n 50 "$work/server.log"; exit 1; }
 
 # Schemathesis in a virtualenv of its own, pinned: a new release's checks change no result

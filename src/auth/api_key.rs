@@ -55,11 +55,6 @@ pub fn client_credentials() -> (String, String) {
     )
 }
 
-/// A new webhook signing secret (`whsec_…`).
-pub fn webhook_secret() -> String {
-    format!("whsec_{}", random_part())
-}
-
 fn random_part() -> String {
     rand::rng()
         .sample_iter(&Alphanumeric)

@@ -11,6 +11,8 @@ pub enum Transport {
     Graphql,
     /// A GraphQL operation started over websocket.
     Ws,
+    /// The OpenAI-compatible API under `/v1`.
+    OpenAi,
 }
 
 impl Transport {
@@ -20,6 +22,7 @@ impl Transport {
             Self::Rest => "rest",
             Self::Graphql => "graphql",
             Self::Ws => "ws",
+            Self::OpenAi => "openai",
         }
     }
 }

@@ -28,6 +28,8 @@ pub fn layer(state: &AppState) -> CorsLayer {
             header::CONTENT_TYPE,
             header::ACCEPT,
             HeaderName::from_static("last-event-id"),
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("x-companin-conversation-id"),
         ])
         .expose_headers([
             HeaderName::from_static("x-ratelimit-limit"),
@@ -37,6 +39,8 @@ pub fn layer(state: &AppState) -> CorsLayer {
             HeaderName::from_static("ratelimit-policy"),
             header::RETRY_AFTER,
             HeaderName::from_static("x-request-id"),
+            HeaderName::from_static("idempotent-replayed"),
+            HeaderName::from_static("x-companin-conversation-id"),
         ])
         .max_age(Duration::from_secs(600))
 }

@@ -15,7 +15,7 @@ use axum::{
 };
 use chrono::Utc;
 
-use super::{graphql, middleware::REQUEST_ID};
+use super::{graphql, idempotency, middleware::REQUEST_ID};
 use crate::{
     auth::{Credentials, Principal},
     domain::request_log::{Entry, Transport},
@@ -37,8 +37,11 @@ pub struct OperationInfo {
 /// Middleware of the authenticated REST routes and `POST /graphql`.
 pub async fn govern(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let (started, at) = (Instant::now(), Utc::now());
-    let transport = if request.uri().path() == "/graphql" {
+    let path = request.uri().path();
+    let transport = if path == "/graphql" {
         Transport::Graphql
+    } else if path.starts_with(super::openai::PREFIX) {
+        Transport::OpenAi
     } else {
         Transport::Rest
     };
@@ -61,7 +64,13 @@ pub async fn govern(State(state): State<AppState>, mut request: Request, next: N
     let mut response = match &refused {
         None => {
             request.extensions_mut().insert(principal.clone());
-            next.run(request).await
+            if idempotency::asked(&request) {
+                idempotency::run(&state, &principal, request, next)
+                    .await
+                    .unwrap_or_else(|e| refusal(transport, e))
+            } else {
+                next.run(request).await
+            }
         }
         Some(decision) => rate_limited(transport, decision),
     };
@@ -181,7 +190,7 @@ pub(super) async fn record(state: &AppState, served: Served<'_>) {
         None => (served.route.clone(), None),
     };
     let label = match served.transport {
-        Transport::Rest => served.route,
+        Transport::Rest | Transport::OpenAi => served.route,
         Transport::Graphql | Transport::Ws => operation_type.unwrap_or("invalid").to_owned(),
     };
     state.metrics.observe(
@@ -237,7 +246,8 @@ pub(super) fn check_origin(principal: &Principal, headers: &HeaderMap) -> Result
 fn refusal(transport: Transport, error: AppError) -> Response {
     match transport {
         Transport::Graphql => graphql::refuse(error),
-        _ => error.into_response(),
+        Transport::OpenAi => super::openai::refusal(error),
+        Transport::Rest | Transport::Ws => error.into_response(),
     }
 }
 

@@ -5,7 +5,9 @@ mod cors;
 mod extract;
 mod governance;
 mod graphql;
+mod idempotency;
 mod middleware;
+mod openai;
 mod playground;
 mod probes;
 pub mod rest;
@@ -33,14 +35,29 @@ use crate::{error::AppError, graphql::CompaninSchema, state::AppState};
 
 pub use middleware::normalize_path;
 
-/// Every route of the server.
-pub fn router(state: AppState, schema: CompaninSchema) -> Router {
-    let (rest, mut openapi) = rest::router(state.settings.http.max_upload_bytes).split_for_parts();
-    let (public, public_api) = rest::public_router().split_for_parts();
+/// The REST layer's OpenAPI document, as `/api/v1/openapi.json` serves it and
+/// `companin openapi` prints it (committed as `openapi.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    rest_layer(0).1
+}
+
+/// The REST layer's governed routes (uploads up to `max_upload_bytes`) and its OpenAPI
+/// document, the public routes' included.
+fn rest_layer(max_upload_bytes: usize) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (rest, mut openapi) = rest::router(max_upload_bytes).split_for_parts();
+    let (_, public_api) = rest::public_router().split_for_parts();
     openapi.merge(public_api);
     rest::declare_failures(&mut openapi);
+    (rest, openapi)
+}
+
+/// Every route of the server.
+pub fn router(state: AppState, schema: CompaninSchema) -> Router {
+    let (rest, openapi) = rest_layer(state.settings.http.max_upload_bytes);
+    let (public, _) = rest::public_router().split_for_parts();
     let governed = from_fn_with_state(state.clone(), governance::govern);
     let rest = rest.route_layer(governed.clone());
+    let openai = openai::router().route_layer(governed.clone());
     let body_limit = state.settings.http.max_request_bytes;
     Router::new()
         .route(
@@ -49,6 +66,7 @@ pub fn router(state: AppState, schema: CompaninSchema) -> Router {
         )
         .route("/graphql/ws", get(ws::upgrade))
         .merge(rest)
+        .merge(openai)
         .merge(public)
         .merge(SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", openapi))
         .merge(playground::router())

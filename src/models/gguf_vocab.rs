@@ -93,7 +93,9 @@ impl GgufVocab {
             .filter(|(_, kind)| **kind == CONTROL)
             .map(|(token, _)| AddedToken::from(token.clone(), true))
             .collect();
-        tokenizer.add_special_tokens(&control);
+        tokenizer
+            .add_special_tokens(control)
+            .map_err(|e| ModelError::unavailable(format!("GGUF tokenizer: {e}")))?;
 
         let token = |key: &str| number(content, key).and_then(|id| tokens.get(id as usize));
         let eos = token("tokenizer.ggml.eos_token_id")

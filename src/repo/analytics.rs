@@ -240,6 +240,8 @@ pub async fn answers(
         .filter(C::ConversationId.in_subquery(conversation_ids(org, filter)))
         .filter(C::Role.eq(message::Role::Assistant))
         .filter(C::Status.eq(message::Status::Complete))
+        // Replies answer a message; earlier turns a client sent (OpenAI's API) answer none.
+        .filter(C::ReplyTo.is_not_null())
         .select_only()
         .column_as(C::Id.count(), "answers")
         .column_as(Expr::cust(cited), "cited")

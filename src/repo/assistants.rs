@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use entity::{assistant, assistant_version};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
     sea_query::{Expr, ExprTrait},
 };
 
@@ -63,6 +64,29 @@ pub async fn find(
         .one(db)
         .await?;
     Ok(row.and_then(|(a, v)| v.map(|v| (a, v))))
+}
+
+/// The organization's assistants (not deleted) whose live version is named `name`, oldest
+/// first (at most `limit`).
+pub async fn find_by_name(
+    db: &impl ConnectionTrait,
+    tenant: &Tenant,
+    name: &str,
+    limit: u64,
+) -> Result<Vec<AssistantRow>, DbErr> {
+    let rows = assistant::Entity::find()
+        .filter(assistant::Column::OrgId.eq(tenant.org().as_str()))
+        .filter(assistant::Column::DeletedAt.is_null())
+        .find_also_related(assistant_version::Entity)
+        .filter(assistant_version::Column::Name.eq(name))
+        .order_by_asc(assistant::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(a, v)| v.map(|v| (a, v)))
+        .collect())
 }
 
 /// A page of the organization's assistants (not deleted), by creation.

@@ -9,7 +9,7 @@ use entity::{
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, sea_query::Expr,
+    QueryOrder, QuerySelect, TransactionSession, TransactionTrait, sea_query::Expr,
 };
 
 use super::{pages, visible, windowed};
@@ -181,6 +181,34 @@ pub async fn insert_message(
     message::ActiveModel::from(written(tenant, new))
         .insert(db)
         .await
+}
+
+/// Stores a conversation's earlier turns as finished messages, in order, all or nothing
+/// (a client that keeps the history itself, as OpenAI's chat API does, sends it again).
+pub async fn import_history(
+    db: &impl TransactionTrait,
+    tenant: &Tenant,
+    conversation_id: &str,
+    turns: Vec<(Role, String)>,
+) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    for (role, content) in turns {
+        let mut message = written(
+            tenant,
+            NewMessage {
+                conversation_id: conversation_id.to_owned(),
+                role,
+                content,
+                status: Status::Complete,
+                reply_to: None,
+                assistant_version: None,
+                model: None,
+            },
+        );
+        message.completed_at = Some(message.created_at);
+        message::ActiveModel::from(message).insert(&txn).await?;
+    }
+    txn.commit().await
 }
 
 /// A message about to be stored, with its id and times.

@@ -15,6 +15,7 @@ pub mod assistants;
 pub mod conversations;
 pub mod feedback;
 pub mod handoff;
+pub mod idempotency;
 pub mod jobs;
 pub mod knowledge;
 pub mod knowledge_gaps;

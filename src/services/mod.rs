@@ -6,9 +6,11 @@
 pub mod analytics;
 pub mod api_keys;
 pub mod assistants;
+pub mod completions;
 pub mod conversations;
 pub mod feedback;
 pub mod handoff;
+pub mod idempotency;
 pub mod knowledge;
 pub mod knowledge_gaps;
 pub mod oauth_apps;

@@ -271,11 +271,11 @@ impl AnalyticsFilter {
     /// The request-log filter.
     pub fn logs(&self) -> AppResult<LogFilter> {
         if let Some(t) = &self.transport
-            && !matches!(t.as_str(), "rest" | "graphql" | "ws")
+            && !matches!(t.as_str(), "rest" | "graphql" | "ws" | "openai")
         {
             return Err(AppError::bad_input(
                 "transport",
-                "must be rest, graphql or ws",
+                "must be rest, graphql, ws or openai",
             ));
         }
         Ok(LogFilter {

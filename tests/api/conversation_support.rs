@@ -131,19 +131,41 @@ pub fn whole_reply(events: &[Value]) -> (String, Value) {
 
 /// The events of a `text/event-stream` body: (event name, JSON data).
 pub fn sse_events(body: &str) -> Vec<(String, Value)> {
+    sse_frames(body)
+        .into_iter()
+        .map(|frame| (frame.name, frame.data))
+        .collect()
+}
+
+/// One event of a `text/event-stream` body.
+#[derive(Debug, Clone)]
+pub struct SseFrame {
+    /// `id:`, when the event has one.
+    pub id: Option<u64>,
+    pub name: String,
+    pub data: Value,
+}
+
+/// The named events of a `text/event-stream` body (comment lines and partial blocks aside).
+pub fn sse_frames(body: &str) -> Vec<SseFrame> {
     body.split("\n\n")
         .filter(|block| !block.trim().is_empty())
         .filter_map(|block| {
-            let mut name = None;
-            let mut data = String::new();
+            let (mut id, mut name, mut data) = (None, None, String::new());
             for line in block.lines() {
                 if let Some(v) = line.strip_prefix("event:") {
                     name = Some(v.trim().to_owned());
                 } else if let Some(v) = line.strip_prefix("data:") {
                     data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                } else if let Some(v) = line.strip_prefix("id:") {
+                    id = v.trim().parse().ok();
                 }
             }
-            Some((name?, serde_json::from_str(&data).unwrap_or(Value::Null)))
+            Some(SseFrame {
+                id,
+                name: name?,
+                data: serde_json::from_str(&data).unwrap_or(Value::Null),
+            })
         })
         .collect()
 }

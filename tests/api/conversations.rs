@@ -8,7 +8,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::{
-    conversation_support::{CHAT, REPLY_STREAM, events, sse_events, whole_reply, with_events},
+    conversation_support::{
+        CHAT, REPLY_STREAM, SseFrame, events, sse_events, sse_frames, whole_reply, with_events,
+    },
     fake_openai::{FakeOpenAi, Reply},
     helpers::{TestApp, code},
     scripted_chat::ScriptedChat,
@@ -674,6 +676,120 @@ async fn a_reply_keeps_generating_after_the_client_leaves_and_a_reattached_clien
     let replayed = sse_events(&body);
     assert_eq!(replayed[1].1["delta"], expected);
     assert_eq!(replayed.last().map(|(n, _)| n.as_str()), Some("done"));
+}
+
+/// The text of the `reply_delta` frames.
+fn delta_text(frames: &[SseFrame]) -> String {
+    frames
+        .iter()
+        .filter(|f| f.name == "reply_delta")
+        .map(|f| f.data["delta"].as_str().unwrap_or_default())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_sse_client_reattaching_with_last_event_id_gets_the_rest_of_the_reply_exactly_once() {
+    let app = TestApp::spawn_with_models(|_| {}, slow_models(40, 25)).await;
+    let key = app.key.clone();
+    let assistant = app.assistant(&key, json!({})).await;
+    let session = app.session(&key, json!({"assistant_id": assistant})).await;
+    let expected: String = (0..40).map(|i| format!("t{i} ")).collect();
+
+    // Read the streamed send until a few pieces have arrived, then drop the connection.
+    let mut response = app
+        .rest(Method::POST, "/api/v1/conversations/send-message", &key)
+        .json(&json!({"session_id": session["id"], "message": "Count", "stream": true}))
+        .send()
+        .await
+        .expect("sent");
+    let mut body = String::new();
+    let seen = loop {
+        let chunk = response.chunk().await.expect("read").expect("more");
+        body.push_str(std::str::from_utf8(&chunk).expect("utf-8"));
+        // Only whole blocks: the last one may be cut.
+        let whole = &body[..body.rfind("\n\n").unwrap_or(0)];
+        let frames = sse_frames(whole);
+        if frames.iter().filter(|f| f.name == "reply_delta").count() >= 4 {
+            break frames;
+        }
+    };
+    drop(response);
+    assert_eq!(seen[0].name, "reply_started");
+    assert_eq!(seen[0].id, Some(0));
+    let reply_id = seen[0].data["message_id"].as_str().expect("id").to_owned();
+    let last = seen.last().expect("frames").id.expect("a delta has an id");
+    let before = delta_text(&seen);
+    assert_eq!(
+        last,
+        before.len() as u64,
+        "a delta's id counts the text so far"
+    );
+
+    // Re-attached while it runs: only what follows, each piece once, ids growing.
+    let resumed = app
+        .rest(
+            Method::GET,
+            &format!("/api/v1/messages/{reply_id}/stream"),
+            &key,
+        )
+        .header("Last-Event-ID", last.to_string())
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("body");
+    let rest = sse_frames(&resumed);
+    assert!(rest.iter().all(|f| f.name != "reply_started"), "{resumed}");
+    assert_eq!(format!("{before}{}", delta_text(&rest)), expected);
+    let ids: Vec<u64> = rest.iter().filter_map(|f| f.id).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    let names: Vec<&str> = rest.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names[names.len() - 3..],
+        ["reply_citations", "reply_completed", "done"]
+    );
+
+    // Ended, it is read back from storage as one piece: the same ids mean the same place.
+    let again = |after: u64| {
+        app.rest(
+            Method::GET,
+            &format!("/api/v1/messages/{reply_id}/stream"),
+            &key,
+        )
+        .header("Last-Event-ID", after.to_string())
+        .send()
+    };
+    let stored = sse_frames(&again(last).await.expect("sent").text().await.expect("body"));
+    assert_eq!(format!("{before}{}", delta_text(&stored)), expected);
+    let citations = stored
+        .iter()
+        .find(|f| f.name == "reply_citations")
+        .and_then(|f| f.id)
+        .expect("citations have an id");
+    let tail = sse_frames(
+        &again(citations)
+            .await
+            .expect("sent")
+            .text()
+            .await
+            .expect("body"),
+    );
+    let names: Vec<&str> = tail.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["reply_completed", "done"]);
+
+    // An id this stream never sent is refused.
+    let response = app
+        .rest(
+            Method::GET,
+            &format!("/api/v1/messages/{reply_id}/stream"),
+            &key,
+        )
+        .header("Last-Event-ID", "t5")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
 
 #[tokio::test]

@@ -228,6 +228,7 @@ fn handles_for_work_are_made_only_where_that_work_starts() {
         "ingest/worker.rs",
         "runtime/rate_limits.rs",
         "services/api_keys.rs",
+        "services/idempotency.rs",
         "services/oauth_apps.rs",
         "services/organizations.rs",
         "services/webhooks/dispatch.rs",

@@ -27,6 +27,24 @@ async fn the_openapi_document_describes_the_rest_layer_and_the_docs_page_loads()
         doc["components"]["securitySchemes"]["api_key"]["name"],
         "X-API-Key"
     );
+    assert_eq!(
+        doc["components"]["securitySchemes"]["api_secret"]["name"],
+        "X-API-Secret"
+    );
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    // The committed openapi.json is what the server serves.
+    let committed: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json"))
+            .expect("openapi.json exists"),
+    )
+    .expect("openapi.json is JSON");
+    assert!(
+        committed == doc,
+        "openapi.json is stale: run `cargo run -- openapi > openapi.json`"
+    );
     // Every reference resolves, and every operation declares the failures any request may
     // meet (clients and schemathesis check answers against the document).
     let mut refs = Vec::new();

@@ -17,6 +17,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     routing::post,
 };
+use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -50,9 +51,15 @@ impl Received {
             .unwrap_or_default()
     }
 
+    /// Whether the request is signed with `secret` both ways: `Companin-Signature` and the
+    /// Standard Webhooks headers.
+    pub fn signed_with(&self, secret: &str) -> bool {
+        self.companin_signed_with(secret) && self.standard_signed_with(secret)
+    }
+
     /// Whether `Companin-Signature` carries a `v1` that is HMAC-SHA256 of `"{t}.{body}"`
     /// with `secret`, with `t` within five minutes of now.
-    pub fn signed_with(&self, secret: &str) -> bool {
+    fn companin_signed_with(&self, secret: &str) -> bool {
         let header = self.header("companin-signature");
         let mut timestamp = None;
         let mut signatures = Vec::new();
@@ -76,9 +83,35 @@ impl Received {
         signatures.contains(&expected)
     }
 
-    /// How many `v1` signatures the request carries.
+    /// Whether `webhook-id` is the event id, `webhook-timestamp` within five minutes of now
+    /// and `webhook-signature` holds `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`
+    /// keyed with the base64-decoded part of `secret` after `whsec_` (Standard Webhooks).
+    fn standard_signed_with(&self, secret: &str) -> bool {
+        let id = self.header("webhook-id");
+        let Ok(timestamp) = self.header("webhook-timestamp").parse::<i64>() else {
+            return false;
+        };
+        if id != self.event_id() || (chrono::Utc::now().timestamp() - timestamp).abs() > 300 {
+            return false;
+        }
+        let key = STANDARD
+            .decode(secret.strip_prefix("whsec_").expect("a whsec_ secret"))
+            .expect("the secret is base64");
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("any key length");
+        mac.update(format!("{id}.{timestamp}.").as_bytes());
+        mac.update(&self.body);
+        let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+        self.header("webhook-signature")
+            .split(' ')
+            .any(|candidate| candidate == expected)
+    }
+
+    /// How many secrets signed the request (as many `v1` of each kind).
     pub fn signature_count(&self) -> usize {
-        self.header("companin-signature").matches("v1=").count()
+        let companin = self.header("companin-signature").matches("v1=").count();
+        let standard = self.header("webhook-signature").split(' ').count();
+        assert_eq!(companin, standard, "both signatures name every secret");
+        companin
     }
 }
 

@@ -1,37 +1,32 @@
 //! `/api/v1/conversations` and `/api/v1/messages`: conversations, replies (JSON or
 //! `text/event-stream`) and feedback.
 
-use std::{convert::Infallible, time::Duration};
-
 use axum::{
     Json,
     extract::{Path, State},
-    http::{HeaderMap, StatusCode, header::ACCEPT},
-    response::{
-        IntoResponse, Response,
-        sse::{Event, KeepAlive, Sse},
-    },
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
 };
 use chrono::{DateTime, Utc};
-use futures::{StreamExt, stream};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{ErrorBody, List, ListParams};
+use super::{
+    ErrorBody, List, ListParams,
+    sse::{accepts_event_stream, event_stream, last_event_id},
+};
 use crate::{
     auth::Principal,
     domain::ids::{ConversationId, MessageId},
     domain::pagination::PageRequest,
     error::{AppError, AppResult},
     http::extract::{ApiJson, ApiQuery},
-    services::{
-        self, conversations::ListConversations, feedback::SubmitFeedback, replies::EventStream,
-    },
+    services::{self, conversations::ListConversations, feedback::SubmitFeedback},
     state::AppState,
     views::conversations::{
         Conversation, CreateConversationInput, Feedback, FeedbackActorInput, FeedbackInput,
-        Message, ReplyEvent, SendMessageInput, SendMessagePayload,
+        Message, SendMessageInput, SendMessagePayload,
     },
 };
 
@@ -173,7 +168,7 @@ async fn send_message(
     let sent = services::conversations::send(&state, &principal, body.input.try_into()?).await?;
     if wants_stream {
         let events = services::replies::sent_reply_stream(&state, &principal, &sent).await?;
-        return Ok(event_stream(events));
+        return Ok(event_stream(events, None));
     }
     let user_message = sent.user_message.clone().into();
     let reply = sent.wait().await?;
@@ -182,33 +177,6 @@ async fn send_message(
         reply: reply.map(Into::into),
     })
     .into_response())
-}
-
-fn accepts_event_stream(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.to_ascii_lowercase().contains("text/event-stream"))
-}
-
-/// Reply events as server-sent events, then `done`.
-fn event_stream(events: EventStream) -> Response {
-    let events = events
-        .map(|event| {
-            let event = ReplyEvent::from(event);
-            Ok::<_, Infallible>(
-                Event::default()
-                    .event(event.name())
-                    .data(event.to_json().to_string()),
-            )
-        })
-        .chain(stream::once(async {
-            Ok(Event::default().event("done").data("{}"))
-        }));
-    Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response()
 }
 
 /// Stops a reply being generated; the text written so far is kept (`CANCELLED`).
@@ -228,20 +196,24 @@ async fn cancel_reply(
 }
 
 /// A reply as `text/event-stream`: what was generated so far, then the rest live (the whole
-/// reply when it has ended). Re-attaches after a dropped connection.
+/// reply when it has ended). Re-attaches after a dropped connection: with `Last-Event-ID`
+/// (the `id:` of the last event received), only what follows it.
 #[utoipa::path(get, path = "/api/v1/messages/{message_id}/stream", tag = "conversations",
-    params(("message_id" = String, Path, description = "`msg_…` of the reply")),
+    params(("message_id" = String, Path, description = "`msg_…` of the reply"),
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event: the `id:` of the last event received")),
     responses((status = 200, description = "The reply's events", content((String = "text/event-stream"))),
         (status = 404, body = ErrorBody)))]
 async fn reply_stream(
     State(state): State<AppState>,
     principal: Principal,
+    headers: HeaderMap,
     Path(message_id): Path<String>,
 ) -> AppResult<Response> {
+    let after = last_event_id(&headers)?;
     let events =
         services::replies::reply_stream(&state, &principal, &MessageId::parse(&message_id)?)
             .await?;
-    Ok(event_stream(events))
+    Ok(event_stream(events, after))
 }
 
 /// `up` or `down`.

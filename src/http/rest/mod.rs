@@ -13,6 +13,7 @@ mod oauth_apps;
 mod outcomes;
 mod rate_limits;
 mod sessions;
+mod sse;
 mod viewer;
 mod webhooks;
 mod widget_token;
@@ -20,7 +21,7 @@ mod widget_token;
 use serde::{Deserialize, Serialize};
 use utoipa::{
     Modify, OpenApi, ToSchema,
-    openapi::security::{ApiKey, ApiKeyValue, SecurityScheme},
+    openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 use utoipa_axum::router::OpenApiRouter;
 
@@ -64,7 +65,7 @@ pub fn router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&ApiKeyAuth),
-    security(("api_key" = []))
+    security(("api_key" = []), ("api_key" = [], "api_secret" = []), ("bearer" = []))
 )]
 struct ApiDoc;
 
@@ -76,6 +77,24 @@ impl Modify for ApiKeyAuth {
         components.add_security_scheme(
             "api_key",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+        components.add_security_scheme(
+            "api_secret",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Secret",
+                "The key's secret, for keys issued with one: sent with X-API-Key.",
+            ))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A widget token (from /api/v1/widget/token), a token of the configured identity provider, or an API key (cmp_…).",
+                    ))
+                    .build(),
+            ),
         );
     }
 }

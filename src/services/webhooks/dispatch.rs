@@ -281,7 +281,8 @@ fn signed(
             .previous_secret_expires_at
             .is_some_and(|until| until > at)
     });
-    let secrets = std::iter::once(endpoint.secret.as_str()).chain(previous);
+    let secrets = || std::iter::once(endpoint.secret.as_str()).chain(previous);
+    let body = event.payload.as_bytes();
     client
         .post(url)
         .header(CONTENT_TYPE, "application/json")
@@ -291,7 +292,13 @@ fn signed(
         .header("companin-delivery-id", delivery_id)
         .header(
             signature::HEADER,
-            signature::header_value(secrets, at.timestamp(), event.payload.as_bytes()),
+            signature::header_value(secrets(), at.timestamp(), body),
+        )
+        .header(signature::STANDARD_ID, &event.id)
+        .header(signature::STANDARD_TIMESTAMP, at.timestamp())
+        .header(
+            signature::STANDARD_SIGNATURE,
+            signature::standard_header_value(secrets(), &event.id, at.timestamp(), body),
         )
         .body(event.payload.clone())
 }

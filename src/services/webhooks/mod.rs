@@ -15,7 +15,7 @@ use sea_orm::TransactionTrait;
 
 pub use crate::runtime::outbox::{ALL_EVENTS, Event, EventType, Outbox, emit};
 use crate::{
-    auth::{Principal, Scope, Tenant, api_key},
+    auth::{Principal, Scope, Tenant},
     domain::{
         ids::{DeliveryId, WebhookId},
         pagination::{Page, PageRequest},
@@ -101,7 +101,7 @@ pub async fn create(
     let url = check_url(state, &input.url).await?;
     let events = check_events(&input.events)?;
     let description = check_description(input.description)?;
-    let secret = api_key::webhook_secret();
+    let secret = signature::new_secret();
     let new = NewEndpoint {
         url,
         description,
@@ -176,7 +176,7 @@ pub async fn rotate_secret(
         ));
     }
     let endpoint = existing(state, &tenant, id).await?;
-    let secret = api_key::webhook_secret();
+    let secret = signature::new_secret();
     let previous = (keep > 0).then(|| PreviousSecret {
         secret: endpoint.secret,
         expires_at: Utc::now() + chrono::Duration::seconds(keep),
