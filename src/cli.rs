@@ -25,6 +25,9 @@ pub struct Cli {
     /// Configuration file (default: ./companin.toml when present).
     #[arg(long, global = true, env = "COMPANIN_CONFIG", value_name = "PATH")]
     config: Option<PathBuf>,
+    /// Print JSON instead of lines (org list, key list, migrate status).
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -41,8 +44,11 @@ enum Command {
     /// The sandbox organization.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
-    /// Apply pending database migrations and exit.
-    Migrate,
+    /// Apply pending database migrations and exit (or: status, down).
+    Migrate {
+        #[command(subcommand)]
+        action: Option<MigrateCommand>,
+    },
     /// Manage organizations.
     #[command(subcommand)]
     Org(OrgCommand),
@@ -91,7 +97,23 @@ enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+enum MigrateCommand {
+    /// Apply pending migrations (what `migrate` alone does).
+    Up,
+    /// List every migration, applied or pending.
+    Status,
+    /// Revert the latest applied migrations.
+    Down {
+        /// How many.
+        #[arg(long, default_value_t = 1)]
+        steps: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum OrgCommand {
+    /// List the organizations.
+    List,
     /// Create an organization and print its id and first admin key.
     Create {
         /// Display name.
@@ -202,12 +224,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { demo } => serve(settings, demo).await,
         Command::Sandbox(SandboxCommand::Seed) => seed_sandbox(settings).await,
-        Command::Migrate => {
-            let db = db::connect(&settings).await?;
-            db::migrate(&db).await?;
-            println!("database is up to date");
-            Ok(())
-        }
+        Command::Migrate { action } => migrate_command(&settings, action, cli.json).await,
         Command::Chat {
             url,
             key,
@@ -234,8 +251,8 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             print!("{}", graphql::sdl(&graphql::build(&settings.http, None)));
             Ok(())
         }
-        Command::Org(command) => org_command(&settings, command).await,
-        Command::Key(command) => key_command(&settings, command).await,
+        Command::Org(command) => org_command(&settings, command, cli.json).await,
+        Command::Key(command) => key_command(&settings, command, cli.json).await,
         // Handled in `run`, before any runtime or configuration.
         Command::Extract { .. } => anyhow::bail!("extract runs on its own, without a server"),
     }
@@ -257,9 +274,65 @@ async fn seed_sandbox(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn org_command(settings: &Settings, command: OrgCommand) -> anyhow::Result<()> {
+/// `migrate [up|status|down]`.
+async fn migrate_command(
+    settings: &Settings,
+    action: Option<MigrateCommand>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let db = db::connect(settings).await?;
+    match action.unwrap_or(MigrateCommand::Up) {
+        MigrateCommand::Up => {
+            db::migrate(&db).await?;
+            println!("database is up to date");
+        }
+        MigrateCommand::Status => {
+            let migrations = db::migration_status(&db).await?;
+            if json {
+                let rows: Vec<_> = migrations
+                    .iter()
+                    .map(|(name, applied)| serde_json::json!({ "name": name, "applied": applied }))
+                    .collect();
+                println!("{}", serde_json::Value::Array(rows));
+            } else {
+                for (name, applied) in &migrations {
+                    println!("{name}: {}", if *applied { "applied" } else { "pending" });
+                }
+            }
+        }
+        MigrateCommand::Down { steps } => {
+            db::revert(&db, steps).await?;
+            println!("reverted: {steps}");
+        }
+    }
+    Ok(())
+}
+
+async fn org_command(settings: &Settings, command: OrgCommand, json: bool) -> anyhow::Result<()> {
     let db = connected(settings).await?;
     match command {
+        OrgCommand::List => {
+            let orgs = crate::repo::organizations::all(&db).await?;
+            if json {
+                let rows: Vec<_> = orgs
+                    .iter()
+                    .map(|o| {
+                        serde_json::json!({
+                            "id": o.id, "name": o.name, "sandbox": o.sandbox,
+                            "rate_limit": o.rate_limit,
+                            "rate_limit_window_seconds": o.rate_limit_window_seconds,
+                            "created_at": o.created_at,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(rows));
+            } else {
+                println!("{:<37} {:<7} name", "id", "sandbox");
+                for org in orgs {
+                    println!("{:<37} {:<7} {}", org.id, org.sandbox, org.name);
+                }
+            }
+        }
         OrgCommand::Create { name, sandbox } => {
             let (org, key) = services::organizations::create(&db, &name, sandbox)
                 .await
@@ -305,7 +378,7 @@ async fn org_command(settings: &Settings, command: OrgCommand) -> anyhow::Result
     Ok(())
 }
 
-async fn key_command(settings: &Settings, command: KeyCommand) -> anyhow::Result<()> {
+async fn key_command(settings: &Settings, command: KeyCommand, json: bool) -> anyhow::Result<()> {
     let db = connected(settings).await?;
     match command {
         KeyCommand::Create {
@@ -346,7 +419,12 @@ async fn key_command(settings: &Settings, command: KeyCommand) -> anyhow::Result
             let keys = services::api_keys::list_for(&db, &org)
                 .await
                 .map_err(cli_error)?;
-            print_keys(keys);
+            if json {
+                let views: Vec<ApiKey> = keys.into_iter().map(ApiKey::from).collect();
+                println!("{}", serde_json::to_string(&views)?);
+            } else {
+                print_keys(keys);
+            }
         }
         KeyCommand::Revoke { key_id } => {
             let key_id = crate::domain::ids::KeyId::parse(&key_id).map_err(cli_error)?;

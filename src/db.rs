@@ -35,3 +35,27 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> 
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None).await.context("running migrations")
 }
+
+/// Every migration by name, and whether it is applied.
+pub async fn migration_status(db: &DatabaseConnection) -> anyhow::Result<Vec<(String, bool)>> {
+    let migrations = Migrator::get_migration_with_status(db)
+        .await
+        .context("reading the applied migrations")?;
+    Ok(migrations
+        .iter()
+        .map(|m| {
+            (
+                m.name().to_owned(),
+                // `Applied` or `Pending` (the status type is not re-exported).
+                m.status().to_string() == "Applied",
+            )
+        })
+        .collect())
+}
+
+/// Reverts the latest `steps` applied migrations.
+pub async fn revert(db: &DatabaseConnection, steps: u32) -> anyhow::Result<()> {
+    Migrator::down(db, Some(steps))
+        .await
+        .context("reverting migrations")
+}

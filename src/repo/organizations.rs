@@ -47,6 +47,17 @@ pub async fn set_rate_limit(
     active.update(db).await.map(Some)
 }
 
+/// Every organization, oldest first.
+///
+/// Unscoped by necessity: the operator's `org list` names them all.
+pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<organization::Model>, sea_orm::DbErr> {
+    use sea_orm::QueryOrder;
+    organization::Entity::find()
+        .order_by_asc(organization::Column::Id)
+        .all(db)
+        .await
+}
+
 /// The oldest sandbox organization named `name`.
 ///
 /// Unscoped by necessity: the operator's `serve --demo` looks for the sandbox it seeded.

@@ -326,3 +326,62 @@ async fn sandbox_seed_creates_a_living_sandbox_organization_and_prints_its_crede
     let (_, live) = TestApp::send(app.rest(Method::GET, "/api/v1/assistants", &app.key)).await;
     assert_eq!(live["data"], serde_json::json!([]));
 }
+
+#[tokio::test]
+async fn the_cli_lists_organizations_and_migrations_as_json_and_reverts_and_reapplies_a_migration()
+{
+    let app = TestApp::spawn().await;
+    let created = companin(&app, &["org", "create", "--name", "Globex"]);
+    assert!(created.status.success());
+    let org_id = field(&created, "org_id");
+
+    let listed = companin(&app, &["org", "list", "--json"]);
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let orgs: Value = serde_json::from_slice(&listed.stdout).expect("JSON");
+    let names: Vec<&str> = orgs
+        .as_array()
+        .expect("an array")
+        .iter()
+        .filter(|o| o["id"] == org_id.as_str())
+        .filter_map(|o| o["name"].as_str())
+        .collect();
+    assert_eq!(names, ["Globex"]);
+
+    let status = |app: &TestApp| {
+        let out = companin(app, &["migrate", "status", "--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).expect("JSON")
+    };
+    let before = status(&app);
+    let migrations = before.as_array().expect("an array");
+    assert!(migrations.len() > 20);
+    assert!(migrations.iter().all(|m| m["applied"] == true), "{before}");
+
+    let down = companin(&app, &["migrate", "down"]);
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    let after = status(&app);
+    let pending: Vec<&Value> = after
+        .as_array()
+        .expect("an array")
+        .iter()
+        .filter(|m| m["applied"] == false)
+        .collect();
+    assert_eq!(pending.len(), 1, "{after}");
+    assert_eq!(pending[0]["name"], migrations.last().expect("one")["name"]);
+
+    let up = companin(&app, &["migrate"]);
+    assert!(up.status.success());
+    assert_eq!(status(&app), before);
+}
