@@ -34,7 +34,7 @@ pub struct OperationInfo {
     pub kind: Option<&'static str>,
 }
 
-/// Middleware of the authenticated REST routes and `POST /graphql`.
+/// Middleware of the authenticated REST routes, the OpenAI-compatible `/v1` and `POST /graphql`.
 pub async fn govern(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let (started, at) = (Instant::now(), Utc::now());
     let path = request.uri().path();

@@ -25,7 +25,7 @@ pub struct LogEntry {
     pub key_id: Option<String>,
     /// The OAuth app (`app_…`), for widget-token requests.
     pub app_id: Option<String>,
-    /// `rest`, `graphql` or `ws`.
+    /// `rest`, `graphql`, `ws` or `openai`.
     pub transport: String,
     /// HTTP method (`WS` for operations started over websocket).
     pub method: String,
@@ -89,7 +89,7 @@ impl From<reports::UsageBucket> for UsageBucket {
 /// Traffic of one REST route or GraphQL operation.
 #[derive(Debug, Clone, SimpleObject, Serialize, ToSchema)]
 pub struct EndpointStats {
-    /// `rest`, `graphql` or `ws`.
+    /// `rest`, `graphql`, `ws` or `openai`.
     pub transport: String,
     /// Route template or operation name.
     pub endpoint: String,
@@ -261,7 +261,7 @@ pub struct AnalyticsFilter {
     pub endpoint: Option<String>,
     /// Only this HTTP status.
     pub status: Option<i32>,
-    /// Only `rest`, `graphql` or `ws`.
+    /// Only `rest`, `graphql`, `ws` or `openai`.
     pub transport: Option<String>,
     /// Only refused (true) or admitted (false) requests.
     pub rate_limited: Option<bool>,
