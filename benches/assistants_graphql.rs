@@ -3,6 +3,10 @@
 //! the same GraphQL server with the rate limiter and the request log switched off, to
 //! measure what governance costs (goal: at most 10 %).
 //!
+//! Last, the governed server again with OpenTelemetry exporting every span (request, root
+//! field, database statements) over OTLP/HTTP to a loopback collector that accepts and
+//! discards them, to measure what tracing costs.
+//!
 //! Run: `cargo bench --profile dev --bench assistants_graphql`
 //! (`BENCH_SECONDS` sets the measured seconds per target, default 10; `BENCH_CONNECTIONS`
 //! the concurrent connections, default 64.)
@@ -30,6 +34,8 @@ const QUERY: &str = "{ assistants(first: 20) { nodes { id name language version 
 fn main() -> anyhow::Result<()> {
     let seconds = env_or("BENCH_SECONDS", 10);
     let connections = env_or("BENCH_CONNECTIONS", 64);
+    let collector = std::net::TcpListener::bind("127.0.0.1:0")?;
+    collector.set_nonblocking(true)?;
     let servers = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -50,13 +56,20 @@ fn main() -> anyhow::Result<()> {
         seconds,
     ))?;
     let graphql = load.block_on(drive(
-        Target::Graphql(graphql_url, key),
+        Target::Graphql(graphql_url, key.clone()),
+        connections,
+        seconds,
+    ))?;
+    let traced_url = servers.block_on(traced(dir.path().to_path_buf(), collector))?;
+    let traced = load.block_on(drive(
+        Target::Graphql(traced_url, key),
         connections,
         seconds,
     ))?;
     bare.print("bare axum handler (same rows)");
     ungoverned.print("GraphQL, no limiter or log");
     graphql.print("GraphQL + API key (governed)");
+    traced.print("governed + OTLP traces");
     println!(
         "ratio GraphQL / bare: {:.2} (goal ≥ 0.50)",
         graphql.per_second / bare.per_second
@@ -66,7 +79,35 @@ fn main() -> anyhow::Result<()> {
         graphql.per_second / ungoverned.per_second,
         (1.0 - graphql.per_second / ungoverned.per_second) * 100.0
     );
+    println!(
+        "ratio traced / governed: {:.3} (tracing overhead {:.1} %)",
+        traced.per_second / graphql.per_second,
+        (1.0 - traced.per_second / graphql.per_second) * 100.0
+    );
     Ok(())
+}
+
+/// Switches tracing on (exporting to a collector on `listener` that discards what it gets)
+/// and starts a governed server over the same database; returns its GraphQL URL.
+async fn traced(
+    data_dir: std::path::PathBuf,
+    listener: std::net::TcpListener,
+) -> anyhow::Result<String> {
+    let sink = Router::new().route(
+        "/v1/traces",
+        axum::routing::post(|_: axum::body::Bytes| async {}),
+    );
+    let endpoint = format!("http://{}/v1/traces", listener.local_addr()?);
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    tokio::spawn(async move { axum::serve(listener, sink).await });
+    let telemetry =
+        companin::telemetry::init_exporting_to(companin::config::LogFormat::Pretty, &endpoint)?;
+    std::mem::forget(telemetry);
+    anyhow::ensure!(companin::telemetry::exporting(), "tracing is on");
+    let app = Application::build(bench_settings(data_dir)?).await?;
+    let url = format!("http://{}/graphql", app.address());
+    tokio::spawn(app.run_until_stopped());
+    Ok(url)
 }
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -79,19 +120,7 @@ fn env_or(name: &str, default: u64) -> u64 {
 /// Starts the servers (governed, ungoverned, bare) over one SQLite database holding 20
 /// assistants.
 async fn start(data_dir: std::path::PathBuf) -> anyhow::Result<(String, String, String, String)> {
-    let settings = Settings {
-        data_dir,
-        http: HttpSettings {
-            bind: "127.0.0.1:0".parse()?,
-            ..Settings::default().http
-        },
-        // The benchmark measures serving, not the per-organization budget.
-        rate_limits: RateLimitSettings {
-            rate_limit_per_hour: u32::MAX,
-            ..Settings::default().rate_limits
-        },
-        ..Settings::default()
-    };
+    let settings = bench_settings(data_dir)?;
     let app = Application::build(settings.clone()).await?;
     let graphql_url = format!("http://{}/graphql", app.address());
     tokio::spawn(app.run_until_stopped());
@@ -139,6 +168,23 @@ async fn start(data_dir: std::path::PathBuf) -> anyhow::Result<(String, String, 
     let bare_url = format!("http://{}/assistants", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, bare).await });
     Ok((graphql_url, ungoverned_url, bare_url, key.key))
+}
+
+/// The governed server's settings over `data_dir`.
+fn bench_settings(data_dir: std::path::PathBuf) -> anyhow::Result<Settings> {
+    Ok(Settings {
+        data_dir,
+        http: HttpSettings {
+            bind: "127.0.0.1:0".parse()?,
+            ..Settings::default().http
+        },
+        // The benchmark measures serving, not the per-organization budget.
+        rate_limits: RateLimitSettings {
+            rate_limit_per_hour: u32::MAX,
+            ..Settings::default().rate_limits
+        },
+        ..Settings::default()
+    })
 }
 
 /// The baseline: the same query the GraphQL resolver runs, serialized straight to JSON.

@@ -187,6 +187,7 @@ pub async fn state(settings: Settings, models: Models) -> anyhow::Result<AppStat
     db::migrate(&db).await?;
     let metrics = Arc::new(Metrics::default());
     count_statements(&mut db, &metrics);
+    let models = models.traced(metrics.clone());
     let signing_keys = SigningKeys::load_or_generate(&settings)?;
     tracing::info!(
         keys = signing_keys.len(),
@@ -293,7 +294,7 @@ async fn auth_chain(
 
 /// The Redis client `REDIS_URL` asks for, if any: `rediss://` speaks TLS, trusting the
 /// system's roots or, when `COMPANIN_REDIS_CA_FILE` is set, that CA alone.
-fn redis_client(settings: &Settings) -> anyhow::Result<Option<redis::Client>> {
+pub(crate) fn redis_client(settings: &Settings) -> anyhow::Result<Option<redis::Client>> {
     let Some(url) = &settings.redis.redis_url else {
         return Ok(None);
     };

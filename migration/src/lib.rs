@@ -1,7 +1,7 @@
 //! Schema migrations of Companin's relational store, one change per file.
 //! Run by `companin migrate` and at the start of `companin serve`.
 
-pub use sea_orm_migration::prelude::*;
+pub use sea_orm_migration::{migrator::MigrationStatus, prelude::*};
 
 mod m20261121_000001_create_organization;
 mod m20261121_000002_create_api_key;

@@ -15,6 +15,7 @@ mod node;
 mod oauth_apps;
 mod rate_limits;
 mod sessions;
+mod spans;
 mod viewer;
 mod webhooks;
 
@@ -72,6 +73,9 @@ pub fn build(settings: &HttpSettings, state: Option<AppState>) -> CompaninSchema
     )
     .limit_depth(settings.graphql_max_depth)
     .limit_complexity(settings.graphql_max_complexity);
+    if crate::telemetry::exporting() {
+        builder = builder.extension(spans::RootFieldSpans);
+    }
     if !settings.graphql_introspection {
         builder = builder.disable_introspection();
     }

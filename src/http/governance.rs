@@ -55,6 +55,7 @@ pub async fn govern(State(state): State<AppState>, mut request: Request, next: N
         |p| p.as_str().to_owned(),
     );
     let method = request.method().as_str().to_owned();
+    super::trace::record_route(&method, &route, principal.billed_org().as_str());
     let request_id = request
         .headers()
         .get(REQUEST_ID)
@@ -78,6 +79,9 @@ pub async fn govern(State(state): State<AppState>, mut request: Request, next: N
         set_rate_limit_headers(response.headers_mut(), decision);
     }
     let operation = response.extensions().get::<OperationInfo>().cloned();
+    if let Some(operation) = &operation {
+        super::trace::record_operation(operation.kind, &operation.name);
+    }
     let served = Served {
         principal: &principal,
         transport,

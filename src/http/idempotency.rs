@@ -17,6 +17,7 @@ use axum::{
 };
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 use crate::{
     auth::Principal,
@@ -69,9 +70,11 @@ pub async fn run(
             // In a task of its own: a client that leaves before the answer does not take the
             // request with it, and the key still gets its answer (or is freed).
             let request = Request::from_parts(parts, Body::from(bytes));
-            tokio::spawn(async move { record(run, next.run(request).await).await })
-                .await
-                .map_err(|e| AppError::Internal(anyhow::anyhow!("an idempotent request: {e}")))
+            tokio::spawn(
+                async move { record(run, next.run(request).await).await }.in_current_span(),
+            )
+            .await
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("an idempotent request: {e}")))
         }
     }
 }

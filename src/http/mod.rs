@@ -11,6 +11,7 @@ mod openai;
 mod playground;
 mod probes;
 pub mod rest;
+mod trace;
 mod ws;
 mod ws_credential;
 
@@ -26,7 +27,7 @@ use tower_http::{
     ServiceBuilderExt,
     catch_panic::CatchPanicLayer,
     request_id::MakeRequestUuid,
-    trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer},
+    trace::{DefaultOnResponse, OnResponse, TraceLayer},
 };
 use tracing::Level;
 use utoipa_swagger_ui::SwaggerUi;
@@ -83,8 +84,13 @@ pub fn router(state: AppState, schema: CompaninSchema) -> Router {
                 .set_request_id(middleware::REQUEST_ID, MakeRequestUuid)
                 .layer(
                     TraceLayer::new_for_http()
-                        .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
-                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                        .make_span_with(trace::request_span)
+                        .on_response(|response: &_, latency, span: &_| {
+                            trace::record_response(response, span);
+                            DefaultOnResponse::new()
+                                .level(Level::INFO)
+                                .on_response(response, latency, span);
+                        }),
                 )
                 .propagate_request_id(middleware::REQUEST_ID)
                 .layer(CatchPanicLayer::custom(middleware::panic_response)),

@@ -43,8 +43,23 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     }
 }
 
-/// Prometheus metrics in the text exposition format.
+/// Prometheus metrics in the text exposition format. The gauges of the ingestion queue and
+/// the database pool are read now.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let metrics = &state.metrics;
+    match crate::repo::jobs::queued(&state.db).await {
+        Ok(queued) => {
+            metrics
+                .ingest_queued
+                .set(i64::try_from(queued).unwrap_or(i64::MAX));
+        }
+        Err(e) => tracing::warn!(error = %e, "could not count the queued ingestion jobs"),
+    }
+    let (size, idle) = crate::db::pool_use(&state.db);
+    metrics.db_pool_connections.set(i64::from(size));
+    metrics
+        .db_pool_idle
+        .set(i64::try_from(idle).unwrap_or(i64::MAX));
     (
         [(
             CONTENT_TYPE,

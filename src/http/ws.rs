@@ -26,6 +26,7 @@ use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::{sync::mpsc, task::AbortHandle};
+use tracing::Instrument;
 
 use super::{
     governance::{Served, record},
@@ -77,26 +78,33 @@ pub async fn upgrade(
         None if asked_for_any => None,
         None => Some(Protocol::TransportWs),
     };
-    ws.on_upgrade(move |mut socket| async move {
-        let Some(protocol) = protocol else {
-            close(&mut socket, 4406, "Subprotocol not acceptable").await;
-            return;
-        };
-        let (outbox, inbox) = mpsc::channel(OUTBOX);
-        Connection {
-            state,
-            schema,
-            upgrade_headers: headers,
-            peer,
-            protocol,
-            initialised: false,
-            standing: None,
-            subscriptions: HashMap::new(),
-            generation: 0,
-            outbox,
+    // The connection outlives the upgrade request; its operations are traced under it.
+    let span =
+        tracing::info_span!(target: super::trace::TARGET, "websocket", otel.name = "websocket");
+    ws.on_upgrade(move |mut socket| {
+        async move {
+            let _open = state.metrics.websocket_opened();
+            let Some(protocol) = protocol else {
+                close(&mut socket, 4406, "Subprotocol not acceptable").await;
+                return;
+            };
+            let (outbox, inbox) = mpsc::channel(OUTBOX);
+            Connection {
+                state,
+                schema,
+                upgrade_headers: headers,
+                peer,
+                protocol,
+                initialised: false,
+                standing: None,
+                subscriptions: HashMap::new(),
+                generation: 0,
+                outbox,
+            }
+            .run(socket, inbox)
+            .await;
         }
-        .run(socket, inbox)
-        .await;
+        .instrument(span)
     })
 }
 
@@ -440,17 +448,28 @@ impl Connection {
         }
         self.generation += 1;
         let generation = self.generation;
+        let described = super::graphql::describe(&request);
         let loader = crate::graphql::loaders::for_request(&self.state, &principal);
         let responses = self
             .schema
             .execute_stream(request.data(principal).data(loader));
-        let task = tokio::spawn(forward(
-            responses,
-            self.outbox.clone(),
-            self.protocol.next(),
-            id.clone(),
-            generation,
-        ));
+        let operation = tracing::info_span!(
+            target: super::trace::TARGET,
+            "graphql operation",
+            otel.name = format!("{} {}", described.kind.unwrap_or("invalid"), described.name),
+            graphql.operation.type = described.kind.unwrap_or("invalid"),
+            graphql.operation.name = described.name,
+        );
+        let task = tokio::spawn(
+            forward(
+                responses,
+                self.outbox.clone(),
+                self.protocol.next(),
+                id.clone(),
+                generation,
+            )
+            .instrument(operation),
+        );
         self.subscriptions
             .insert(id, (generation, task.abort_handle()));
         Flow::Continue

@@ -1,7 +1,6 @@
 //! One ingestion job: content → text → chunks → summary, keywords, vectors → the store.
 
 use entity::knowledge_source::Status;
-use sea_orm::TransactionTrait;
 use sha2::{Digest, Sha256};
 
 use super::{
@@ -34,6 +33,14 @@ impl JobError {
     /// A failure retrying cannot help.
     pub fn permanent(code: FailureCode, message: impl Into<String>) -> Self {
         Self::Permanent(SourceFailure::new(code, message))
+    }
+
+    /// `permanent` or `transient`, for traces.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Permanent(_) => "permanent",
+            Self::Transient(_) => "transient",
+        }
     }
 }
 
@@ -117,7 +124,7 @@ async fn mark_ready(
         embedding_model: state.models.embedder.id().to_owned(),
         fetched: content.validators,
     };
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let Some(ready) = repo::knowledge::mark_ready(&txn, tenant, source_id, indexed).await? else {
         // Deleted while it was indexed: leave no chunks behind.
         txn.rollback().await?;

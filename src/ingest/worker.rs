@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use entity::{ingest_job::JobStatus, knowledge_source::Status};
-use sea_orm::TransactionTrait;
 use tokio::task::JoinHandle;
+use tracing::{Instrument, field::Empty};
 
 use super::pipeline::{self, JobError, kinds};
 use crate::{
@@ -47,9 +47,26 @@ async fn work(state: AppState) {
                 // The job's organization, for the indexing work it asks for.
                 let tenant = Tenant::for_work(OrgId::from_db(job.org_id.clone()), Work::Ingestion);
                 let source = SourceId::from_db(job.source_id.clone());
+                let span = tracing::info_span!(
+                    "ingestion job",
+                    otel.name = format!("ingest {}", job.kind),
+                    otel.status_code = Empty,
+                    error.type = Empty,
+                    companin.organization.id = %job.org_id,
+                    companin.source.id = %job.source_id,
+                    companin.job.id = %job.id,
+                    companin.job.kind = %job.kind,
+                    companin.job.attempt = job.attempts,
+                );
                 let heartbeat = tokio::spawn(renew(state.clone(), tenant.clone(), job.id.clone()));
-                let result = pipeline::run(&state, &tenant, &source, &job.kind).await;
+                let result = pipeline::run(&state, &tenant, &source, &job.kind)
+                    .instrument(span.clone())
+                    .await;
                 heartbeat.abort();
+                if let Err(e) = &result {
+                    span.record("otel.status_code", "ERROR");
+                    span.record("error.type", e.kind());
+                }
                 if let Err(e) =
                     settle(&state, &job.id, job.attempts, &tenant, &source, result).await
                 {
@@ -156,7 +173,7 @@ async fn fail(
     source: &SourceId,
     failure: SourceFailure,
 ) -> Result<(), sea_orm::DbErr> {
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     repo::knowledge::set_status(&txn, tenant, source, Status::Failed, Some(&failure)).await?;
     repo::jobs::finish(
         &txn,
@@ -207,7 +224,7 @@ async fn schedule_due(state: &AppState) -> Result<(), sea_orm::DbErr> {
         // The claim and the job commit together; of replicas scheduling at once, one claims
         // the refresh (the others find it no longer due) and a source deleted meanwhile is
         // claimed by none.
-        let txn = state.db.begin().await?;
+        let txn = crate::db::begin_write(&state.db).await?;
         if !repo::knowledge::claim_refresh(&txn, &tenant, &id, now, next).await? {
             continue;
         }

@@ -114,6 +114,16 @@ pub enum FinishReason {
     Length,
 }
 
+impl FinishReason {
+    /// The reason as OpenAI and the GenAI conventions name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stop => "stop",
+            Self::Length => "length",
+        }
+    }
+}
+
 /// The end of a reply.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Completion {

@@ -19,6 +19,15 @@ impl ModelError {
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::Unavailable(message.into())
     }
+
+    /// What kind of failure it is, for traces (`error.type`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "invalid_request",
+            Self::RateLimited(_) => "rate_limited",
+            Self::Unavailable(_) => "unavailable",
+        }
+    }
 }
 
 impl From<candle_core::Error> for ModelError {

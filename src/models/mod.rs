@@ -21,6 +21,7 @@ mod pool;
 mod sentence;
 mod smollm;
 mod summarize;
+mod traced;
 
 use std::{path::Path, sync::Arc};
 

@@ -10,7 +10,7 @@ use async_openai::{
     Client,
     config::OpenAIConfig,
     error::OpenAIError,
-    middleware::{ReqwestService, retry::OpenAIRetryLayer},
+    middleware::{HttpRequestFactory, retry::OpenAIRetryLayer},
     types::{
         chat::{
             ChatCompletionRequestAssistantMessage, ChatCompletionRequestMessage,
@@ -37,6 +37,34 @@ use crate::config::ModelSettings;
 const EMBED_BATCH: usize = 256;
 /// Longest text sent for a summary.
 const SUMMARY_INPUT_CHARS: usize = 12_000;
+
+/// Sends a provider request with the current trace's `traceparent` (each attempt its own).
+#[derive(Clone)]
+struct Traced(reqwest::Client);
+
+impl tower::Service<HttpRequestFactory> for Traced {
+    type Response = reqwest::Response;
+    type Error = OpenAIError;
+    type Future = futures::future::BoxFuture<'static, Result<reqwest::Response, OpenAIError>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: HttpRequestFactory) -> Self::Future {
+        let client = self.0.clone();
+        let mut trace = reqwest::header::HeaderMap::new();
+        crate::telemetry::propagation::inject(&mut trace);
+        Box::pin(async move {
+            let mut request = request.build().await?;
+            request.headers_mut().extend(trace);
+            client.execute(request).await.map_err(OpenAIError::Reqwest)
+        })
+    }
+}
 
 /// A client of one OpenAI-compatible provider.
 #[derive(Clone)]
@@ -67,7 +95,7 @@ impl OpenAi {
             .map_err(|e| ModelError::unavailable(format!("HTTP client: {e}")))?;
         let service = tower::ServiceBuilder::new()
             .layer(OpenAIRetryLayer::new(settings.openai_max_retries))
-            .service(ReqwestService::new(http));
+            .service(Traced(http));
         Ok(Self {
             client: Client::with_config(config).with_http_service(service),
             base,

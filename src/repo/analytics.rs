@@ -30,7 +30,7 @@ pub struct LogFilter {
     pub endpoint: Option<String>,
     /// Only this HTTP status.
     pub status: Option<i32>,
-    /// Only `rest`, `graphql` or `ws`.
+    /// Only `rest`, `graphql`, `ws` or `openai`.
     pub transport: Option<String>,
     /// Only refused (true) or admitted (false) requests.
     pub rate_limited: Option<bool>,

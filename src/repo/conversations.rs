@@ -9,7 +9,7 @@ use entity::{
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionSession, TransactionTrait, sea_query::Expr,
+    QueryOrder, QuerySelect, sea_query::Expr,
 };
 
 use super::{pages, visible, windowed};
@@ -183,32 +183,47 @@ pub async fn insert_message(
         .await
 }
 
-/// Stores a conversation's earlier turns as finished messages, in order, all or nothing
-/// (a client that keeps the history itself, as OpenAI's chat API does, sends it again).
-pub async fn import_history(
-    db: &impl TransactionTrait,
+/// A conversation's earlier turns as finished messages, oldest first, stamped now: made
+/// before the message that opens the conversation and stored with it (a client that keeps
+/// the history itself, as OpenAI's chat API does, sends it again).
+pub fn history(
     tenant: &Tenant,
     conversation_id: &str,
     turns: Vec<(Role, String)>,
+) -> Vec<message::Model> {
+    turns
+        .into_iter()
+        .map(|(role, content)| {
+            let mut message = written(
+                tenant,
+                NewMessage {
+                    conversation_id: conversation_id.to_owned(),
+                    role,
+                    content,
+                    status: Status::Complete,
+                    reply_to: None,
+                    assistant_version: None,
+                    model: None,
+                },
+            );
+            message.completed_at = Some(message.created_at);
+            message
+        })
+        .collect()
+}
+
+/// Stores turns [`history`] made (in the transaction that opens their conversation).
+pub async fn insert_history(
+    db: &impl ConnectionTrait,
+    history: &[message::Model],
 ) -> Result<(), DbErr> {
-    let txn = db.begin().await?;
-    for (role, content) in turns {
-        let mut message = written(
-            tenant,
-            NewMessage {
-                conversation_id: conversation_id.to_owned(),
-                role,
-                content,
-                status: Status::Complete,
-                reply_to: None,
-                assistant_version: None,
-                model: None,
-            },
-        );
-        message.completed_at = Some(message.created_at);
-        message::ActiveModel::from(message).insert(&txn).await?;
+    if history.is_empty() {
+        return Ok(());
     }
-    txn.commit().await
+    message::Entity::insert_many(history.iter().cloned().map(message::ActiveModel::from))
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
 }
 
 /// A message about to be stored, with its id and times.
@@ -252,6 +267,8 @@ fn stored_now() -> DateTime<Utc> {
 pub struct Exchange {
     /// The conversation to open first; `None` when it exists (it is then touched).
     pub opens: Option<conversation::Model>,
+    /// The turns the conversation it opens starts with (see [`history`]).
+    pub history: Vec<message::Model>,
     /// The visitor's message.
     pub user: message::Model,
     /// The reply, `PENDING`.
@@ -259,11 +276,12 @@ pub struct Exchange {
 }
 
 /// The exchange of `text` in the conversation `conversation_id` (or in `opens`, which it
-/// opens), answered by assistant version `version`.
+/// opens with `history`), answered by assistant version `version`.
 pub fn exchange(
     tenant: &Tenant,
     conversation_id: &str,
     opens: Option<conversation::Model>,
+    history: Vec<message::Model>,
     text: &str,
     version: i32,
 ) -> Exchange {
@@ -291,7 +309,12 @@ pub fn exchange(
             model: None,
         },
     );
-    Exchange { opens, user, reply }
+    Exchange {
+        opens,
+        history,
+        user,
+        reply,
+    }
 }
 
 /// Stores exchanges (of any organizations) with three statements whatever their number:
@@ -305,9 +328,12 @@ pub async fn store_exchanges(
     conversation::Entity::insert_many(opened.map(conversation::ActiveModel::from))
         .exec_without_returning(db)
         .await?;
-    let messages = exchanges
-        .iter()
-        .flat_map(|e| [e.user.clone(), e.reply.clone()]);
+    let messages = exchanges.iter().flat_map(|e| {
+        e.history
+            .iter()
+            .cloned()
+            .chain([e.user.clone(), e.reply.clone()])
+    });
     message::Entity::insert_many(messages.map(message::ActiveModel::from))
         .exec_without_returning(db)
         .await?;

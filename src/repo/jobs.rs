@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use entity::ingest_job::{self, JobStatus};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
-    DbErr, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    DbErr, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, Set,
     sea_query::{Alias, Expr, ExprTrait, LockBehavior, LockType, Query, SelectStatement},
 };
 
@@ -51,6 +51,15 @@ pub async fn enqueue(
     .insert(db)
     .await?;
     Ok(())
+}
+
+/// How many jobs wait to run, across organizations (a metric: unscoped by necessity).
+pub async fn queued(db: &DatabaseConnection) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    ingest_job::Entity::find()
+        .filter(ingest_job::Column::Status.eq(JobStatus::Queued))
+        .count(db)
+        .await
 }
 
 /// A job a worker took.
@@ -101,7 +110,7 @@ pub async fn claim(
     let postgres = db.get_database_backend() == DbBackend::Postgres;
     for _ in 0..5 {
         let txn = if postgres {
-            Some(db.begin().await?)
+            Some(crate::db::begin_write(db).await?)
         } else {
             None
         };

@@ -3,7 +3,7 @@
 //! exchanges waiting at that moment in one transaction of three statements. A thousand
 //! visitors sending at once thus wait for a few commits, not for a thousand.
 
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::repo::{self, conversations::Exchange};
@@ -80,7 +80,7 @@ async fn write_batches(db: DatabaseConnection, mut pending: mpsc::Receiver<Pendi
 }
 
 async fn write(db: &DatabaseConnection, exchanges: &[&Exchange]) -> Result<(), DbErr> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     repo::conversations::store_exchanges(&txn, exchanges).await?;
     txn.commit().await
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use entity::{
     conversation, feedback, knowledge_source, webhook_delivery, webhook_endpoint, webhook_event,
 };
-use sea_orm::{ActiveEnum, ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{ActiveEnum, ConnectionTrait, DatabaseConnection, DbErr};
 use serde_json::{Value, json};
 
 use crate::{
@@ -323,7 +323,7 @@ pub async fn emit_now(
     if endpoints.is_empty() {
         return Ok(None);
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let id = record(&txn, outbox, tenant, event, &endpoints).await?;
     txn.commit().await?;
     Ok(Some(id))

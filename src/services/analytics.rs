@@ -48,7 +48,7 @@ pub struct UsageBucket {
 /// Traffic of one route or operation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EndpointStats {
-    /// `rest`, `graphql` or `ws`.
+    /// `rest`, `graphql`, `ws` or `openai`.
     pub transport: String,
     /// Route template or operation name.
     pub endpoint: String,

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use entity::assistant_version;
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 
 use crate::{
     auth::{Principal, Scope, Tenant},
@@ -27,7 +27,7 @@ pub async fn create(
 ) -> AppResult<AssistantRow> {
     let tenant = principal.scope(Scope::Write)?;
     let config = input.into_new_config()?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let row = repo::assistants::insert(&txn, &tenant, &config, active).await?;
     txn.commit().await?;
     Ok(row)
@@ -91,7 +91,7 @@ pub async fn update(
             "give at least one setting to change",
         ));
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let number = repo::assistants::reserve_next_version(&txn, &tenant, id)
         .await?
         .ok_or(AppError::NotFound("assistant"))?;
@@ -166,7 +166,7 @@ pub async fn promote(
         .await?
         .ok_or(AppError::NotFound("assistant version"))?;
     if assistant.live_version_id != version.id {
-        let txn = db.begin().await?;
+        let txn = crate::db::begin_write(db).await?;
         repo::assistants::set_live(&txn, &tenant, id, &version.id).await?;
         let event = Event::version_promoted(
             id.as_str(),

@@ -7,7 +7,7 @@
 use entity::message::Role;
 
 use super::{
-    conversations::{self, CreateConversation, SendMessage, Sent},
+    conversations::{self, SendMessage, Sent},
     sessions::{self, CreateSession},
 };
 use crate::{
@@ -69,21 +69,31 @@ pub async fn start(state: &AppState, principal: &Principal, input: Completion) -
             format!("the last message must be 1 to {most} characters"),
         ));
     }
-    let conversation_id = match input.conversation_id {
-        Some(id) => id,
+    // A new conversation opens with the turns sent, stored with the message: a message
+    // refused (the model busy) leaves no conversation behind.
+    let (conversation_id, session_id, history) = match input.conversation_id {
+        Some(id) => (Some(id), None, Vec::new()),
         None => {
             let kept = input.turns.len().saturating_sub(KEPT_TURNS);
-            let turns = input.turns.into_iter().skip(kept).collect();
-            open(state, principal, &tenant, &assistant, input.user, turns).await?
+            let history = input
+                .turns
+                .into_iter()
+                .skip(kept)
+                .map(|t| (t.role, t.content))
+                .collect();
+            let session = open(state, principal, &assistant, input.user).await?;
+            (None, Some(session), history)
         }
     };
     conversations::send(
         state,
         principal,
         SendMessage {
-            conversation_id: Some(conversation_id),
+            conversation_id,
+            session_id,
             assistant_id: Some(assistant),
             message: input.message,
+            history,
             ..SendMessage::default()
         },
     )
@@ -169,15 +179,13 @@ fn check_turns(turns: &[Turn]) -> AppResult<()> {
     Ok(())
 }
 
-/// A session on channel `openai` and a conversation in it holding `turns`.
+/// A session on channel `openai` for `user`, whose first message opens its conversation.
 async fn open(
     state: &AppState,
     principal: &Principal,
-    tenant: &Tenant,
     assistant: &AssistantId,
     user: Option<String>,
-    turns: Vec<Turn>,
-) -> AppResult<ConversationId> {
+) -> AppResult<SessionId> {
     let session = sessions::create(
         state,
         principal,
@@ -189,18 +197,5 @@ async fn open(
         },
     )
     .await?;
-    let conversation = conversations::create(
-        state,
-        principal,
-        CreateConversation {
-            session_id: SessionId::from_db(session.id),
-            assistant_id: Some(assistant.clone()),
-            assistant_version: None,
-            title: None,
-        },
-    )
-    .await?;
-    let turns = turns.into_iter().map(|t| (t.role, t.content)).collect();
-    repo::conversations::import_history(&state.db, tenant, &conversation.id, turns).await?;
-    Ok(ConversationId::from_db(conversation.id))
+    Ok(SessionId::from_db(session.id))
 }

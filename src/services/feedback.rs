@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 
 use entity::feedback;
-use sea_orm::TransactionTrait;
 use serde_json::Value;
 
 use crate::{
@@ -115,7 +114,7 @@ pub async fn submit(
         "actor.metadata",
         state.settings.replies.max_traits_bytes,
     )?;
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let feedback = repo::feedback::insert(
         &txn,
         &tenant,

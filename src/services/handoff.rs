@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use entity::{conversation, message};
-use sea_orm::{DatabaseTransaction, TransactionTrait};
+use sea_orm::DatabaseTransaction;
 use serde_json::{Value, json};
 
 use crate::{
@@ -99,7 +99,7 @@ pub(crate) async fn hand_off(
     let id = ConversationId::from_db(conversation.id.clone());
     let by_keyword = handoff.trigger == Trigger::Keyword;
     let context = handoff_context(state, tenant, &conversation).await?;
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let Some(changed) = repo::handoff::hand_off(&txn, tenant, &id, handoff).await? else {
         drop(txn);
         // Another request changed the state first.
@@ -128,7 +128,7 @@ pub async fn release(
         ConversationState::Bot => return Ok(conversation),
         ConversationState::HandedOff => {}
     }
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let changed = repo::handoff::change_state(
         &txn,
         &tenant,
@@ -248,12 +248,14 @@ pub(crate) async fn visitor_message(
     state: &AppState,
     tenant: &Tenant,
     opens: Option<conversation::Model>,
+    history: &[message::Model],
     conversation_id: &str,
     text: &str,
 ) -> AppResult<message::Model> {
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     if let Some(conversation) = opens {
         repo::handoff::open(&txn, conversation).await?;
+        repo::conversations::insert_history(&txn, history).await?;
     }
     let stored = repo::handoff::post(&txn, tenant, conversation_id, Author::Visitor, text).await?;
     txn.commit().await?;

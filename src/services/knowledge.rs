@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use entity::knowledge_source::{self, Kind};
-use sea_orm::{DatabaseTransaction, TransactionTrait};
+use sea_orm::DatabaseTransaction;
 
 use crate::{
     auth::{Principal, Scope, Tenant},
@@ -125,7 +125,7 @@ pub async fn update_qa(
         answer: pair.answer,
         tags: pair.tags,
     };
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let source = repo::knowledge::replace_qa(&txn, &tenant, id, content)
         .await?
         .ok_or(AppError::NotFound("knowledge source"))?;
@@ -172,7 +172,7 @@ pub async fn refresh_url(
 ) -> AppResult<knowledge_source::Model> {
     let tenant = principal.scope(Scope::Write)?;
     find_kind(state, &tenant, id, Some(Kind::Url)).await?;
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let source = repo::knowledge::touch(&txn, &tenant, id)
         .await?
         .ok_or(AppError::NotFound("knowledge source"))?;
@@ -284,7 +284,7 @@ pub async fn reembed(
         return Err(AppError::NotFound("knowledge source"));
     }
     let now = Utc::now();
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     for id in &found {
         repo::jobs::enqueue(&txn, &tenant, id, kinds::REEMBED, now).await?;
     }
@@ -311,7 +311,7 @@ async fn accept(
     tenant: &Tenant,
     source: NewSource,
 ) -> AppResult<knowledge_source::Model> {
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let model = repo::knowledge::insert(&txn, tenant, source).await?;
     let id = SourceId::from_db(model.id.clone());
     commit_with_job(state, txn, tenant, &id, kinds::INDEX).await?;

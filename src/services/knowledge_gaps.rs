@@ -4,6 +4,7 @@
 //! paraphrase is answered from it.
 
 use std::sync::LazyLock;
+use tracing::Instrument;
 
 use chrono::Utc;
 use entity::{
@@ -90,12 +91,15 @@ pub struct Signal {
 /// is logged, never the caller's.
 pub(crate) fn spawn_record(state: &AppState, work: &Tenant, signal: Signal) {
     let (state, work) = (state.clone(), work.clone());
-    tokio::spawn(async move {
-        if let Err(e) = record(&state, &work, signal).await {
-            e.log();
-            tracing::warn!(code = e.code(), "a knowledge gap could not be recorded");
+    tokio::spawn(
+        async move {
+            if let Err(e) = record(&state, &work, signal).await {
+                e.log();
+                tracing::warn!(code = e.code(), "a knowledge gap could not be recorded");
+            }
         }
-    });
+        .in_current_span(),
+    );
 }
 
 /// Records a signal about a visitor question of `conversation` — the message `message_id`

@@ -1,7 +1,7 @@
 //! Organizations: the operator creates them; callers read their own.
 
 use entity::{api_key, organization};
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 
 use super::api_keys::{self, CreatedApiKey, NewApiKey};
 use crate::{
@@ -21,7 +21,7 @@ pub async fn create(
     if name.is_empty() || name.chars().count() > 100 {
         return Err(AppError::bad_input("name", "must be 1 to 100 characters"));
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let org = repo::organizations::insert(&txn, name, sandbox).await?;
     let tenant = Tenant::for_work(OrgId::from_db(org.id.clone()), Work::Operator);
     let first_key = NewApiKey {

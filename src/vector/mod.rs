@@ -118,6 +118,12 @@ impl VectorStore {
         Ok(table)
     }
 
+    /// How many chunk tables the store holds, each opened: the store answers and its
+    /// manifests read.
+    pub async fn table_count(&self) -> anyhow::Result<usize> {
+        Ok(self.all_tables().await?.len())
+    }
+
     /// Every chunk table that exists.
     async fn all_tables(&self) -> anyhow::Result<Vec<Table>> {
         let names = self

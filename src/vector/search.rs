@@ -85,6 +85,19 @@ impl VectorStore {
     /// The best chunks for `request` among those embedded by `model`; `embedding` gives the
     /// query's vector, computed while the full-text leg searches (the text leg needs it only
     /// to report its hits' similarity).
+    #[tracing::instrument(
+        name = "vector search",
+        skip_all,
+        fields(
+            otel.name = "vector search",
+            otel.kind = "client",
+            db.system.name = "lancedb",
+            companin.organization.id = request.org.as_str(),
+            companin.search.mode = ?request.mode,
+            companin.search.limit = request.limit,
+            companin.search.hits = tracing::field::Empty,
+        )
+    )]
     pub async fn search(
         &self,
         model: &str,
@@ -128,7 +141,9 @@ impl VectorStore {
                 ..raw
             })
             .collect();
-        Ok(fuse(request, by_vector, by_text))
+        let hits = fuse(request, by_vector, by_text);
+        tracing::Span::current().record("companin.search.hits", hits.len());
+        Ok(hits)
     }
 }
 

@@ -341,6 +341,7 @@ impl TryFrom<SendMessageInput> for SendMessage {
             assistant_version: i.assistant_version,
             template: i.template,
             variables: i.variables.map(|v| v.0),
+            history: Vec::new(),
         })
     }
 }

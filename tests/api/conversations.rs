@@ -1284,8 +1284,8 @@ async fn visitors_sending_at_once_find_their_own_messages_and_a_vanished_convers
         .expect("database");
     let writer = ExchangeWriter::start(db);
     let tenant = Tenant::for_work(OrgId::from_db(app.org_id.clone()), Work::Replies);
-    let kept = exchange(&tenant, &conversations[0], None, "one more", 1);
-    let vanished = exchange(&tenant, "conv_vanished", None, "lost", 1);
+    let kept = exchange(&tenant, &conversations[0], None, Vec::new(), "one more", 1);
+    let vanished = exchange(&tenant, "conv_vanished", None, Vec::new(), "lost", 1);
     let both = async { tokio::join!(writer.store(kept), writer.store(vanished)) };
     let (kept, vanished) = tokio::time::timeout(Duration::from_secs(30), both)
         .await

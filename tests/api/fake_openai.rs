@@ -37,6 +37,7 @@ pub enum Reply {
 struct Script {
     replies: Mutex<VecDeque<Reply>>,
     requests: Mutex<Vec<(String, Value)>>,
+    traceparents: Mutex<Vec<Option<String>>>,
 }
 
 /// A running fake provider.
@@ -52,6 +53,7 @@ impl FakeOpenAi {
         let script = Arc::new(Script {
             replies: Mutex::new(replies.into()),
             requests: Mutex::default(),
+            traceparents: Mutex::default(),
         });
         let app = Router::new()
             .route("/v1/chat/completions", post(answer))
@@ -69,13 +71,25 @@ impl FakeOpenAi {
     pub fn requests(&self) -> Vec<(String, Value)> {
         self.script.requests.lock().expect("lock").clone()
     }
+
+    /// The `traceparent` header of each request received, in order.
+    pub fn traceparents(&self) -> Vec<Option<String>> {
+        self.script.traceparents.lock().expect("lock").clone()
+    }
 }
 
 async fn answer(
     State(script): State<Arc<Script>>,
     uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
+    script.traceparents.lock().expect("lock").push(
+        headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    );
     script
         .requests
         .lock()

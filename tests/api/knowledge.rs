@@ -465,6 +465,50 @@ async fn deleting_a_source_removes_it_from_search_and_reembed_keeps_answering() 
     );
 }
 
+/// SQLite has one writer at a time. A transaction that read before it wrote used to fail at
+/// once ("database is locked", a 500) when another connection had committed in between:
+/// writers now take the lock up front and wait for it.
+#[tokio::test]
+async fn concurrent_writes_of_one_organization_all_succeed_on_the_embedded_database() {
+    let app = TestApp::spawn().await;
+    for i in 0..3 {
+        let qa = app
+            .create_qa(&app.key, &format!("Question {i}?"), &format!("Answer {i}."))
+            .await;
+        app.settled(&app.key, &qa).await;
+    }
+    let writes = (0..24).map(|i| {
+        let request = if i % 2 == 0 {
+            app.rest(Method::POST, "/api/v1/knowledge/reembed", &app.key)
+                .json(&json!({}))
+        } else {
+            app.rest(Method::POST, "/api/v1/knowledge/qas", &app.key)
+                .json(&json!({ "question": format!("Extra {i}?"), "answer": "Yes." }))
+        };
+        TestApp::send(request)
+    });
+    for (i, (status, body)) in futures::future::join_all(writes)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let expected = if i % 2 == 0 {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::CREATED
+        };
+        assert_eq!(status, expected, "write {i}: {body}");
+    }
+    let (status, listed) =
+        TestApp::send(app.rest(Method::GET, "/api/v1/knowledge?limit=100", &app.key)).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(
+        listed["data"].as_array().map(Vec::len),
+        Some(15),
+        "every created source is there: {listed}"
+    );
+}
+
 /// Below the index threshold every search is exact; this drives the store past it, so the
 /// approximate vector index, the organization bitmap and the source B-tree are all built, and
 /// checks that searches through them still find the right chunks and only the caller's.

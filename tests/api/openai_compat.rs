@@ -403,3 +403,30 @@ async fn a_widget_visitor_talks_to_its_own_assistant_and_errors_come_in_openais_
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 }
+
+#[tokio::test]
+async fn a_completion_refused_while_the_model_is_busy_leaves_no_conversation_behind() {
+    let app = TestApp::spawn_with(|s| s.replies.max_concurrent_replies = 0).await;
+    let assistant = app.assistant(&app.key, json!({})).await;
+    let (status, refused) = TestApp::send(
+        openai(&app, Method::POST, "/v1/chat/completions", &app.key).json(&json!({
+            "model": assistant,
+            "messages": [
+                {"role": "user", "content": "Hello"},
+                {"role": "assistant", "content": "Hi! How can I help?"},
+                {"role": "user", "content": "Can I return a kettle?"},
+            ],
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{refused}");
+    assert_eq!(refused["error"]["type"], "rate_limit_error", "{refused}");
+    let (status, conversations) =
+        TestApp::send(app.rest(Method::GET, "/api/v1/conversations", &app.key)).await;
+    assert_eq!(status, StatusCode::OK, "{conversations}");
+    assert_eq!(
+        conversations["data"].as_array().map(Vec::len),
+        Some(0),
+        "the turns sent are stored with the message or not at all: {conversations}"
+    );
+}

@@ -1,7 +1,7 @@
 //! `POST /v1/chat/completions`: the visitor's message to an assistant, answered as a
 //! `chat.completion`, or streamed as `chat.completion.chunk`s ending with `data: [DONE]`.
 
-use std::{convert::Infallible, time::Duration};
+use std::convert::Infallible;
 
 use axum::{
     Json,
@@ -34,9 +34,6 @@ use crate::{
 
 /// The header naming the conversation a call continues, and answering the one it used.
 pub const CONVERSATION_HEADER: &str = "x-companin-conversation-id";
-
-/// How often a quiet stream sends a comment line.
-const HEARTBEAT: Duration = Duration::from_secs(15);
 
 /// Sends the last `user` message to the assistant the model names and answers with its reply.
 pub async fn completions(
@@ -154,6 +151,6 @@ async fn stream_reply(
         .map(|chunk: Value| Ok::<_, Infallible>(Event::default().data(chunk.to_string())))
         .chain(stream::once(async { Ok(Event::default().data("[DONE]")) }));
     Ok(Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(HEARTBEAT))
+        .keep_alive(KeepAlive::new().interval(crate::http::rest::sse::HEARTBEAT))
         .into_response())
 }

@@ -74,7 +74,7 @@ struct ReportParams {
     endpoint: Option<String>,
     /// Only this HTTP status.
     status: Option<i32>,
-    /// Only `rest`, `graphql` or `ws`.
+    /// Only `rest`, `graphql`, `ws` or `openai`.
     transport: Option<String>,
     /// Only refused (true) or admitted (false) requests.
     rate_limited: Option<bool>,

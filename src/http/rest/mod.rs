@@ -13,7 +13,7 @@ mod oauth_apps;
 mod outcomes;
 mod rate_limits;
 mod sessions;
-mod sse;
+pub(crate) mod sse;
 mod viewer;
 mod webhooks;
 mod widget_token;

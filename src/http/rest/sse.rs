@@ -26,8 +26,8 @@ use crate::{
     views::conversations::ReplyEvent,
 };
 
-/// How often a quiet stream sends a comment line.
-const HEARTBEAT: Duration = Duration::from_secs(15);
+/// How often a quiet stream sends a comment line (proxies close idle connections).
+pub(crate) const HEARTBEAT: Duration = Duration::from_secs(15);
 
 /// Whether the client asked for `text/event-stream`.
 pub fn accepts_event_stream(headers: &HeaderMap) -> bool {

@@ -7,7 +7,7 @@ use entity::{
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
-    DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
     sea_query::{Expr, ExprTrait, LockBehavior, LockType},
 };
 
@@ -113,7 +113,7 @@ pub async fn claim(
             .limit(1);
         let claimed = if postgres {
             next = next.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-            let txn = db.begin().await?;
+            let txn = crate::db::begin_write(db).await?;
             let Some(candidate) = next.one(&txn).await? else {
                 return Ok(None);
             };

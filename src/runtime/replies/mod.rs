@@ -11,6 +11,7 @@ use std::{
     future::Future,
     sync::{Arc, Mutex, PoisonError},
 };
+use tracing::Instrument;
 
 use entity::message;
 use tokio::task::JoinHandle;
@@ -158,21 +159,31 @@ impl Replies {
             reply_to: reply.reply_to.clone(),
         };
         let conversation_id = reply.conversation_id.clone();
-        let handle = tokio::spawn(async move {
-            let _finished = done.drop_guard();
-            let broker = self.broker.clone();
-            let mut guard = Unfinished {
-                replies: self,
-                conversation_id,
-                message_id: id,
-                ended: false,
-            };
-            broker.publish(started_event).await;
-            let _ = started_tx.send(());
-            let stored = generate(cancel).await;
-            guard.ended = true;
-            stored
-        });
+        // The reply outlives the request that asked for it; its span continues that trace.
+        let span = tracing::info_span!(
+            "reply",
+            otel.name = "reply",
+            companin.conversation.id = %reply.conversation_id,
+            companin.message.id = %reply.id,
+        );
+        let handle = tokio::spawn(
+            async move {
+                let _finished = done.drop_guard();
+                let broker = self.broker.clone();
+                let mut guard = Unfinished {
+                    replies: self,
+                    conversation_id,
+                    message_id: id,
+                    ended: false,
+                };
+                broker.publish(started_event).await;
+                let _ = started_tx.send(());
+                let stored = generate(cancel).await;
+                guard.ended = true;
+                stored
+            }
+            .instrument(span),
+        );
         // An error means the task ended before; the handle tells how.
         let _ = started.await;
         handle

@@ -50,6 +50,9 @@ pub struct SendMessage {
     pub template: Option<String>,
     /// Values of the template's placeholders (a JSON object).
     pub variables: Option<Value>,
+    /// The turns a conversation this message opens starts with (a transcript the client
+    /// kept); ignored when the message continues a conversation.
+    pub history: Vec<(message::Role, String)>,
 }
 
 /// A sent message and its reply, which is being generated.
@@ -116,11 +119,17 @@ pub async fn send(state: &AppState, principal: &Principal, input: SendMessage) -
         traits,
         assistant: (assistant, live),
     } = target(state, &tenant, &input).await?;
+    // Stamped before the message, stored with it (or with nothing, when it is refused).
+    let history = if opens {
+        repo::conversations::history(&tenant, &conversation.id, input.history.clone())
+    } else {
+        Vec::new()
+    };
     match ConversationState::from_db(&conversation.status) {
         ConversationState::Closed => return Err(AppError::ConversationClosed),
         ConversationState::HandedOff => {
             let user =
-                handoff::visitor_message(state, &tenant, None, &conversation.id, text).await?;
+                handoff::visitor_message(state, &tenant, None, &[], &conversation.id, text).await?;
             return Ok(Sent::for_a_person(user, conversation));
         }
         ConversationState::Bot => {}
@@ -136,7 +145,9 @@ pub async fn send(state: &AppState, principal: &Principal, input: SendMessage) -
     if let Some(keyword) = handoff::keyword_in(&rules, text) {
         let reason = format!("the visitor wrote \"{keyword}\"");
         let opened = opens.then(|| conversation.clone());
-        let user = handoff::visitor_message(state, &tenant, opened, &conversation.id, text).await?;
+        let user =
+            handoff::visitor_message(state, &tenant, opened, &history, &conversation.id, text)
+                .await?;
         let request = NewHandoff {
             trigger: Trigger::Keyword,
             reason: Some(reason),
@@ -160,6 +171,7 @@ pub async fn send(state: &AppState, principal: &Principal, input: SendMessage) -
         &tenant,
         &conversation_id,
         opens.then(|| conversation.clone()),
+        history,
         text,
         version.version,
     );

@@ -13,8 +13,9 @@ use entity::{
 };
 use rand::Rng;
 use reqwest::header::{CONTENT_TYPE, USER_AGENT};
-use sea_orm::{DbErr, TransactionTrait};
+use sea_orm::DbErr;
 use tokio::task::JoinHandle;
+use tracing::{Instrument, field::Empty};
 
 use super::{EventType, signature};
 use crate::{
@@ -26,6 +27,7 @@ use crate::{
         webhooks::{NewAttempt, Settled},
     },
     state::AppState,
+    telemetry,
 };
 
 /// How often idle dispatchers look for due deliveries.
@@ -112,6 +114,21 @@ async fn prune(state: AppState) {
 /// is kept only while the claim holds (a dispatcher whose claim expired and was taken over
 /// changes nothing).
 pub async fn deliver(state: &AppState, delivery: webhook_delivery::Model) -> Result<(), DbErr> {
+    let span = tracing::info_span!(
+        "webhook delivery",
+        otel.name = "webhook delivery",
+        otel.kind = "client",
+        otel.status_code = Empty,
+        companin.organization.id = %delivery.org_id,
+        companin.webhook.delivery.id = %delivery.id,
+        companin.webhook.attempt = delivery.attempts,
+        http.response.status_code = Empty,
+        error.type = Empty,
+    );
+    attempt_once(state, delivery).instrument(span).await
+}
+
+async fn attempt_once(state: &AppState, delivery: webhook_delivery::Model) -> Result<(), DbErr> {
     let db = &state.db;
     let attempt = delivery.attempts;
     // The delivery's organization, for the delivery work it asks for.
@@ -142,7 +159,7 @@ pub async fn deliver(state: &AppState, delivery: webhook_delivery::Model) -> Res
     }
     let sent = send(state, &endpoint, &event, &delivery.id).await;
     // The attempt and the delivery's next state are written together.
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let attempted = NewAttempt {
         delivery_id: delivery.id.clone(),
         attempted_at: sent.at,
@@ -152,10 +169,25 @@ pub async fn deliver(state: &AppState, delivery: webhook_delivery::Model) -> Res
         response_excerpt: sent.excerpt.clone(),
     };
     repo::webhooks::insert_attempt(&txn, &tenant, attempted).await?;
+    let span = tracing::Span::current();
+    if let Some(status) = sent.status {
+        span.record("http.response.status_code", status);
+    }
     let settled = settlement(state, &delivery, sent);
+    let outcome = match settled.status {
+        DeliveryStatus::Succeeded => "succeeded",
+        DeliveryStatus::Failed => "failed",
+        DeliveryStatus::Pending => "retrying",
+    };
+    if outcome != "succeeded" {
+        span.record("otel.status_code", "ERROR");
+        span.record("error.type", outcome);
+    }
     let kept = repo::webhooks::settle(&txn, &tenant, &delivery.id, attempt, settled).await?;
     txn.commit().await?;
-    if !kept {
+    if kept {
+        state.metrics.webhook_attempt(outcome);
+    } else {
         tracing::warn!(delivery = %delivery.id, "a webhook delivery's claim expired during its attempt; another dispatcher has it");
     }
     Ok(())
@@ -283,8 +315,11 @@ fn signed(
     });
     let secrets = || std::iter::once(endpoint.secret.as_str()).chain(previous);
     let body = event.payload.as_bytes();
+    let mut trace = reqwest::header::HeaderMap::new();
+    telemetry::propagation::inject(&mut trace);
     client
         .post(url)
+        .headers(trace)
         .header(CONTENT_TYPE, "application/json")
         .header(USER_AGENT, "Companin-Webhooks/1.0")
         .header("companin-event-id", &event.id)

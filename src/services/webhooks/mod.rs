@@ -11,7 +11,6 @@ use entity::{
     webhook_delivery::{self, DeliveryStatus},
     webhook_endpoint, webhook_event,
 };
-use sea_orm::TransactionTrait;
 
 pub use crate::runtime::outbox::{ALL_EVENTS, Event, EventType, Outbox, emit};
 use crate::{
@@ -207,7 +206,7 @@ pub async fn test(
     let tenant = principal.scope(Scope::Admin)?;
     let endpoint = existing(state, &tenant, id).await?;
     // Queued already claimed by this request, so no dispatcher sends it at the same time.
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let event = outbox::write(&txn, &tenant, Event::test(&endpoint.id)).await?;
     let queued = outbox::queue(&txn, state.outbox(), &tenant, &event, &endpoint).await?;
     let now = Utc::now();
