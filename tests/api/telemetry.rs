@@ -231,10 +231,15 @@ async fn exported_spans_continue_the_callers_trace_from_the_request_to_the_model
         attribute(search, "db.system.name").as_deref(),
         Some("lancedb")
     );
+    let system = if app.database_url().starts_with("postgres") {
+        "postgresql"
+    } else {
+        "sqlite"
+    };
     assert!(
         spans
             .iter()
-            .any(|s| attribute(s, "db.system").as_deref() == Some("sqlite")),
+            .any(|s| attribute(s, "db.system").as_deref() == Some(system)),
         "database statements are spans of the trace"
     );
 
