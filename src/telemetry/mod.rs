@@ -94,7 +94,7 @@ fn install(format: LogFormat, endpoint: Option<Option<String>>) -> anyhow::Resul
         tracing_opentelemetry::layer()
             .with_tracer(provider.tracer("companin"))
             .with_threads(false)
-            .with_filter(filter::dynamic_filter_fn(exported))
+            .with_filter(exported())
     });
     // Already installed (tests build many servers in one process): keep the first.
     let installed = tracing_subscriber::registry()
@@ -111,20 +111,27 @@ fn install(format: LogFormat, endpoint: Option<Option<String>>) -> anyhow::Resul
 
 /// What is exported: this crate's spans and events (info and above), and the database
 /// statements run inside one of them (a poller's statements outside any span are not traces
-/// worth keeping).
-fn exported<S: tracing::Subscriber + for<'a> LookupSpan<'a>>(
-    meta: &tracing::Metadata<'_>,
-    cx: &tracing_subscriber::layer::Context<'_, S>,
-) -> bool {
-    if *meta.level() > Level::INFO {
-        return false;
-    }
-    let target = meta.target();
-    if target.starts_with("sea_orm") {
-        meta.is_span() && cx.lookup_current().is_some()
-    } else {
-        target.starts_with("companin")
-    }
+/// worth keeping). Decided per callsite wherever it can be: only sea-orm's spans are looked
+/// at as they happen, and other crates' callsites stay disabled.
+fn exported<S: tracing::Subscriber + for<'a> LookupSpan<'a>>()
+-> impl tracing_subscriber::layer::Filter<S> {
+    use tracing_subscriber::filter::FilterExt;
+    let targets = filter::Targets::new()
+        .with_target("companin", Level::INFO)
+        .with_target("sea_orm", Level::INFO);
+    let inside = filter::dynamic_filter_fn(
+        |meta: &tracing::Metadata<'_>, cx: &tracing_subscriber::layer::Context<'_, S>| {
+            !meta.target().starts_with("sea_orm") || cx.lookup_current().is_some()
+        },
+    )
+    .with_callsite_filter(|meta| {
+        if meta.target().starts_with("sea_orm") {
+            tracing::subscriber::Interest::sometimes()
+        } else {
+            tracing::subscriber::Interest::always()
+        }
+    });
+    targets.and(inside)
 }
 
 fn endpoint_configured() -> bool {
