@@ -54,6 +54,8 @@ LANGS = ("en", "es", "pt")
 MODES = ("hybrid", "vector", "text")
 CHAPTERS = range(1, 13)
 TOP_K = 5
+# How deep each leg is read for fusion (the server's hybrid depth for top 5).
+LEG_DEPTH = 20
 
 
 def corpus(cache, lang):
@@ -252,7 +254,7 @@ def langchain(python, models, sections, questions, lang, locator):
 
 
 def evaluate(lang, files, questions, server, modes, bm25, reply_limit, baseline_python=None,
-             models=None):
+             models=None, legs=False):
     sections = [s for n, f in zip(CHAPTERS, files) for s in chapter_sections(f, n)]
     locator = Locator(sections)
     key = server.organization(f"eval-{lang}")
@@ -277,6 +279,19 @@ def evaluate(lang, files, questions, server, modes, bm25, reply_limit, baseline_
             score.add(correct, fact, elapsed)
         print(score.row(mode))
         results[mode] = score
+    if legs:
+        # Each leg's own top 20 (hybrid fuses these), to study fusion offline (`fusion.py`).
+        for q, record in zip(questions, results["questions"]):
+            record["legs"] = {}
+            for mode in ("vector", "text"):
+                hits = request(server.url + "/api/v1/knowledge/search", key, "POST",
+                               {"query": q["q"][lang], "top_k": LEG_DEPTH, "mode": mode})
+                record["legs"][mode] = [
+                    {"id": f"{h['source']['id']}#{h['chunk_index']}", "score": h["score"],
+                     "similarity": h["similarity"],
+                     "correct": locator.holds(h["text"], q["anchor"]),
+                     "fact": q["fact"][lang] in collapse(h["text"])}
+                    for h in hits]
     corpus_tokens = [tokens(s.title + " " + s.own) for s in sections]
     index_ = bm25.BM25Okapi(corpus_tokens)
     score = Score()
@@ -336,6 +351,8 @@ def main():
                              "adds the LangChain default pipeline as a baseline")
     parser.add_argument("--dump", metavar="FILE",
                         help="write every question's hits per mode and reply as JSON, to study")
+    parser.add_argument("--legs", action="store_true",
+                        help="with --dump: also dump each leg's top 20, for fusion.py")
     parser.add_argument("--check", action="store_true",
                         help="only check that every question's section states its fact")
     args = parser.parse_args()
@@ -356,7 +373,8 @@ def main():
     try:
         for lang in langs:
             dump[lang] = evaluate(lang, files[lang], questions, server, [m for m in args.modes.split(",") if m],
-                     bm25, args.replies, args.baseline_python, Path(args.models).resolve())
+                     bm25, args.replies, args.baseline_python, Path(args.models).resolve(),
+                     args.legs)
     finally:
         warnings = server.stop()
     if args.dump:

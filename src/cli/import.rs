@@ -20,11 +20,8 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// The extensions of the files an import takes (the formats the server extracts).
-pub const TYPES: [&str; 14] = [
-    "md", "markdown", "txt", "text", "csv", "json", "html", "htm", "pdf", "png", "jpg", "jpeg",
-    "gif", "webp",
-];
+use crate::ingest::sniff;
+
 /// Uploads in flight at once.
 const CONCURRENCY: usize = 4;
 /// The first and the longest wait between two looks at a pending source (or two tries of a
@@ -84,7 +81,7 @@ pub async fn run(options: ImportOptions) -> anyhow::Result<()> {
     if files.is_empty() {
         bail!(
             "nothing to import: no files of a supported type ({}) under the paths given",
-            TYPES.join(", ")
+            types()
         );
     }
     crate::tls::install_crypto_provider();
@@ -166,11 +163,7 @@ fn collect(paths: &[PathBuf]) -> anyhow::Result<(Vec<PathBuf>, usize)> {
         } else if supported(&path) {
             files.insert(path);
         } else if given {
-            bail!(
-                "{}: not a supported type ({})",
-                path.display(),
-                TYPES.join(", ")
-            );
+            bail!("{}: not a supported type ({})", path.display(), types());
         } else {
             skipped += 1;
         }
@@ -178,10 +171,17 @@ fn collect(paths: &[PathBuf]) -> anyhow::Result<(Vec<PathBuf>, usize)> {
     Ok((files.into_iter().collect(), skipped))
 }
 
+/// Whether `path` names a format the server extracts.
 fn supported(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| TYPES.contains(&e.to_ascii_lowercase().as_str()))
+    path.file_name()
+        .and_then(|name| name.to_str())
+        .and_then(sniff::format_of_name)
+        .is_some()
+}
+
+/// The extensions an import takes, for messages.
+fn types() -> String {
+    sniff::EXTENSIONS.map(|(extension, _)| extension).join(", ")
 }
 
 /// Uploads one file, links it, and waits until it settles, within `wait` (calls refused

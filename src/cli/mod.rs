@@ -228,6 +228,12 @@ enum KeyCommand {
 /// Runs the command line; errors are printed as one line with a non-zero exit.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Completions { shell } = cli.command {
+        // Printed without reading the configuration, so a shell's set-up never fails on it.
+        let mut command = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(shell, &mut command, "companin", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
     if let Command::Extract {
         memory_mib,
         seconds,
@@ -326,11 +332,8 @@ async fn command(command: Command, settings: Settings, json: bool) -> anyhow::Re
         Command::Backup { dir } => backup::backup(&settings, &dir).await,
         Command::Restore { dir, force } => backup::restore(&settings, &dir, force).await,
         Command::Doctor => doctor::run(&settings, json).await,
-        Command::Completions { shell } => {
-            let mut command = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut command, "companin", &mut std::io::stdout());
-            Ok(())
-        }
+        // Handled in `run`, before any configuration is read.
+        Command::Completions { .. } => anyhow::bail!("completions need no server"),
         Command::Org(command) => admin::org_command(&settings, command, json).await,
         Command::Key(command) => admin::key_command(&settings, command, json).await,
         // Handled in `run`, before any runtime or configuration.

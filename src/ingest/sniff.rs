@@ -36,6 +36,34 @@ impl Format {
     }
 }
 
+/// The file name extensions of the formats read (for images, the common ones: an image is
+/// known by its bytes whatever its name).
+pub const EXTENSIONS: [(&str, Format); 14] = [
+    ("md", Format::Markdown),
+    ("markdown", Format::Markdown),
+    ("txt", Format::Text),
+    ("text", Format::Text),
+    ("csv", Format::Csv),
+    ("json", Format::Json),
+    ("html", Format::Html),
+    ("htm", Format::Html),
+    ("pdf", Format::Pdf),
+    ("png", Format::Image),
+    ("jpg", Format::Image),
+    ("jpeg", Format::Image),
+    ("gif", Format::Image),
+    ("webp", Format::Image),
+];
+
+/// The format a file name's extension names, if any.
+pub fn format_of_name(filename: &str) -> Option<Format> {
+    let (_, extension) = filename.rsplit_once('.')?;
+    EXTENSIONS
+        .iter()
+        .find(|(e, _)| e.eq_ignore_ascii_case(extension))
+        .map(|(_, format)| *format)
+}
+
 /// Detects the format of `bytes`. Magic numbers decide for binary formats; text is told
 /// apart by its shape, then by the file name and the declared content type.
 pub fn sniff(
@@ -62,9 +90,7 @@ pub fn sniff(
             "unsupported file type: binary content that is neither PDF nor an image".into(),
         ));
     };
-    let extension = filename
-        .and_then(|f| f.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()))
-        .unwrap_or_default();
+    let named = filename.and_then(format_of_name);
     let declared = declared.unwrap_or_default().to_ascii_lowercase();
     let start = text
         .trim_start()
@@ -74,20 +100,19 @@ pub fn sniff(
     Ok(
         if start.starts_with("<!doctype html")
             || start.starts_with("<html")
-            || extension == "html"
-            || extension == "htm"
+            || named == Some(Format::Html)
             || declared.contains("html")
         {
             Format::Html
-        } else if extension == "json"
+        } else if named == Some(Format::Json)
             || declared.contains("json")
             || ((start.starts_with('{') || start.starts_with('['))
                 && serde_json::from_str::<serde_json::Value>(text).is_ok())
         {
             Format::Json
-        } else if extension == "csv" || declared.contains("csv") {
+        } else if named == Some(Format::Csv) || declared.contains("csv") {
             Format::Csv
-        } else if extension == "md" || extension == "markdown" || declared.contains("markdown") {
+        } else if named == Some(Format::Markdown) || declared.contains("markdown") {
             Format::Markdown
         } else {
             Format::Text

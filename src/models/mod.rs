@@ -171,8 +171,8 @@ impl Models {
             Ok(client)
         };
 
-        // The local embedder that the extractive answer may read meaning with: MiniLM, the
-        // one measured for it; it embeds every reply's parts, so never a paid provider.
+        // The local embedder that the extractive answer may read meaning with (MiniLM or e5,
+        // the ones measured for it); it embeds every reply's parts, so never a paid provider.
         let mut meaning: Option<Arc<dyn Embedder>> = None;
         let mut minilm = || -> Result<Arc<dyn Embedder>, ModelError> {
             let model: Arc<dyn Embedder> = Arc::new(load_minilm(dir)?);
@@ -183,7 +183,11 @@ impl Models {
             EmbedderChoice::Hash => Arc::new(HashEmbedder::default()),
             EmbedderChoice::Openai => Arc::new(OpenAiEmbedder::new(provider()?, settings).await?),
             EmbedderChoice::Local => minilm()?,
-            EmbedderChoice::E5 => Arc::new(load_e5(dir)?),
+            EmbedderChoice::E5 => {
+                let model: Arc<dyn Embedder> = Arc::new(load_e5(dir)?);
+                meaning = Some(model.clone());
+                model
+            }
             EmbedderChoice::Auto => match missing(dir, &minilm_files()) {
                 None => minilm()?,
                 Some(missing) => {

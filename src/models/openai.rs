@@ -40,9 +40,9 @@ const SUMMARY_INPUT_CHARS: usize = 12_000;
 
 /// Sends a provider request with the current trace's `traceparent` (each attempt its own).
 #[derive(Clone)]
-struct Traced(reqwest::Client);
+struct WithTraceContext(reqwest::Client);
 
-impl tower::Service<HttpRequestFactory> for Traced {
+impl tower::Service<HttpRequestFactory> for WithTraceContext {
     type Response = reqwest::Response;
     type Error = OpenAIError;
     type Future = futures::future::BoxFuture<'static, Result<reqwest::Response, OpenAIError>>;
@@ -95,7 +95,7 @@ impl OpenAi {
             .map_err(|e| ModelError::unavailable(format!("HTTP client: {e}")))?;
         let service = tower::ServiceBuilder::new()
             .layer(OpenAIRetryLayer::new(settings.openai_max_retries))
-            .service(Traced(http));
+            .service(WithTraceContext(http));
         Ok(Self {
             client: Client::with_config(config).with_http_service(service),
             base,
