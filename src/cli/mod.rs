@@ -333,7 +333,9 @@ async fn command(command: Command, settings: Settings, json: bool) -> anyhow::Re
         Command::Restore { dir, force } => backup::restore(&settings, &dir, force).await,
         Command::Doctor => doctor::run(&settings, json).await,
         // Handled in `run`, before any configuration is read.
-        Command::Completions { .. } => anyhow::bail!("completions need no server"),
+        Command::Completions { .. } => {
+            anyhow::bail!("completions are printed before the configuration is read")
+        }
         Command::Org(command) => admin::org_command(&settings, command, json).await,
         Command::Key(command) => admin::key_command(&settings, command, json).await,
         // Handled in `run`, before any runtime or configuration.

@@ -292,8 +292,8 @@ impl ExtractiveChat {
             // The best part's next part, when it holds a command: the block, table or inline
             // code the sentence leads to ("… needs the proper shutdown procedure." then the
             // command line; "… search the history efficiently." then "Press `Ctrl-R`."). On
-            // the harness this states the fact in 3 more Spanish replies of 60 and 1 more
-            // Portuguese, and changes no English one.
+            // the harness, retrieval unchanged, this states the fact in 2 more Spanish replies
+            // of 60 (9 → 11) and changes no English one.
             let (_, top) = &scored[0];
             if let Some(next) = scored.iter().position(|(_, p)| {
                 p.passage == top.passage
